@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# gateprobe benchmark: run by hand, not in CI. Loopback only.
+#
+#   bash bench/run.sh            # full run (≈ 4 minutes)
+#   ROUNDS=1 DURATION=3 bash bench/run.sh   # quick look
+#
+# Starts nginx on 127.0.0.1 (installing it with apt-get when missing and
+# root), then prints side by side:
+#   1. max throughput at equal connections: gateprobe --rate max vs oha, wrk,
+#      hey (each where installed), alternating tools round by round, with the
+#      ratio of medians to oha and to wrk;
+#   2. achieved-rate error of gateprobe's open model at 1k / 5k / 20k rps;
+#   3. peak RSS at 100k and 2M requests (gateprobe, and oha for scale).
+# On a 2-core machine nginx shares the cores with the load generator, as it
+# would in any single-machine test: compare ratios, not absolute numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNECTIONS=${CONNECTIONS:-50}
+DURATION=${DURATION:-8}
+ROUNDS=${ROUNDS:-3}
+PORT=${PORT:-18181}
+URL="http://127.0.0.1:${PORT}/"
+
+if ! command -v nginx >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  else
+    echo "nginx is required (apt-get install nginx-light)"; exit 1
+  fi
+fi
+command -v /usr/bin/time >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null || true; }
+
+cargo build --release --quiet
+GP=./target/release/gateprobe
+
+work=$(mktemp -d)
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+  uwsgi_temp_path $work; scgi_temp_path $work;
+  server { listen 127.0.0.1:${PORT}; location / { return 200 "hello\n"; } }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" &
+NGINX=$!
+trap 'kill $NGINX 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$@"; }
+
+run_gateprobe() { $GP load "$URL" --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/g.json" >/dev/null; json_field "$work/g.json" "['run']['achieved_rate_per_s']"; }
+run_oha() { oha -c "$CONNECTIONS" -z "${DURATION}s" --no-tui --output-format json "$URL" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['summary']['requestsPerSec'])"; }
+run_wrk() { wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+run_hey() { hey -c "$CONNECTIONS" -z "${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+
+tools=(gateprobe)
+for tool in oha wrk hey; do command -v "$tool" >/dev/null 2>&1 && tools+=("$tool") || echo "($tool not installed: skipped)"; done
+declare -A results
+echo "== 1. max throughput, $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  for tool in "${tools[@]}"; do
+    rps=$(run_$tool)
+    results[$tool]="${results[$tool]:-} $rps"
+    printf "   round %d  %-10s %10.0f rps\n" "$round" "$tool" "$rps"
+  done
+done
+declare -A med
+for tool in "${tools[@]}"; do med[$tool]=$(echo "${results[$tool]}" | tr ' ' '\n' | grep -v '^$' | median); done
+printf "   %-10s %12s %10s %10s\n" tool "median rps" "÷ oha" "÷ wrk"
+for tool in "${tools[@]}"; do
+  ratio_oha=$( [ -n "${med[oha]:-}" ] && python3 -c "print(f'{${med[$tool]}/${med[oha]}:.2f}')" || echo -)
+  ratio_wrk=$( [ -n "${med[wrk]:-}" ] && python3 -c "print(f'{${med[$tool]}/${med[wrk]}:.2f}')" || echo -)
+  printf "   %-10s %12.0f %10s %10s\n" "$tool" "${med[$tool]}" "$ratio_oha" "$ratio_wrk"
+done
+
+echo "== 2. open-model rate accuracy (gateprobe, ${DURATION}s each)"
+printf "   %8s %12s %10s %22s %12s\n" target achieved error "worst second vs target" "dropped"
+for rate in 1000 5000 20000; do
+  $GP load "$URL" --rate "$rate" --duration "${DURATION}s" --quiet --json "$work/r.json" >/dev/null
+  python3 - "$work/r.json" "$rate" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); target = float(sys.argv[2])
+run = r["run"]; sent = r["series"]["sent"]
+full = sent[:int(run["duration_s"])]  # whole seconds only
+worst = max(full) / target - 1 if full else 0
+print(f"   {target:8.0f} {run['achieved_rate_per_s']:12.1f} {100*(run['achieved_rate_per_s']/target-1):+9.2f}% {100*worst:+21.2f}% {run['dropped']:12d}")
+PY
+done
+
+echo "== 3. peak RSS (closed model, $CONNECTIONS connections)"
+printf "   %-10s %10s %12s\n" tool requests "peak RSS MB"
+for count in 100000 2000000; do
+  $GP load "$URL" --rate max -c "$CONNECTIONS" -n "$count" --quiet --json "$work/m.json" >/dev/null
+  printf "   %-10s %10d %12.1f\n" gateprobe "$count" "$(json_field "$work/m.json" "['run']['peak_rss_bytes']/1e6")"
+  if command -v oha >/dev/null && [ -x /usr/bin/time ]; then
+    kb=$( { /usr/bin/time -f '%M' oha -c "$CONNECTIONS" -n "$count" --no-tui "$URL" >/dev/null; } 2>&1 | tail -1)
+    printf "   %-10s %10d %12.1f\n" oha "$count" "$(python3 -c "print($kb*1024/1e6)")"
+  fi
+done

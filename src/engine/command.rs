@@ -1,0 +1,79 @@
+//! `gateprobe load`: plan → engine → report → exit code.
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::cli::LoadArgs;
+use crate::engine::{self, Live, NoObserver, Observer, RunControl, RunInfo};
+use crate::plan::{self, LoadPlan};
+use crate::progress::Progress;
+use crate::record::Recorder;
+use crate::report::{self, Report};
+
+/// Runs `gateprobe load`.
+pub async fn load(args: LoadArgs) -> Result<u8> {
+    let plan = plan::load_plan(&args)?;
+    let (recorder, info) = execute(&plan, &mut NoObserver).await?;
+    let report = Report::for_load(&plan, &recorder, &info);
+    emit(&plan, &report)?;
+    Ok(report.exit_code)
+}
+
+/// Runs the plan's traffic with progress and Ctrl-C handling.
+pub async fn execute(
+    plan: &LoadPlan,
+    observer: &mut dyn Observer,
+) -> Result<(Recorder, RunInfo), crate::UsageError> {
+    let control = RunControl::default();
+    let interrupt = control.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.interrupt();
+        }
+    });
+    let live = Arc::new(Live::new(plan.classifier.names().len()));
+    let progress = Progress::start(
+        plan.quiet,
+        plan.duration,
+        plan.classifier.names(),
+        live.clone(),
+    );
+    if !plan.quiet {
+        eprintln!(
+            "gateprobe: {} {} — {}",
+            plan.request.method,
+            plan.request.display_url,
+            plan.describe_load()
+        );
+    }
+    let result = engine::run(plan, control, live, observer).await;
+    ctrl_c.abort();
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    result
+}
+
+/// Writes the terminal summary and the requested report files.
+pub fn emit(plan: &LoadPlan, report: &Report) -> Result<()> {
+    let json_to_stdout = plan
+        .json
+        .as_deref()
+        .is_some_and(|path| path.as_os_str() == "-");
+    if let Some(path) = &plan.json {
+        report::write(&report::json::Json, report, path)?;
+    }
+    if !plan.quiet {
+        let mut text = report::text::render(report);
+        if let Some(path) = plan.json.as_deref().filter(|_| !json_to_stdout) {
+            text.push_str(&format!("  report    {}\n", path.display()));
+        }
+        // With the JSON on stdout, the human summary moves to stderr.
+        if json_to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! Binary entry point: parse flags, run the library, map the outcome to an exit code.
+use std::process::ExitCode;
+
+use clap::Parser;
+use gateprobe::{cli::Cli, exit_code_for_error};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return gateprobe::cli::report_parse_error(err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(4);
+        }
+    };
+    match runtime.block_on(gateprobe::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code_for_error(&err))
+        }
+    }
+}

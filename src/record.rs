@@ -1,0 +1,277 @@
+//! The recorder: everything a run learned, in memory that does not grow with
+//! the number of requests — per-class counters, status counts and
+//! HdrHistograms (µs), transport errors by kind, and a per-second series.
+//! Recorders merge (worker shards, process shards) and their histograms
+//! serialize as HdrHistogram V2 + DEFLATE in base64 for the JSON report.
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+
+use crate::sample::{ErrorKind, Outcome, Sample};
+
+/// Highest latency a histogram tracks exactly (1 hour in µs); longer values
+/// are clamped to it rather than lost.
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+const SIGNIFICANT_FIGURES: u8 = 3;
+
+/// A latency histogram in microseconds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, SIGNIFICANT_FIGURES)
+        .expect("static histogram bounds are valid")
+}
+
+/// Per-class statistics.
+#[derive(Debug, Clone)]
+pub struct ClassStats {
+    pub count: u64,
+    pub bytes: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    /// Latency from the due time (coordinated-omission corrected), µs.
+    pub latency_us: Histogram<u64>,
+    /// Latency from the actual send (service time), µs.
+    pub service_us: Histogram<u64>,
+}
+
+impl ClassStats {
+    fn new() -> Self {
+        Self {
+            count: 0,
+            bytes: 0,
+            statuses: BTreeMap::new(),
+            latency_us: new_histogram(),
+            service_us: new_histogram(),
+        }
+    }
+
+    fn merge(&mut self, other: &ClassStats) {
+        self.count += other.count;
+        self.bytes += other.bytes;
+        for (status, count) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += count;
+        }
+        let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.service_us.add(&other.service_us);
+    }
+}
+
+/// Counts per one-second interval from the run's start, by the time a
+/// request was sent (or dropped) and by the time it completed.
+#[derive(Debug, Clone, Default)]
+pub struct Series {
+    pub sent: Vec<u64>,
+    pub dropped: Vec<u64>,
+    /// `completed[class][second]`.
+    pub completed: Vec<Vec<u64>>,
+}
+
+/// Longest series kept (7 days); the run bounds stop far earlier.
+const MAX_SERIES_S: usize = 7 * 86400;
+
+fn bump(series: &mut Vec<u64>, at_us: u64) {
+    let second = ((at_us / 1_000_000) as usize).min(MAX_SERIES_S);
+    if series.len() <= second {
+        series.resize(second + 1, 0);
+    }
+    series[second] += 1;
+}
+
+fn add_series(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (total, value) in into.iter_mut().zip(from) {
+        *total += value;
+    }
+}
+
+/// All of a run's counts.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub class_names: Vec<String>,
+    pub classes: Vec<ClassStats>,
+    pub errors: [u64; ErrorKind::ALL.len()],
+    pub sent: u64,
+    pub dropped: u64,
+    pub aborted: u64,
+    /// How late requests were sent against their due time (open model), µs.
+    pub send_lag_us: Histogram<u64>,
+    pub series: Series,
+    pub last_sent_us: u64,
+    pub last_done_us: u64,
+}
+
+impl Recorder {
+    pub fn new(class_names: &[String]) -> Self {
+        Self {
+            class_names: class_names.to_vec(),
+            classes: class_names.iter().map(|_| ClassStats::new()).collect(),
+            errors: [0; ErrorKind::ALL.len()],
+            sent: 0,
+            dropped: 0,
+            aborted: 0,
+            send_lag_us: new_histogram(),
+            series: Series {
+                completed: vec![Vec::new(); class_names.len()],
+                ..Series::default()
+            },
+            last_sent_us: 0,
+            last_done_us: 0,
+        }
+    }
+
+    /// Records one sample. No allocation except when the series grows a second.
+    pub fn record(&mut self, sample: &Sample) {
+        if sample.outcome == Outcome::Dropped {
+            self.dropped += 1;
+            bump(&mut self.series.dropped, sample.due_us);
+            return;
+        }
+        self.sent += 1;
+        self.last_sent_us = self.last_sent_us.max(sample.sent_us);
+        bump(&mut self.series.sent, sample.sent_us);
+        self.send_lag_us
+            .saturating_record(sample.sent_us.saturating_sub(sample.due_us).max(1));
+        if sample.outcome == Outcome::Aborted {
+            self.aborted += 1;
+            return;
+        }
+        self.last_done_us = self.last_done_us.max(sample.done_us);
+        if let Some(kind) = sample.error {
+            self.errors[kind.index()] += 1;
+        }
+        let class = sample.class as usize;
+        let Some(stats) = self.classes.get_mut(class) else {
+            return;
+        };
+        stats.count += 1;
+        stats.bytes += sample.bytes;
+        if sample.status != 0 {
+            *stats.statuses.entry(sample.status).or_default() += 1;
+        }
+        stats
+            .latency_us
+            .saturating_record(sample.latency_us().max(1));
+        stats
+            .service_us
+            .saturating_record(sample.service_us().max(1));
+        bump(&mut self.series.completed[class], sample.done_us);
+    }
+
+    /// Adds another recorder of the same classes into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (mine, theirs) in self.classes.iter_mut().zip(&other.classes) {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        self.sent += other.sent;
+        self.dropped += other.dropped;
+        self.aborted += other.aborted;
+        let _ = self.send_lag_us.add(&other.send_lag_us);
+        add_series(&mut self.series.sent, &other.series.sent);
+        add_series(&mut self.series.dropped, &other.series.dropped);
+        for (mine, theirs) in self
+            .series
+            .completed
+            .iter_mut()
+            .zip(&other.series.completed)
+        {
+            add_series(mine, theirs);
+        }
+        self.last_sent_us = self.last_sent_us.max(other.last_sent_us);
+        self.last_done_us = self.last_done_us.max(other.last_done_us);
+    }
+
+    /// Requests that completed (answered or failed), in some class.
+    pub fn completed(&self) -> u64 {
+        self.classes.iter().map(|class| class.count).sum()
+    }
+
+    /// Requests that got an HTTP response of any status.
+    pub fn responses(&self) -> u64 {
+        self.completed() - self.errors.iter().sum::<u64>()
+    }
+
+    /// Every request that came due: completed, aborted or dropped.
+    pub fn due(&self) -> u64 {
+        self.completed() + self.aborted + self.dropped
+    }
+}
+
+/// Serializes a histogram as HdrHistogram V2 + DEFLATE, base64 (the format
+/// HdrHistogram's own tools read).
+pub fn histogram_to_base64(histogram: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    match V2DeflateSerializer::new().serialize(histogram, &mut bytes) {
+        Ok(_) => base64::engine::general_purpose::STANDARD.encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// Reads a histogram written by [`histogram_to_base64`].
+pub fn histogram_from_base64(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|err| format!("histogram is not base64: {err}"))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|err| format!("histogram does not decode: {err:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(class: u16, latency_us: u64, outcome: Outcome) -> Sample {
+        Sample {
+            index: 0,
+            due_us: 1_000,
+            sent_us: 1_500,
+            done_us: 1_000 + latency_us,
+            status: 200,
+            bytes: 10,
+            class,
+            error: None,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn books_balance_and_merge() {
+        let names = vec!["ok".to_string(), "unmatched".to_string()];
+        let mut first = Recorder::new(&names);
+        let mut second = Recorder::new(&names);
+        for latency in 1_000..2_000 {
+            first.record(&sample(0, latency, Outcome::Completed));
+        }
+        second.record(&sample(1, 5_000, Outcome::Completed));
+        second.record(&sample(0, 5_000, Outcome::Dropped));
+        second.record(&sample(0, 5_000, Outcome::Aborted));
+        first.merge(&second);
+        assert_eq!(first.completed(), 1_001);
+        assert_eq!(first.dropped, 1);
+        assert_eq!(first.aborted, 1);
+        assert_eq!(first.due(), 1_003);
+        assert_eq!(first.sent, 1_002);
+        assert_eq!(first.classes[0].statuses[&200], 1_000);
+        let p50 = first.classes[0].latency_us.value_at_quantile(0.5);
+        assert!((1_495..=1_505).contains(&p50), "{p50}");
+        // Service time is measured from the send, 500 µs after the due time.
+        assert_eq!(first.classes[0].service_us.min(), 500);
+    }
+
+    #[test]
+    fn histograms_round_trip() {
+        let mut histogram = new_histogram();
+        for value in [1, 10, 100, 1_000, 123_456] {
+            histogram.record(value).unwrap();
+        }
+        let text = histogram_to_base64(&histogram);
+        let back = histogram_from_base64(&text).unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.max(), histogram.max());
+    }
+}

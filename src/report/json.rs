@@ -1,0 +1,18 @@
+//! `--json`: the versioned machine-readable report (`gateprobe.report/v1`).
+use anyhow::Result;
+
+use super::{Format, Report};
+
+pub struct Json;
+
+impl Format for Json {
+    fn flag(&self) -> &'static str {
+        "--json"
+    }
+
+    fn render(&self, report: &Report) -> Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(report)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}

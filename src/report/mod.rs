@@ -1,0 +1,330 @@
+//! The report model every output format renders, and the one place that
+//! decides where each format goes. One format = one file implementing
+//! [`Format`]. The JSON form is the stable contract (`gateprobe.report/v1`,
+//! documented by `schema/report.schema.json`): add fields, never rename.
+pub mod json;
+pub mod text;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EndReason, RunInfo};
+use crate::plan::LoadPlan;
+use crate::record::{histogram_to_base64, Recorder};
+use crate::sample::ErrorKind;
+
+pub const SCHEMA: &str = "gateprobe.report/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+    Error,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => crate::exit::PASS,
+            Verdict::Fail => crate::exit::FAIL,
+            Verdict::Inconclusive => crate::exit::INCONCLUSIVE,
+            Verdict::Error => crate::exit::ERROR,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+/// A whole report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    pub command: String,
+    pub verdict: Verdict,
+    pub exit_code: u8,
+    /// One line saying why the verdict is what it is.
+    pub reason: String,
+    pub run: RunSection,
+    pub classes: IndexMap<String, ClassSection>,
+    pub errors: IndexMap<String, u64>,
+    pub schedule_lag_ms: Option<Percentiles>,
+    pub series: SeriesSection,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSection {
+    /// The URL with secrets redacted.
+    pub target: String,
+    pub method: String,
+    /// Request headers sent, secret values redacted.
+    pub headers: IndexMap<String, String>,
+    /// "open" or "closed".
+    pub model: String,
+    pub load: String,
+    pub started_unix_ms: u64,
+    pub requests_due: u64,
+    pub requests_sent: u64,
+    pub requests_completed: u64,
+    pub responses: u64,
+    pub dropped: u64,
+    pub aborted: u64,
+    pub duration_s: f64,
+    pub wall_s: f64,
+    pub target_rate_per_s: Option<f64>,
+    pub achieved_rate_per_s: f64,
+    pub concurrency: usize,
+    /// "finished", "stopped" or "interrupted".
+    pub ended: String,
+    pub end_reason: Option<String>,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Milliseconds from a µs histogram; `None` when it is empty.
+    pub fn from_histogram(histogram: &hdrhistogram::Histogram<u64>) -> Option<Self> {
+        if histogram.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Self {
+            p50: ms(histogram.value_at_quantile(0.5)),
+            p90: ms(histogram.value_at_quantile(0.9)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+            mean: histogram.mean() / 1000.0,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassSection {
+    pub count: u64,
+    /// Share of completed requests.
+    pub share: f64,
+    pub bytes: u64,
+    pub statuses: IndexMap<String, u64>,
+    /// Latency from the due time (coordinated-omission corrected).
+    pub latency_ms: Option<Percentiles>,
+    /// Latency from the actual send.
+    pub service_time_ms: Option<Percentiles>,
+    /// HdrHistogram V2 + DEFLATE, base64, µs: re-rendered by `gateprobe report`.
+    pub histograms: Histograms,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Histograms {
+    pub latency_us: String,
+    pub service_us: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeriesSection {
+    pub interval_s: f64,
+    pub sent: Vec<u64>,
+    pub dropped: Vec<u64>,
+    pub completed: IndexMap<String, Vec<u64>>,
+}
+
+/// One gate check: what was observed against what was expected, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub kind: String,
+    pub verdict: Verdict,
+    pub observed: serde_json::Value,
+    pub expected: serde_json::Value,
+    pub reason: String,
+}
+
+impl Report {
+    /// Builds a `load` report: with no checks, pass if any HTTP response came
+    /// back, error (exit 4) if none did, inconclusive if interrupted.
+    pub fn for_load(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Self {
+        let completed = recorder.completed();
+        let responses = recorder.responses();
+        let (verdict, reason) = if info.end == EndReason::Interrupted {
+            (
+                Verdict::Inconclusive,
+                "interrupted before the run's bounds: partial results".to_string(),
+            )
+        } else if responses == 0 {
+            let why = if recorder.sent == 0 {
+                "no request was sent".to_string()
+            } else {
+                let errors = recorder.errors.iter().sum::<u64>();
+                format!(
+                    "no HTTP response: {errors} of {} requests failed in transport",
+                    recorder.sent
+                )
+            };
+            (Verdict::Error, why)
+        } else {
+            (
+                Verdict::Pass,
+                format!("{responses} of {completed} completed requests got an HTTP response"),
+            )
+        };
+        let mut classes = IndexMap::new();
+        for (name, stats) in recorder.class_names.iter().zip(&recorder.classes) {
+            if name == crate::classify::UNMATCHED && stats.count == 0 {
+                continue;
+            }
+            classes.insert(
+                name.clone(),
+                ClassSection {
+                    count: stats.count,
+                    share: if completed == 0 {
+                        0.0
+                    } else {
+                        stats.count as f64 / completed as f64
+                    },
+                    bytes: stats.bytes,
+                    statuses: stats
+                        .statuses
+                        .iter()
+                        .map(|(status, count)| (status.to_string(), *count))
+                        .collect(),
+                    latency_ms: Percentiles::from_histogram(&stats.latency_us),
+                    service_time_ms: Percentiles::from_histogram(&stats.service_us),
+                    histograms: Histograms {
+                        latency_us: histogram_to_base64(&stats.latency_us),
+                        service_us: histogram_to_base64(&stats.service_us),
+                    },
+                },
+            );
+        }
+        let completed_series = recorder
+            .class_names
+            .iter()
+            .zip(&recorder.series.completed)
+            .filter(|(name, _)| classes.contains_key(name.as_str()))
+            .map(|(name, series)| (name.clone(), series.clone()))
+            .collect();
+        let errors = ErrorKind::ALL
+            .iter()
+            .map(|kind| (kind.as_str().to_string(), recorder.errors[kind.index()]))
+            .collect();
+        let open = matches!(plan.schedule, crate::engine::schedule::Schedule::Open(_));
+        let (ended, end_reason) = match &info.end {
+            EndReason::Finished => ("finished", None),
+            EndReason::Stopped(why) => ("stopped", Some(why.clone())),
+            EndReason::Interrupted => ("interrupted", Some("Ctrl-C".to_string())),
+        };
+        Report {
+            schema: SCHEMA.to_string(),
+            tool: Tool {
+                name: "gateprobe".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            command: "load".to_string(),
+            verdict,
+            exit_code: verdict.exit_code(),
+            reason,
+            run: RunSection {
+                target: plan.request.display_url.clone(),
+                method: plan.request.method.to_string(),
+                headers: plan.request.display_headers.iter().cloned().collect(),
+                model: if open { "open" } else { "closed" }.to_string(),
+                load: plan.describe_load(),
+                started_unix_ms: info.started_unix_ms,
+                requests_due: recorder.due(),
+                requests_sent: recorder.sent,
+                requests_completed: completed,
+                responses,
+                dropped: recorder.dropped,
+                aborted: recorder.aborted,
+                duration_s: info.window_s,
+                wall_s: info.wall_s,
+                target_rate_per_s: info.target_rate_per_s,
+                achieved_rate_per_s: if info.window_s > 0.0 {
+                    recorder.sent as f64 / info.window_s
+                } else {
+                    0.0
+                },
+                concurrency: plan.concurrency,
+                ended: ended.to_string(),
+                end_reason,
+                peak_rss_bytes: peak_rss_bytes(),
+            },
+            classes,
+            errors,
+            schedule_lag_ms: if open {
+                Percentiles::from_histogram(&recorder.send_lag_us)
+            } else {
+                None
+            },
+            series: SeriesSection {
+                interval_s: 1.0,
+                sent: recorder.series.sent.clone(),
+                dropped: recorder.series.dropped.clone(),
+                completed: completed_series,
+            },
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for the benchmark.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// One output format: renders a report to bytes.
+pub trait Format {
+    /// Flag that selects it, for messages.
+    fn flag(&self) -> &'static str;
+    fn render(&self, report: &Report) -> Result<Vec<u8>>;
+}
+
+/// Writes `report` with `format` to `path` (`-` is stdout).
+pub fn write(format: &dyn Format, report: &Report, path: &Path) -> Result<()> {
+    let bytes = format.render(report)?;
+    if path.as_os_str() == "-" {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&bytes)?;
+        stdout.flush()?;
+        return Ok(());
+    }
+    std::fs::write(path, bytes).with_context(|| {
+        format!(
+            "{} {}: cannot write the report",
+            format.flag(),
+            path.display()
+        )
+    })
+}

@@ -1,0 +1,149 @@
+//! The terminal summary: per class count, share, latency percentiles and
+//! statuses; target vs achieved rate; transport errors by kind; the verdict.
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use super::{Format, Percentiles, Report};
+
+pub struct Text;
+
+impl Format for Text {
+    fn flag(&self) -> &'static str {
+        "text"
+    }
+
+    fn render(&self, report: &Report) -> Result<Vec<u8>> {
+        Ok(render(report).into_bytes())
+    }
+}
+
+fn ms(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.2}s", value / 1000.0)
+    } else if value >= 100.0 {
+        format!("{value:.0}ms")
+    } else if value >= 10.0 {
+        format!("{value:.1}ms")
+    } else {
+        format!("{value:.2}ms")
+    }
+}
+
+fn latency_cells(latency: Option<&Percentiles>) -> String {
+    match latency {
+        Some(p) => format!(
+            "{:>8} {:>8} {:>8} {:>8} {:>8}",
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.p999),
+            ms(p.max)
+        ),
+        None => format!("{:>8} {:>8} {:>8} {:>8} {:>8}", "-", "-", "-", "-", "-"),
+    }
+}
+
+/// Renders the summary as plain text (no colour: it is also what CI logs show).
+pub fn render(report: &Report) -> String {
+    let run = &report.run;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "gateprobe {}  {} {}",
+        report.command, run.method, run.target
+    );
+    let _ = writeln!(out, "  load      {}", run.load);
+    let _ = writeln!(
+        out,
+        "  requests  {} due · {} sent · {} completed · {} dropped (in-flight cap) · {} aborted",
+        run.requests_due, run.requests_sent, run.requests_completed, run.dropped, run.aborted
+    );
+    let rate = match run.target_rate_per_s {
+        Some(target) if target > 0.0 => format!(
+            "target {:.1}/s · achieved {:.1}/s ({:+.2}%) over {:.2}s",
+            target,
+            run.achieved_rate_per_s,
+            (run.achieved_rate_per_s / target - 1.0) * 100.0,
+            run.duration_s
+        ),
+        _ => format!(
+            "achieved {:.1}/s over {:.2}s (closed model)",
+            run.achieved_rate_per_s, run.duration_s
+        ),
+    };
+    let _ = writeln!(out, "  rate      {rate}");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}  statuses",
+        "class", "count", "share", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (name, class) in &report.classes {
+        let statuses: Vec<String> = class
+            .statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{count}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>9} {:>6.2}% {}  {}",
+            name,
+            class.count,
+            class.share * 100.0,
+            latency_cells(class.latency_ms.as_ref()),
+            if statuses.is_empty() {
+                "-".to_string()
+            } else {
+                statuses.join(" ")
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  latency is measured from each request's due time (coordinated omission corrected)"
+    );
+    let errors: Vec<String> = report
+        .errors
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  errors    {}",
+        if errors.is_empty() {
+            "none".to_string()
+        } else {
+            errors.join(" · ")
+        }
+    );
+    if let Some(lag) = &report.schedule_lag_ms {
+        let _ = writeln!(
+            out,
+            "  send lag  p50 {} · p99 {} · max {} behind schedule",
+            ms(lag.p50),
+            ms(lag.p99),
+            ms(lag.max)
+        );
+    }
+    for check in &report.checks {
+        let _ = writeln!(
+            out,
+            "  check     {:<12} {:<24} {}",
+            check.verdict.as_str(),
+            check.name,
+            check.reason
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  verdict   {} (exit {}): {}",
+        report.verdict.as_str().to_uppercase(),
+        report.exit_code,
+        report.reason
+    );
+    out
+}

@@ -1,0 +1,92 @@
+//! What the engine emits for every request that came due: the one type the
+//! engine produces and the recorder, progress and statistics consume.
+
+/// Transport failures, by kind. Every one is counted; none is a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// TCP connect failed (refused, unreachable).
+    Connect,
+    /// No complete answer within `--timeout`.
+    Timeout,
+    /// The connection was reset or closed before the response was complete.
+    Reset,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The peer spoke something that is not valid HTTP.
+    Protocol,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Dns,
+        ErrorKind::Tls,
+        ErrorKind::Protocol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Protocol => "protocol",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How a due request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent, and answered or failed; `class` says which class it counts in.
+    Completed,
+    /// Came due while `--max-in-flight` requests were busy: never sent.
+    Dropped,
+    /// Sent, then abandoned because the run was interrupted (Ctrl-C or an
+    /// early stop); it counts in no class.
+    Aborted,
+}
+
+/// One request's record. Times are microseconds from the run's start (t0).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub index: u64,
+    /// When the schedule said the request was due (open model), or when it
+    /// was sent (closed model, where there is no schedule).
+    pub due_us: u64,
+    pub sent_us: u64,
+    pub done_us: u64,
+    /// HTTP status, 0 when there was no response.
+    pub status: u16,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Class index into the classifier's names.
+    pub class: u16,
+    pub error: Option<ErrorKind>,
+    pub outcome: Outcome,
+}
+
+impl Sample {
+    /// Latency from the due time: coordinated-omission corrected.
+    pub fn latency_us(&self) -> u64 {
+        self.done_us.saturating_sub(self.due_us)
+    }
+
+    /// Latency from the actual send: service time.
+    pub fn service_us(&self) -> u64 {
+        self.done_us.saturating_sub(self.sent_us)
+    }
+}

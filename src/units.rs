@@ -1,0 +1,115 @@
+//! Parsers for the human units on the command line and in scenarios:
+//! durations (`500ms`, `30s`, `2m`, `1h`), rates, counts and byte sizes.
+use std::time::Duration;
+
+/// Parses `500ms`, `1.5s`, `30s`, `2m`, `1h`. A bare number is refused so
+/// that `--duration 30` never silently means 30 ms or 30 minutes.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| {
+            format!("expected a duration with a unit like 30s, 500ms, 2m; got '{text}'")
+        })?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration like 30s, 500ms, 2m; got '{text}'"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "expected a duration unit ms, s, m or h; got '{text}'"
+            ))
+        }
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 7.0 * 86400.0 {
+        return Err(format!(
+            "expected a duration above 0 and at most 7 days; got '{text}'"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses a positive, finite rate in requests per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a rate in requests per second above 0 (e.g. 500), or `max`; got '{text}'"
+        )),
+    }
+}
+
+/// Parses a rate that may be zero (ramp and step endpoints).
+pub fn parse_rate_or_zero(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.0..=10_000_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "expected a rate of 0 or more requests per second; got '{text}'"
+        )),
+    }
+}
+
+/// Parses a positive whole number.
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    match text.trim().replace('_', "").parse::<u64>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("expected a whole number above 0; got '{text}'")),
+    }
+}
+
+/// Parses `65536`, `64KiB`, `1MiB`, `10kB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("expected a size like 65536, 64KiB or 1MiB; got '{text}'"))?;
+    let scale = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "kB" | "KB" => 1000,
+        "MiB" => 1024 * 1024,
+        "MB" => 1_000_000,
+        _ => return Err(format!("expected a size unit B, KiB or MiB; got '{text}'")),
+    };
+    value
+        .checked_mul(scale)
+        .filter(|size| *size <= 64 * 1024 * 1024)
+        .ok_or_else(|| format!("expected a size of at most 64MiB; got '{text}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("10x").is_err());
+    }
+
+    #[test]
+    fn rates_counts_sizes() {
+        assert_eq!(parse_rate("2000").unwrap(), 2000.0);
+        assert!(parse_rate("-1").is_err());
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
+        assert_eq!(parse_count("1_000").unwrap(), 1000);
+        assert!(parse_count("0").is_err());
+        assert_eq!(parse_size("64KiB").unwrap(), 65536);
+        assert!(parse_size("1GiB").is_err());
+    }
+}
