@@ -31,7 +31,7 @@ pub struct Response<'a> {
 enum Matcher {
     Status { low: u16, high: u16 },
     BodyEmpty,
-    BodyContains(memmem::Finder<'static>),
+    BodyContains(Box<memmem::Finder<'static>>),
     BodyRegex(regex::bytes::Regex),
     Header(HeaderName),
     HeaderEquals(HeaderName, String),
@@ -273,9 +273,9 @@ fn parse_body_matcher(argument: &str) -> Result<Matcher, String> {
         if needle.is_empty() {
             return Err("body:contains: needs the text to look for".to_string());
         }
-        return Ok(Matcher::BodyContains(
+        return Ok(Matcher::BodyContains(Box::new(
             memmem::Finder::new(needle.as_bytes()).into_owned(),
-        ));
+        )));
     }
     if let Some(pattern) = argument.strip_prefix("regex:") {
         return regex::bytes::Regex::new(pattern)

@@ -37,11 +37,16 @@ pub struct LoadArgs {
     pub duration: Option<String>,
 
     /// Request count bound.
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(short = 'n', long, value_name = "N", allow_negative_numbers = true)]
     pub requests: Option<String>,
 
     /// Requests per second (open model), or `max` for as fast as --connections allow.
-    #[arg(short = 'r', long, value_name = "RPS|max")]
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "RPS|max",
+        allow_negative_numbers = true
+    )]
     pub rate: Option<String>,
 
     /// Rate steps, each held for the given time: 100,200,400@10s.

@@ -79,7 +79,12 @@ pub fn render(report: &Report) -> String {
         "  {:<14} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}  statuses",
         "class", "count", "share", "p50", "p90", "p99", "p99.9", "max"
     );
+    let mut empty = Vec::new();
     for (name, class) in &report.classes {
+        if class.count == 0 {
+            empty.push(name.as_str());
+            continue;
+        }
         let statuses: Vec<String> = class
             .statuses
             .iter()
@@ -97,6 +102,15 @@ pub fn render(report: &Report) -> String {
             } else {
                 statuses.join(" ")
             }
+        );
+    }
+    if !empty.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>9}  ({})",
+            "no responses",
+            0,
+            empty.join(", ")
         );
     }
     let _ = writeln!(

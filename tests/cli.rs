@@ -1,0 +1,209 @@
+//! The binary as a user meets it: bad input is one line and exit 2, and no
+//! secret reaches any output.
+mod common;
+
+use assert_cmd::Command;
+
+fn gateprobe() -> Command {
+    Command::cargo_bin("gateprobe").expect("binary built")
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let dir = common::temp_dir();
+    let missing = dir.path().join("missing.json");
+    let missing_body = format!("@{}", missing.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["load", "not a url"], "URL"),
+        (vec!["load", "ftp://127.0.0.1/"], "http:// or https://"),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--classify", "c=bogus:1"],
+            "unknown matcher",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--rate", "fast"],
+            "--rate",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--rate", "-5"],
+            "--rate",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--duration", "10x"],
+            "--duration",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--duration", "30"],
+            "unit",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "-H", "no-colon-here"],
+            "Name: value",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "-d", &missing_body],
+            "cannot read",
+        ),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--classify",
+                "c=body:regex:(unclosed",
+            ],
+            "invalid regex",
+        ),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--classify",
+                "c=json:version",
+            ],
+            "invalid JSON pointer",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--requests", "0"],
+            "--requests",
+        ),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--rate",
+                "10",
+                "--steps",
+                "1,2@1s",
+            ],
+            "conflict",
+        ),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--rate",
+                "max",
+                "--max-in-flight",
+                "3",
+            ],
+            "conflict",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--ramp", "0..x@1s"],
+            "--ramp",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--no-such-flag"],
+            "--no-such-flag",
+        ),
+        (vec!["load", "http://127.0.0.1:1/{{nope}}"], "template"),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--json",
+                "/no/such/dir/r.json",
+            ],
+            "does not exist",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = gateprobe().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {stderr:?}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected '{expected}' in {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    gateprobe().arg("--help").assert().success();
+    gateprobe().arg("--version").assert().success();
+    gateprobe().args(["load", "--help"]).assert().success();
+}
+
+#[test]
+fn secrets_never_reach_any_output() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = received.clone();
+    let address = runtime.block_on(async move {
+        let handler: common::Handler = std::sync::Arc::new(move |request, _| {
+            let key = request
+                .headers()
+                .get("x-api-key")
+                .map(|v| v.to_str().unwrap().to_string());
+            seen.lock().unwrap().push(key.unwrap_or_default());
+            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")))
+        });
+        common::serve(handler).await.0
+    });
+    let dir = common::temp_dir();
+    let report = dir.path().join("r.json");
+    let secrets = [
+        "SECRET-API-KEY-123",
+        "SECRET-BEARER-456",
+        "SECRET-PASS-789",
+        "SECRET-QUERY-000",
+    ];
+    let url = format!(
+        "http://user:{}@{address}/x?api_key={}&plain=1",
+        secrets[2], secrets[3]
+    );
+    let output = gateprobe()
+        .args(["load", &url, "--rate", "100", "-n", "20", "--json"])
+        .arg(&report)
+        .args(["-H", &format!("x-api-key: {}", secrets[0])])
+        .args(["-H", &format!("Authorization: Bearer {}", secrets[1])])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        received.lock().unwrap().iter().all(|key| key == secrets[0]),
+        "the key was sent"
+    );
+    let mut everything = String::from_utf8_lossy(&output.stdout).to_string();
+    everything.push_str(&String::from_utf8_lossy(&output.stderr));
+    let report_text = std::fs::read_to_string(&report).unwrap();
+    everything.push_str(&report_text);
+    // Also the JSON on stdout, and a malformed secret header's error line.
+    let piped = gateprobe()
+        .args(["load", &url, "--rate", "100", "-n", "5", "--json", "-"])
+        .args(["-H", &format!("x-api-key: {}", secrets[0])])
+        .output()
+        .unwrap();
+    everything.push_str(&String::from_utf8_lossy(&piped.stdout));
+    everything.push_str(&String::from_utf8_lossy(&piped.stderr));
+    let malformed = gateprobe()
+        .args(["load", &url, "-H", &format!("x-api-key {}", secrets[0])])
+        .output()
+        .unwrap();
+    assert_eq!(malformed.status.code(), Some(2));
+    everything.push_str(&String::from_utf8_lossy(&malformed.stderr));
+    for secret in secrets {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked:\n{everything}"
+        );
+    }
+    assert!(
+        report_text.contains("<redacted>"),
+        "secret headers are listed, redacted"
+    );
+    drop(runtime);
+}

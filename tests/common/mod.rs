@@ -1,0 +1,248 @@
+//! Test helpers: loopback servers whose truth is known, an nginx harness,
+//! and an in-process runner. Every server binds 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// Runs gateprobe in-process and returns its exit code.
+pub async fn run(args: &[&str]) -> u8 {
+    let mut argv = vec!["gateprobe"];
+    argv.extend_from_slice(args);
+    let cli = gateprobe::cli::Cli::parse_from(argv);
+    match gateprobe::run(cli).await {
+        Ok(code) => code,
+        Err(err) => gateprobe::exit_code_for_error(&err),
+    }
+}
+
+/// Reads a JSON report.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("report written");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Validates a report against the committed JSON Schema.
+pub fn assert_valid_report(report: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|err| format!("{} at {}", err, err.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match its schema: {errors:#?}"
+    );
+}
+
+/// Checks the books: every request that came due counted exactly once.
+pub fn assert_books_balance(report: &serde_json::Value) {
+    let run = &report["run"];
+    let in_classes: u64 = report["classes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    let due = run["requests_due"].as_u64().unwrap();
+    let dropped = run["dropped"].as_u64().unwrap();
+    let aborted = run["aborted"].as_u64().unwrap();
+    assert_eq!(in_classes, run["requests_completed"].as_u64().unwrap());
+    assert_eq!(
+        due,
+        in_classes + dropped + aborted,
+        "due = classes + dropped + aborted"
+    );
+    assert_eq!(run["requests_sent"].as_u64().unwrap(), in_classes + aborted);
+}
+
+/// What a counting server served.
+#[derive(Default)]
+pub struct Counts {
+    pub total: AtomicU64,
+    pub empty: AtomicU64,
+    pub json: AtomicU64,
+}
+
+impl Counts {
+    pub fn get(&self, counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::SeqCst)
+    }
+}
+
+pub type Handler = Arc<dyn Fn(&Request<Incoming>, &Counts) -> Response<Full<Bytes>> + Send + Sync>;
+
+/// An HTTP/1.1 server on 127.0.0.1:0 answering with `handler`; it runs until
+/// the test's runtime ends.
+pub async fn serve(handler: Handler) -> (SocketAddr, Arc<Counts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let counts = Arc::new(Counts::default());
+    let served = counts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (handler, counts) = (handler.clone(), served.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    counts.total.fetch_add(1, Ordering::SeqCst);
+                    let response = handler(&request, &counts);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (address, counts)
+}
+
+/// A server that answers 200 "ok" to everything.
+pub async fn serve_ok() -> (SocketAddr, Arc<Counts>) {
+    serve(Arc::new(|_, _| {
+        Response::new(Full::new(Bytes::from_static(b"ok")))
+    }))
+    .await
+}
+
+/// A server like a 10% Mock canary: an empty body for a random 10% of
+/// requests, JSON otherwise, counting each.
+pub async fn serve_canary_split() -> (SocketAddr, Arc<Counts>) {
+    serve(Arc::new(|_, counts| {
+        if rand::random::<f64>() < 0.10 {
+            counts.empty.fetch_add(1, Ordering::SeqCst);
+            Response::new(Full::new(Bytes::new()))
+        } else {
+            counts.json.fetch_add(1, Ordering::SeqCst);
+            Response::new(Full::new(Bytes::from_static(
+                br#"{"version":"1.4.2","ok":true}"#,
+            )))
+        }
+    }))
+    .await
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// nginx on loopback with a config of the test's own; stopped on drop.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+/// Finds the nginx binary, installing Debian's nginx-light with apt-get when
+/// it is missing and we are root; otherwise says why the test is skipped.
+pub fn nginx_binary() -> Result<PathBuf, String> {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| out.stdout.starts_with(b"0"));
+        if find_nginx().is_none() && is_root && Path::new("/usr/bin/apt-get").exists() {
+            say("installing nginx-light with apt-get for the real-gateway tests");
+            let _ = Command::new("apt-get")
+                .args(["update", "-qq"])
+                .stdout(Stdio::null())
+                .status();
+            let _ = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "nginx-light"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status();
+        }
+    });
+    find_nginx().ok_or_else(|| {
+        "nginx is not installed and could not be installed (needs root and apt-get)".to_string()
+    })
+}
+
+/// Prints past libtest's output capture, so that a skip is never silent.
+pub fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
+/// Starts nginx with `server_block` (use `PORT` where the listen port goes).
+/// Returns Err with a reason when nginx is not available.
+pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String> {
+    let binary = nginx_binary()?;
+    let dir = temp_dir();
+    let port = free_port();
+    let root = dir.path().display().to_string();
+    let config = format!(
+        "worker_processes 1;\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 1000000;\n\
+         client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};\n\
+         uwsgi_temp_path {root}; scgi_temp_path {root};\n{http_extra}\n\
+         server {{ listen 127.0.0.1:{port};\n{server_body}\n }}\n}}\n"
+    );
+    let config_path = dir.path().join("nginx.conf");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new(binary)
+        .arg("-c")
+        .arg(&config_path)
+        .arg("-p")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start nginx: {err}"))?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Nginx {
+                child,
+                port,
+                _dir: dir,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("nginx did not start listening".to_string())
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

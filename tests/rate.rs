@@ -1,0 +1,91 @@
+//! Rate accuracy and the nginx acceptance run. Kept in one test so that the
+//! timing-sensitive runs do not share the two cores with each other.
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_rates_are_exact() {
+    five_thousand_rps_for_ten_seconds().await;
+    two_thousand_rps_against_nginx().await;
+}
+
+async fn five_thousand_rps_for_ten_seconds() {
+    let (address, counts) = serve_ok().await;
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let url = format!("http://{address}/");
+    let code = run(&[
+        "load",
+        &url,
+        "--rate",
+        "5000",
+        "--duration",
+        "10s",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let report = read_json(&path);
+    assert_valid_report(&report);
+    assert_books_balance(&report);
+    let run = &report["run"];
+    let achieved = run["achieved_rate_per_s"].as_f64().unwrap();
+    say(&format!(
+        "5000 rps × 10 s: achieved {achieved:.1}/s, dropped {}",
+        run["dropped"]
+    ));
+    assert!(
+        (achieved / 5000.0 - 1.0).abs() <= 0.005,
+        "achieved {achieved}"
+    );
+    assert_eq!(run["requests_due"].as_u64().unwrap(), 50_000);
+    let sent = report["series"]["sent"].as_array().unwrap();
+    for (second, count) in sent.iter().take(10).enumerate() {
+        let count = count.as_u64().unwrap() as f64;
+        assert!(count <= 5000.0 * 1.02, "second {second} sent {count}");
+    }
+    assert_eq!(
+        counts.get(&counts.total),
+        run["requests_sent"].as_u64().unwrap()
+    );
+}
+
+async fn two_thousand_rps_against_nginx() {
+    let nginx = match start_nginx("", "location / { return 200 '{\"version\":\"1\"}'; }") {
+        Ok(nginx) => nginx,
+        Err(reason) => {
+            say(&format!("SKIPPED nginx acceptance run: {reason}"));
+            return;
+        }
+    };
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let url = format!("http://127.0.0.1:{}/hello", nginx.port);
+    let code = run(&[
+        "load",
+        &url,
+        "--rate",
+        "2000",
+        "--duration",
+        "5s",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let report = read_json(&path);
+    assert_valid_report(&report);
+    assert_books_balance(&report);
+    let achieved = report["run"]["achieved_rate_per_s"].as_f64().unwrap();
+    say(&format!("nginx 2000 rps × 5 s: achieved {achieved:.1}/s"));
+    assert!(
+        (achieved / 2000.0 - 1.0).abs() <= 0.01,
+        "achieved {achieved}"
+    );
+    assert_eq!(report["run"]["requests_due"].as_u64().unwrap(), 10_000);
+    assert_eq!(report["classes"]["ok"]["count"].as_u64().unwrap(), 10_000);
+}
