@@ -57,29 +57,39 @@ sleep 0.5
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$@"; }
 
-run_gateprobe() { $GP load "$URL" --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/g.json" >/dev/null; json_field "$work/g.json" "['run']['achieved_rate_per_s']"; }
-run_oha() { oha -c "$CONNECTIONS" -z "${DURATION}s" --no-tui --output-format json "$URL" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['summary']['requestsPerSec'])"; }
-run_wrk() { wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }
-run_hey() { hey -c "$CONNECTIONS" -z "${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+# Each runner prints "rps cpu_seconds": the tool's own user+system CPU time,
+# so that the table can show CPU per request (the generator's overhead).
+timed() { /usr/bin/time -f "%U %S" -o "$work/time" "$@"; }
+cpu_s() { awk '{print $1+$2}' "$work/time"; }
+run_gateprobe() { timed $GP load "$URL" --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/g.json" >/dev/null; echo "$(json_field "$work/g.json" "['run']['achieved_rate_per_s']") $(cpu_s)"; }
+run_oha() { timed oha -c "$CONNECTIONS" -z "${DURATION}s" --no-tui --output-format json "$URL" 2>/dev/null > "$work/oha.json"; echo "$(json_field "$work/oha.json" "['summary']['requestsPerSec']") $(cpu_s)"; }
+run_wrk() { timed wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" "$URL" > "$work/wrk.txt"; echo "$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt") $(cpu_s)"; }
+run_hey() { timed hey -c "$CONNECTIONS" -z "${DURATION}s" "$URL" > "$work/hey.txt"; echo "$(awk '/Requests\/sec/ {print $2}' "$work/hey.txt") $(cpu_s)"; }
 
 tools=(gateprobe)
 for tool in oha wrk hey; do command -v "$tool" >/dev/null 2>&1 && tools+=("$tool") || echo "($tool not installed: skipped)"; done
-declare -A results
+declare -A results cpus
 echo "== 1. max throughput, $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
   for tool in "${tools[@]}"; do
-    rps=$(run_$tool)
+    read -r rps cpu < <(run_$tool)
+    us=$(python3 -c "print(f'{$cpu*1e6/($rps*$DURATION):.2f}')")
     results[$tool]="${results[$tool]:-} $rps"
-    printf "   round %d  %-10s %10.0f rps\n" "$round" "$tool" "$rps"
+    cpus[$tool]="${cpus[$tool]:-} $us"
+    printf "   round %d  %-10s %10.0f rps %8s µs CPU/request\n" "$round" "$tool" "$rps" "$us"
   done
 done
-declare -A med
-for tool in "${tools[@]}"; do med[$tool]=$(echo "${results[$tool]}" | tr ' ' '\n' | grep -v '^$' | median); done
-printf "   %-10s %12s %10s %10s\n" tool "median rps" "÷ oha" "÷ wrk"
+declare -A med medcpu
+for tool in "${tools[@]}"; do
+  med[$tool]=$(echo "${results[$tool]}" | tr ' ' '\n' | grep -v '^$' | median)
+  medcpu[$tool]=$(echo "${cpus[$tool]}" | tr ' ' '\n' | grep -v '^$' | median)
+done
+printf "   %-10s %12s %8s %8s %16s %10s\n" tool "median rps" "÷ oha" "÷ wrk" "µs CPU/request" "÷ oha"
 for tool in "${tools[@]}"; do
   ratio_oha=$( [ -n "${med[oha]:-}" ] && python3 -c "print(f'{${med[$tool]}/${med[oha]}:.2f}')" || echo -)
   ratio_wrk=$( [ -n "${med[wrk]:-}" ] && python3 -c "print(f'{${med[$tool]}/${med[wrk]}:.2f}')" || echo -)
-  printf "   %-10s %12.0f %10s %10s\n" "$tool" "${med[$tool]}" "$ratio_oha" "$ratio_wrk"
+  cpu_oha=$( [ -n "${medcpu[oha]:-}" ] && python3 -c "print(f'{${medcpu[$tool]}/${medcpu[oha]}:.2f}')" || echo -)
+  printf "   %-10s %12.0f %8s %8s %16s %10s\n" "$tool" "${med[$tool]}" "$ratio_oha" "$ratio_wrk" "${medcpu[$tool]}" "$cpu_oha"
 done
 
 echo "== 2. open-model rate accuracy (gateprobe, ${DURATION}s each)"

@@ -9,7 +9,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return gateprobe::cli::report_parse_error(err),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // The engine runs its own per-core threads; this runtime only hosts the
+    // consumer, progress and Ctrl-C. One thread: no futex ping-pong between
+    // runtime threads on every consumer tick.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -86,6 +86,10 @@ fn add_series(into: &mut Vec<u64>, from: &[u64]) {
     }
 }
 
+/// A request sent this long after its due time is counted as late: ten
+/// timer ticks, well past ordinary timer jitter.
+pub const LATE_AFTER_US: u64 = 10_000;
+
 /// All of a run's counts.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -95,6 +99,8 @@ pub struct Recorder {
     pub sent: u64,
     pub dropped: u64,
     pub aborted: u64,
+    /// Sent more than [`LATE_AFTER_US`] behind their due time (open model).
+    pub late: u64,
     /// How late requests were sent against their due time (open model), µs.
     pub send_lag_us: Histogram<u64>,
     pub series: Series,
@@ -111,6 +117,7 @@ impl Recorder {
             sent: 0,
             dropped: 0,
             aborted: 0,
+            late: 0,
             send_lag_us: new_histogram(),
             series: Series {
                 completed: vec![Vec::new(); class_names.len()],
@@ -170,6 +177,7 @@ impl Recorder {
         self.sent += other.sent;
         self.dropped += other.dropped;
         self.aborted += other.aborted;
+        self.late += other.late;
         let _ = self.send_lag_us.add(&other.send_lag_us);
         add_series(&mut self.series.sent, &other.series.sent);
         add_series(&mut self.series.dropped, &other.series.dropped);

@@ -89,6 +89,8 @@ pub struct RunSection {
     pub responses: u64,
     pub dropped: u64,
     pub aborted: u64,
+    /// Sent over 10 ms behind schedule: the generator, not the cap, was late.
+    pub late: u64,
     pub duration_s: f64,
     pub wall_s: f64,
     pub target_rate_per_s: Option<f64>,
@@ -265,6 +267,7 @@ impl Report {
                 responses,
                 dropped: recorder.dropped,
                 aborted: recorder.aborted,
+                late: recorder.late,
                 duration_s: info.window_s,
                 wall_s: info.wall_s,
                 target_rate_per_s: info.target_rate_per_s,

@@ -59,6 +59,13 @@ pub fn render(report: &Report) -> String {
         "  requests  {} due · {} sent · {} completed · {} dropped (in-flight cap) · {} aborted",
         run.requests_due, run.requests_sent, run.requests_completed, run.dropped, run.aborted
     );
+    if run.late > 0 {
+        let _ = writeln!(
+            out,
+            "  late      {} requests left over 10 ms behind schedule: the generator was short of CPU",
+            run.late
+        );
+    }
     let rate = match run.target_rate_per_s {
         Some(target) if target > 0.0 => format!(
             "target {:.1}/s · achieved {:.1}/s ({:+.2}%) over {:.2}s",
