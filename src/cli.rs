@@ -24,6 +24,38 @@ pub struct Cli {
 pub enum Command {
     /// Send a bounded request stream at a URL and report what came back.
     Load(LoadArgs),
+    /// Run the embedded API-gateway simulator on loopback until Ctrl-C.
+    Sim(SimArgs),
+    /// Show the whole job against the embedded simulator (no cloud account).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Simulator config (JSON); default: the built-in walkthrough
+    /// (scenarios/sim-default.json).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    /// Seed for the canary choice and injected faults (reproducible runs).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's JSON reports (default: a gateprobe-demo folder
+    /// in the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Seed for the simulator.
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub seed: u64,
 }
 
 /// Flags shared by every command that sends traffic.

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod plan;
 pub mod progress;
@@ -12,6 +13,7 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod sample;
+pub mod sim;
 pub mod template;
 pub mod units;
 
@@ -50,5 +52,7 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
 pub async fn run(cli: cli::Cli) -> Result<u8> {
     match cli.command {
         cli::Command::Load(args) => engine::command::load(args).await,
+        cli::Command::Sim(args) => sim::command::run(args).await,
+        cli::Command::Demo(args) => demo::run(args).await,
     }
 }

@@ -1,0 +1,117 @@
+//! `gateprobe sim`: load a config, serve it on loopback, print what it serves.
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use anyhow::Result;
+
+use crate::cli::SimArgs;
+use crate::plan::UsageError;
+use crate::sim::config::{self, Config, Integration};
+
+/// Reads `--config` (or the built-in default) into a checked config.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, UsageError> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|err| {
+                UsageError(format!(
+                    "--config {}: cannot read the file: {err}",
+                    path.display()
+                ))
+            })?;
+            config::parse(&path.display().to_string(), &text).map_err(UsageError)
+        }
+        None => config::parse("built-in config", config::DEFAULT_CONFIG).map_err(UsageError),
+    }
+}
+
+/// Runs `gateprobe sim` until Ctrl-C.
+pub async fn run(args: SimArgs) -> Result<u8> {
+    let config = load_config(args.config.as_deref())?;
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        UsageError(format!(
+            "--listen '{}': expected ADDRESS:PORT, e.g. 127.0.0.1:8080",
+            args.listen
+        ))
+    })?;
+    let running = super::start(config, listen, args.seed)
+        .await
+        .map_err(|err| UsageError(format!("--listen {listen}: cannot listen: {err}")))?;
+    println!("gateprobe sim listening on http://{}", running.address);
+    print!(
+        "{}",
+        describe(
+            running.simulator.config(),
+            &format!("http://{}", running.address)
+        )
+    );
+    println!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(crate::exit::PASS)
+}
+
+/// The configured truth, one line per route, for people.
+pub fn describe(config: &Config, base: &str) -> String {
+    let mut out = String::new();
+    for (name, stage) in &config.stages {
+        let Some(deployment) = config.deployments.get(&stage.deployment) else {
+            continue;
+        };
+        for route in &deployment.routes {
+            let mut facts = Vec::new();
+            facts.push(match &route.integration {
+                Integration::Mock { status, .. } => format!("mock {status}"),
+                Integration::Json { status, .. } => format!("json {status}"),
+                Integration::StartExecution { .. } => "StartExecution".to_string(),
+            });
+            if let Some(canary) = &stage.canary {
+                facts.push(format!(
+                    "canary {}% → {}",
+                    canary.percent_traffic, canary.deployment
+                ));
+            }
+            if let Some(throttle) = stage
+                .method_throttles
+                .get(&format!("{} {}", route.method, route.path))
+            {
+                facts.push(format!(
+                    "method throttle {} rps burst {}",
+                    throttle.rate, throttle.burst
+                ));
+            }
+            if let Some(throttle) = stage.throttle {
+                facts.push(format!(
+                    "stage throttle {} rps burst {}",
+                    throttle.rate, throttle.burst
+                ));
+            }
+            if route.api_key_required {
+                let keys: Vec<String> = config
+                    .usage_plans
+                    .iter()
+                    .filter(|plan| plan.stages.is_empty() || plan.stages.contains(name))
+                    .map(|plan| {
+                        let limit = plan
+                            .throttle
+                            .map(|t| format!(" {} rps burst {}", t.rate, t.burst))
+                            .unwrap_or_default();
+                        format!("{} ({}{limit})", plan.api_keys.join(", "), plan.name)
+                    })
+                    .collect();
+                facts.push(if keys.is_empty() {
+                    "x-api-key required, but no usage plan covers this stage: always 403"
+                        .to_string()
+                } else {
+                    format!("x-api-key required: {}", keys.join("; "))
+                });
+            }
+            let _ = writeln!(
+                out,
+                "  {:<5} {base}/{name}{:<14} {}",
+                route.method,
+                route.path,
+                facts.join(" · ")
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,340 @@
+//! The simulator's configuration (JSON): deployments, stages with canaries and
+//! throttles, the account throttle, usage plans and API keys, state machines.
+//! Unknown fields are errors; every error names the field path and, for
+//! syntax and type errors, the line and column.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The compiled-in default: the seed walkthrough (also `scenarios/sim-default.json`).
+pub const DEFAULT_CONFIG: &str = include_str!("../../scenarios/sim-default.json");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub account: Account,
+    /// State machine ARNs that `start_execution` integrations know.
+    #[serde(default)]
+    pub state_machines: Vec<String>,
+    pub deployments: BTreeMap<String, Deployment>,
+    pub stages: BTreeMap<String, Stage>,
+    #[serde(default)]
+    pub usage_plans: Vec<UsagePlan>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    #[serde(default = "Account::default_throttle")]
+    pub throttle: Throttle,
+}
+
+impl Account {
+    /// API Gateway's default account limit: 10,000 rps with a 5,000 burst.
+    fn default_throttle() -> Throttle {
+        Throttle {
+            rate: 10_000.0,
+            burst: 5_000,
+        }
+    }
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self {
+            throttle: Self::default_throttle(),
+        }
+    }
+}
+
+/// A token bucket: `rate` tokens per second refill a bucket of `burst`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    pub rate: f64,
+    pub burst: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub latency_ms: Latency,
+    /// Share (0–1) of requests answered 500 by this deployment.
+    #[serde(default)]
+    pub error_rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    #[serde(default)]
+    pub fixed: f64,
+    /// Uniform random extra latency from 0 to `jitter` ms.
+    #[serde(default)]
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub method: String,
+    /// Path below the stage, e.g. `/hello`.
+    pub path: String,
+    #[serde(default)]
+    pub api_key_required: bool,
+    pub integration: Integration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Integration {
+    /// A Mock integration: fixed status, headers and body (may be empty).
+    Mock {
+        #[serde(default = "ok_status")]
+        status: u16,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+    },
+    /// A fixed JSON body.
+    Json {
+        #[serde(default = "ok_status")]
+        status: u16,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        body: serde_json::Value,
+    },
+    /// Step Functions `StartExecution` behind the gateway.
+    StartExecution {
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        /// `denied` answers AccessDeniedException, as a role without permission does.
+        #[serde(default)]
+        access: Access,
+    },
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    #[default]
+    Allowed,
+    Denied,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub deployment: String,
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    pub canary: Option<Canary>,
+    pub throttle: Option<Throttle>,
+    /// Per-method limits keyed `"GET /throttled"`.
+    #[serde(default)]
+    pub method_throttles: BTreeMap<String, Throttle>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Share of requests (0.0–100.0) sent to the canary, at random per request.
+    pub percent_traffic: f64,
+    pub deployment: String,
+    #[serde(default)]
+    pub stage_variable_overrides: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePlan {
+    pub name: String,
+    pub api_keys: Vec<String>,
+    /// Stages the plan applies to (all when empty).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    pub throttle: Option<Throttle>,
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub limit: u64,
+    pub period: QuotaPeriod,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub fn seconds(self) -> f64 {
+        match self {
+            QuotaPeriod::Day => 86_400.0,
+            QuotaPeriod::Week => 7.0 * 86_400.0,
+            QuotaPeriod::Month => 30.0 * 86_400.0,
+        }
+    }
+}
+
+/// Parses and checks a config; `source` names it in messages.
+pub fn parse(source: &str, text: &str) -> Result<Config, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let config: Config = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if path == "." {
+            String::new()
+        } else {
+            format!(" field '{path}':")
+        };
+        format!(
+            "{source}:{}:{}:{field} {}",
+            inner.line(),
+            inner.column(),
+            strip_position(&inner.to_string())
+        )
+    })?;
+    validate(&config).map_err(|why| format!("{source}: {why}"))?;
+    Ok(config)
+}
+
+fn strip_position(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at])
+}
+
+fn check_throttle(field: &str, throttle: &Throttle) -> Result<(), String> {
+    if !(throttle.rate.is_finite() && throttle.rate >= 0.0) {
+        return Err(format!(
+            "field '{field}.rate': expected a rate of 0 or more requests per second, got {}",
+            throttle.rate
+        ));
+    }
+    Ok(())
+}
+
+fn validate(config: &Config) -> Result<(), String> {
+    check_throttle("account.throttle", &config.account.throttle)?;
+    for (name, deployment) in &config.deployments {
+        if !(0.0..=1.0).contains(&deployment.error_rate) {
+            return Err(format!(
+                "field 'deployments.{name}.error_rate': expected a share from 0 to 1, got {}",
+                deployment.error_rate
+            ));
+        }
+        let latency = deployment.latency_ms;
+        if !(latency.fixed >= 0.0
+            && latency.jitter >= 0.0
+            && latency.fixed + latency.jitter <= 60_000.0)
+        {
+            return Err(format!(
+                "field 'deployments.{name}.latency_ms': expected 0 to 60000 ms"
+            ));
+        }
+        for (index, route) in deployment.routes.iter().enumerate() {
+            if http::Method::from_bytes(route.method.as_bytes()).is_err()
+                || !route.path.starts_with('/')
+            {
+                return Err(format!(
+                    "field 'deployments.{name}.routes[{index}]': expected an HTTP method and a path starting with '/'"
+                ));
+            }
+        }
+    }
+    for (name, stage) in &config.stages {
+        if !config.deployments.contains_key(&stage.deployment) {
+            return Err(format!(
+                "field 'stages.{name}.deployment': no deployment named '{}'",
+                stage.deployment
+            ));
+        }
+        if let Some(canary) = &stage.canary {
+            if !(0.0..=100.0).contains(&canary.percent_traffic) {
+                return Err(format!(
+                    "field 'stages.{name}.canary.percent_traffic': expected 0.0 to 100.0, got {}",
+                    canary.percent_traffic
+                ));
+            }
+            if !config.deployments.contains_key(&canary.deployment) {
+                return Err(format!(
+                    "field 'stages.{name}.canary.deployment': no deployment named '{}'",
+                    canary.deployment
+                ));
+            }
+        }
+        if let Some(throttle) = &stage.throttle {
+            check_throttle(&format!("stages.{name}.throttle"), throttle)?;
+        }
+        for (method, throttle) in &stage.method_throttles {
+            check_throttle(
+                &format!("stages.{name}.method_throttles.{method}"),
+                throttle,
+            )?;
+            if method.split_once(' ').is_none() {
+                return Err(format!(
+                    "field 'stages.{name}.method_throttles': key '{method}' must be 'METHOD /path'"
+                ));
+            }
+        }
+    }
+    for (index, plan) in config.usage_plans.iter().enumerate() {
+        if let Some(throttle) = &plan.throttle {
+            check_throttle(&format!("usage_plans[{index}].throttle"), throttle)?;
+        }
+        for stage in &plan.stages {
+            if !config.stages.contains_key(stage) {
+                return Err(format!(
+                    "field 'usage_plans[{index}].stages': no stage named '{stage}'"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_parses() {
+        let config = parse("default", DEFAULT_CONFIG).unwrap();
+        assert!(config.stages.contains_key("PROD") && config.stages.contains_key("DEV"));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_position() {
+        let unknown = r#"{"deployments": {}, "stages": {}, "colour": 1}"#;
+        let err = parse("c.json", unknown).unwrap_err();
+        assert!(err.contains("c.json:1:") && err.contains("colour"), "{err}");
+        let wrong_type = "{\"deployments\": {},\n \"stages\": {\"P\": {\"deployment\": 5}}}";
+        let err = parse("c.json", wrong_type).unwrap_err();
+        assert!(
+            err.contains("c.json:2:") && err.contains("stages.P.deployment"),
+            "{err}"
+        );
+        let percent = r#"{"deployments": {"a": {"routes": []}}, "stages": {"P": {"deployment": "a",
+            "canary": {"percent_traffic": 120, "deployment": "a"}}}}"#;
+        let err = parse("c.json", percent).unwrap_err();
+        assert!(err.contains("stages.P.canary.percent_traffic"), "{err}");
+        let negative = r#"{"deployments": {"a": {"routes": []}}, "stages": {"P": {"deployment": "a",
+            "throttle": {"rate": -5, "burst": 1}}}}"#;
+        let err = parse("c.json", negative).unwrap_err();
+        assert!(err.contains("stages.P.throttle.rate"), "{err}");
+    }
+}

@@ -1,0 +1,485 @@
+//! The embedded API-gateway simulator: a real HTTP server on loopback that
+//! behaves like the API Gateway parts a release engineer works with — stages,
+//! a random per-request canary split, Mock integrations, layered token-bucket
+//! throttles, usage plans with API keys and quotas, and a POST that fronts
+//! Step Functions `StartExecution`. Used by `gateprobe sim`, `gateprobe
+//! demo` and the tests, whose truth it is.
+pub mod bucket;
+pub mod command;
+pub mod config;
+mod execution;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use bucket::TokenBucket;
+use config::{Config, Integration, Route, Throttle};
+use execution::Executions;
+
+/// Largest request body the simulator reads.
+const MAX_REQUEST_BODY: usize = 1024 * 1024;
+
+/// One answer, before it becomes an HTTP response.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    fn message(status: u16, message: &str) -> Self {
+        Self::json(status, serde_json::json!({ "message": message }))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum BucketKey {
+    Account,
+    Stage(String),
+    Method(String, String),
+    ApiKey(String),
+}
+
+/// Mutable gateway state: buckets and quotas, behind one lock so that a
+/// request is admitted through all its layers at once.
+#[derive(Default)]
+struct Limits {
+    buckets: HashMap<BucketKey, TokenBucket>,
+    /// Per API key: (start of the current period, requests used in it).
+    quotas: HashMap<String, (f64, u64)>,
+}
+
+/// The simulator: configuration plus state.
+pub struct Simulator {
+    config: Config,
+    start: Instant,
+    limits: Mutex<Limits>,
+    rng: Mutex<StdRng>,
+    executions: Mutex<Executions>,
+    /// API key → index of its usage plan.
+    plan_of_key: HashMap<String, usize>,
+}
+
+impl Simulator {
+    /// A simulator; `seed` makes the canary choice and faults reproducible.
+    pub fn new(config: Config, seed: Option<u64>) -> Self {
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let plan_of_key = config
+            .usage_plans
+            .iter()
+            .enumerate()
+            .flat_map(|(index, plan)| plan.api_keys.iter().map(move |key| (key.clone(), index)))
+            .collect();
+        Self {
+            config,
+            start: Instant::now(),
+            limits: Mutex::new(Limits::default()),
+            rng: Mutex::new(rng),
+            executions: Mutex::new(Executions::default()),
+            plan_of_key,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn random(&self) -> f64 {
+        self.rng
+            .lock()
+            .map(|mut rng| rng.random::<f64>())
+            .unwrap_or(0.5)
+    }
+
+    /// Answers one request, as the gateway would.
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Answer {
+        let path = path.split('?').next().unwrap_or("");
+        let Some((stage_name, resource)) = split_stage(path) else {
+            return Answer::message(403, "Forbidden");
+        };
+        let Some(stage) = self.config.stages.get(stage_name) else {
+            return Answer::message(403, "Forbidden");
+        };
+        // The canary is chosen at random per request, not sticky.
+        let canary = stage
+            .canary
+            .as_ref()
+            .filter(|canary| self.random() * 100.0 < canary.percent_traffic);
+        let deployment_name = canary.map_or(&stage.deployment, |canary| &canary.deployment);
+        let Some(deployment) = self.config.deployments.get(deployment_name) else {
+            return Answer::message(500, "Internal server error");
+        };
+        let Some(route) = deployment
+            .routes
+            .iter()
+            .find(|route| route.path == resource && route.method == method.as_str())
+        else {
+            return Answer::message(403, "Missing Authentication Token");
+        };
+        let mut variables = stage.variables.clone();
+        if let Some(canary) = canary {
+            variables.extend(canary.stage_variable_overrides.clone());
+        }
+        let api_key = headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok());
+        let plan = if route.api_key_required {
+            match api_key.and_then(|key| self.plan_of_key.get(key).map(|plan| (key, *plan))) {
+                Some((key, plan)) if self.plan_covers(plan, stage_name) => Some((key, plan)),
+                _ => return Answer::message(403, "Forbidden"),
+            }
+        } else {
+            None
+        };
+        if let Some(refusal) = self.admit(stage_name, stage, route, plan) {
+            return refusal;
+        }
+        let latency = deployment.latency_ms;
+        let delay_ms = latency.fixed
+            + latency.jitter
+                * if latency.jitter > 0.0 {
+                    self.random()
+                } else {
+                    0.0
+                };
+        if delay_ms > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(delay_ms / 1000.0)).await;
+        }
+        let substitute = |text: &str| substitute(text, &variables);
+        if deployment.error_rate > 0.0 && self.random() < deployment.error_rate {
+            let mut answer = Answer::message(500, "Internal server error");
+            answer.headers.extend(
+                integration_headers(&route.integration)
+                    .iter()
+                    .map(|(k, v)| (k.clone(), substitute(v))),
+            );
+            return answer;
+        }
+        match &route.integration {
+            Integration::Mock {
+                status,
+                headers,
+                body,
+            } => Answer {
+                status: *status,
+                headers: headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), substitute(value)))
+                    .collect(),
+                body: substitute(body),
+            },
+            Integration::Json {
+                status,
+                headers,
+                body,
+            } => {
+                let mut answer_headers =
+                    vec![("content-type".to_string(), "application/json".to_string())];
+                answer_headers.extend(
+                    headers
+                        .iter()
+                        .map(|(name, value)| (name.clone(), substitute(value))),
+                );
+                Answer {
+                    status: *status,
+                    headers: answer_headers,
+                    body: substitute(&body.to_string()),
+                }
+            }
+            Integration::StartExecution { headers, access } => {
+                let mut answer = match self.executions.lock() {
+                    Ok(mut executions) => execution::start(
+                        &self.config.state_machines,
+                        *access,
+                        body,
+                        &mut executions,
+                    ),
+                    Err(_) => Answer::message(500, "Internal server error"),
+                };
+                answer.headers.extend(
+                    headers
+                        .iter()
+                        .map(|(name, value)| (name.clone(), substitute(value))),
+                );
+                answer
+            }
+        }
+    }
+
+    fn plan_covers(&self, plan: usize, stage: &str) -> bool {
+        let stages = &self.config.usage_plans[plan].stages;
+        stages.is_empty() || stages.iter().any(|name| name == stage)
+    }
+
+    /// Quota, then throttles in layers: usage-plan key → method → stage →
+    /// account. Returns the refusal, or `None` when admitted.
+    fn admit(
+        &self,
+        stage_name: &str,
+        stage: &config::Stage,
+        route: &Route,
+        plan: Option<(&str, usize)>,
+    ) -> Option<Answer> {
+        let now_s = self.start.elapsed().as_secs_f64();
+        let Ok(mut limits) = self.limits.lock() else {
+            return Some(Answer::message(500, "Internal server error"));
+        };
+        let limits = &mut *limits;
+        let mut layers: Vec<(BucketKey, Throttle)> = Vec::with_capacity(4);
+        if let Some((key, plan)) = plan {
+            let usage_plan = &self.config.usage_plans[plan];
+            if let Some(quota) = usage_plan.quota {
+                let (period_start, used) =
+                    limits.quotas.entry(key.to_string()).or_insert((now_s, 0));
+                if now_s - *period_start >= quota.period.seconds() {
+                    (*period_start, *used) = (now_s, 0);
+                }
+                if *used >= quota.limit {
+                    return Some(Answer::message(429, "Limit Exceeded"));
+                }
+            }
+            if let Some(throttle) = usage_plan.throttle {
+                layers.push((BucketKey::ApiKey(key.to_string()), throttle));
+            }
+        }
+        let method_key = format!("{} {}", route.method, route.path);
+        if let Some(throttle) = stage.method_throttles.get(&method_key) {
+            layers.push((
+                BucketKey::Method(stage_name.to_string(), method_key),
+                *throttle,
+            ));
+        }
+        if let Some(throttle) = stage.throttle {
+            layers.push((BucketKey::Stage(stage_name.to_string()), throttle));
+        }
+        layers.push((BucketKey::Account, self.config.account.throttle));
+        for (key, throttle) in &layers {
+            limits
+                .buckets
+                .entry(key.clone())
+                .or_insert_with(|| TokenBucket::new(*throttle, now_s));
+        }
+        let admitted = layers.iter().all(|(key, _)| {
+            limits
+                .buckets
+                .get_mut(key)
+                .is_some_and(|b| b.has_token(now_s))
+        });
+        if !admitted {
+            let mut answer = Answer::message(429, "Too Many Requests");
+            answer
+                .headers
+                .push(("x-amzn-errortype".into(), "TooManyRequestsException".into()));
+            return Some(answer);
+        }
+        for (key, _) in &layers {
+            if let Some(bucket) = limits.buckets.get_mut(key) {
+                bucket.take();
+            }
+        }
+        if let Some((key, _)) = plan {
+            if let Some((_, used)) = limits.quotas.get_mut(key) {
+                *used += 1;
+            }
+        }
+        None
+    }
+}
+
+fn integration_headers(integration: &Integration) -> &std::collections::BTreeMap<String, String> {
+    match integration {
+        Integration::Mock { headers, .. }
+        | Integration::Json { headers, .. }
+        | Integration::StartExecution { headers, .. } => headers,
+    }
+}
+
+/// `/PROD/hello` → (`PROD`, `/hello`).
+fn split_stage(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (stage, resource) = rest
+        .split_once('/')
+        .map_or((rest, "/"), |(stage, _)| (stage, &rest[stage.len()..]));
+    (!stage.is_empty()).then_some((stage, resource))
+}
+
+/// Fills `${stageVariables.NAME}` as a mapping template does (unknown → empty).
+fn substitute(text: &str, variables: &std::collections::BTreeMap<String, String>) -> String {
+    const OPEN: &str = "${stageVariables.";
+    if !text.contains(OPEN) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(
+                    variables
+                        .get(&after[..end])
+                        .map(String::as_str)
+                        .unwrap_or(""),
+                );
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn to_response(answer: Answer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+async fn serve_request(
+    simulator: Arc<Simulator>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return to_response(Answer::message(413, "Request Entity Too Large")),
+    };
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    to_response(
+        simulator
+            .handle(&parts.method, path, &parts.headers, &body)
+            .await,
+    )
+}
+
+/// Serves `simulator` on `listener` (HTTP/1.1 and h2c) until `shutdown`.
+pub async fn serve(simulator: Arc<Simulator>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let (simulator, shutdown) = (simulator.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let simulator = simulator.clone();
+                async move { Ok::<_, Infallible>(serve_request(simulator, request).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// A simulator running on loopback; stops when dropped.
+pub struct Running {
+    pub address: SocketAddr,
+    pub simulator: Arc<Simulator>,
+    shutdown: CancellationToken,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `listen` (e.g. 127.0.0.1:0) and serves `config` in the background.
+pub async fn start(
+    config: Config,
+    listen: SocketAddr,
+    seed: Option<u64>,
+) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    let simulator = Arc::new(Simulator::new(config, seed));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(simulator.clone(), listener, shutdown.clone()));
+    Ok(Running {
+        address,
+        simulator,
+        shutdown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_stage_and_resource() {
+        assert_eq!(split_stage("/PROD/hello"), Some(("PROD", "/hello")));
+        assert_eq!(split_stage("/PROD/a/b"), Some(("PROD", "/a/b")));
+        assert_eq!(split_stage("/PROD"), Some(("PROD", "/")));
+        assert_eq!(split_stage("/"), None);
+    }
+
+    #[test]
+    fn stage_variables_are_substituted() {
+        let variables = [("version".to_string(), "1.5.0".to_string())]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            substitute(r#"{"v":"${stageVariables.version}"}"#, &variables),
+            r#"{"v":"1.5.0"}"#
+        );
+        assert_eq!(substitute("${stageVariables.missing}!", &variables), "!");
+    }
+}
