@@ -513,7 +513,9 @@ mod tests {
         let mut argv = vec!["gateprobe", "load"];
         argv.extend_from_slice(args);
         let cli = crate::cli::Cli::parse_from(argv);
-        let crate::cli::Command::Load(load) = cli.command;
+        let crate::cli::Command::Load(load) = cli.command else {
+            panic!("parsed as load")
+        };
         load_plan(&load)
     }
 
