@@ -116,3 +116,17 @@ for count in 100000 2000000; do
     printf "   %-10s %10d %12.1f\n" oha "$count" "$(python3 -c "print($kb*1024/1e6)")"
   fi
 done
+
+echo "== 4. the embedded simulator's throughput (default config, GET /DEV/hello, $CONNECTIONS connections)"
+SIM_PORT=$((PORT + 1))
+$GP sim --listen "127.0.0.1:${SIM_PORT}" --seed 1 >/dev/null &
+SIM=$!
+trap 'kill $NGINX $SIM 2>/dev/null; rm -rf "$work"' EXIT
+sleep 0.5
+# Past the account throttle (10,000 rps, burst 5,000) answers are 429s: still
+# answers the simulator had to compute, which is what this measures.
+if command -v wrk >/dev/null; then
+  printf "   %-10s %10.0f answers/s\n" wrk "$(wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" "http://127.0.0.1:${SIM_PORT}/DEV/hello" | awk '/Requests\/sec/ {print $2}')"
+fi
+$GP load "http://127.0.0.1:${SIM_PORT}/DEV/hello" --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/s.json" >/dev/null
+printf "   %-10s %10.0f answers/s\n" gateprobe "$(json_field "$work/s.json" "['run']['achieved_rate_per_s']")"

@@ -1,0 +1,288 @@
+//! The simulator's truth, checked from outside over HTTP with gateprobe itself.
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use gateprobe::sim::{self, config};
+
+const CONFIG: &str = r#"{
+  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
+  "deployments": {
+    "stable": { "routes": [
+      { "method": "GET", "path": "/s", "integration": { "type": "json", "body": { "version": "1" } } },
+      { "method": "GET", "path": "/m", "integration": { "type": "json", "body": { "version": "1" } } },
+      { "method": "GET", "path": "/k", "api_key_required": true, "integration": { "type": "json", "body": { "version": "1" } } },
+      { "method": "GET", "path": "/hello", "integration": { "type": "json", "body": { "version": "1" } } }
+    ] },
+    "mock": { "routes": [
+      { "method": "GET", "path": "/hello", "integration": { "type": "mock", "status": 200, "body": "" } }
+    ] }
+  },
+  "stages": {
+    "L": { "deployment": "stable", "throttle": { "rate": 1, "burst": 30 },
+           "method_throttles": { "GET /m": { "rate": 1, "burst": 10 } } },
+    "R": { "deployment": "stable", "throttle": { "rate": 40, "burst": 20 } },
+    "Q": { "deployment": "stable" },
+    "C10": { "deployment": "stable", "canary": { "percent_traffic": 10, "deployment": "mock" } },
+    "C0": { "deployment": "stable", "canary": { "percent_traffic": 0, "deployment": "mock" } },
+    "C100": { "deployment": "stable", "canary": { "percent_traffic": 100, "deployment": "mock" } }
+  },
+  "usage_plans": [
+    { "name": "a", "api_keys": ["key-a"], "stages": ["L"], "throttle": { "rate": 1, "burst": 5 } },
+    { "name": "b", "api_keys": ["key-b"], "stages": ["L"], "throttle": { "rate": 1, "burst": 8 } },
+    { "name": "quota", "api_keys": ["key-q"], "stages": ["Q"], "quota": { "limit": 7, "period": "DAY" } }
+  ]
+}"#;
+
+async fn start(seed: u64) -> sim::Running {
+    let config = config::parse("test config", CONFIG).unwrap();
+    sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(seed))
+        .await
+        .unwrap()
+}
+
+const CLASSES: [&str; 10] = [
+    "--classify", "throttled=status:429&header:x-amzn-errortype=TooManyRequestsException&json:/message=Too Many Requests",
+    "--classify", "quota=status:429&json:/message=Limit Exceeded",
+    "--classify", "forbidden=status:403&json:/message=Forbidden",
+    "--classify", "canary=status:200&body:empty",
+    "--classify", "ok=status:200",
+];
+
+/// Sends `count` requests at once (one connection each) and returns the report.
+async fn volley(url: &str, count: usize, extra: &[&str]) -> serde_json::Value {
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let count = count.to_string();
+    let mut args = vec![
+        "load",
+        url,
+        "--rate",
+        "max",
+        "-c",
+        &count,
+        "-n",
+        &count,
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&CLASSES);
+    assert_eq!(run(&args).await, 0);
+    read_json(&path)
+}
+
+fn class(report: &serde_json::Value, name: &str) -> u64 {
+    report["classes"][name]["count"].as_u64().unwrap_or(0)
+}
+
+fn assert_near(seen: u64, expected: u64, slack: u64, what: &str) {
+    assert!(
+        seen.abs_diff(expected) <= slack,
+        "{what}: {seen}, expected {expected} ± {slack}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttles_apply_in_layers_with_exact_bursts() {
+    let running = start(1).await;
+    // Usage-plan keys: two keys, independent buckets (bursts 5 and 8).
+    let a = volley(&running.url("/L/k"), 10, &["-H", "x-api-key: key-a"]).await;
+    assert_near(class(&a, "ok"), 5, 1, "key-a burst");
+    assert_near(class(&a, "throttled"), 5, 1, "key-a throttled");
+    let b = volley(&running.url("/L/k"), 16, &["-H", "x-api-key: key-b"]).await;
+    assert_near(class(&b, "ok"), 8, 1, "key-b burst, independent of key-a");
+    // Method limit (burst 10) under the stage limit (burst 30, 13 used so far).
+    let m = volley(&running.url("/L/m"), 20, &[]).await;
+    assert_near(class(&m, "ok"), 10, 1, "method burst");
+    // Stage limit: what the key and method requests left of its 30.
+    let s = volley(&running.url("/L/s"), 20, &[]).await;
+    let used = class(&a, "ok") + class(&b, "ok") + class(&m, "ok");
+    assert_near(class(&s, "ok"), 30 - used, 1, "stage burst left");
+    // Missing and unknown keys are 403, not throttling.
+    let missing = volley(&running.url("/L/k"), 3, &[]).await;
+    assert_eq!(class(&missing, "forbidden"), 3);
+    let unknown = volley(&running.url("/L/k"), 3, &["-H", "x-api-key: nope"]).await;
+    assert_eq!(class(&unknown, "forbidden"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sustained_overload_admits_burst_plus_rate_times_time() {
+    let running = start(2).await;
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let url = running.url("/R/s");
+    let mut args = vec![
+        "load",
+        url.as_str(),
+        "--rate",
+        "80",
+        "--duration",
+        "5s",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&CLASSES);
+    assert_eq!(run(&args).await, 0);
+    let report = read_json(&path);
+    let admitted = class(&report, "ok") as f64;
+    let expected = 20.0 + 5.0 * 40.0;
+    say(&format!(
+        "stage 40 rps burst 20, offered 80 rps × 5 s: admitted {admitted} (expected {expected})"
+    ));
+    assert!(
+        (admitted / expected - 1.0).abs() <= 0.03,
+        "admitted {admitted}, expected {expected} ± 3%"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_exhaustion_is_limit_exceeded() {
+    let running = start(3).await;
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let url = running.url("/Q/k");
+    let mut args = vec![
+        "load",
+        url.as_str(),
+        "--rate",
+        "100",
+        "-n",
+        "10",
+        "-H",
+        "x-api-key: key-q",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&CLASSES);
+    // /Q/k is on a stage the key's plan covers; the route needs the key.
+    assert_eq!(run(&args).await, 0);
+    let report = read_json(&path);
+    assert_eq!(class(&report, "ok"), 7);
+    assert_eq!(class(&report, "quota"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_canary_split_is_random_per_request_and_exact_at_0_and_100() {
+    let running = start(7).await;
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    for (stage, low, high) in [("C10", 0.094, 0.106), ("C0", 0.0, 0.0), ("C100", 1.0, 1.0)] {
+        let url = running.url(&format!("/{stage}/hello"));
+        let mut args = vec![
+            "load",
+            url.as_str(),
+            "--rate",
+            "max",
+            "-c",
+            "16",
+            "-n",
+            "20000",
+            "--quiet",
+            "--json",
+            path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&CLASSES);
+        assert_eq!(run(&args).await, 0);
+        let report = read_json(&path);
+        let canary = class(&report, "canary") as f64;
+        let share = canary / (canary + class(&report, "ok") as f64);
+        say(&format!(
+            "{stage}: canary share {share:.4} over 20,000 requests"
+        ));
+        assert!((low..=high).contains(&share), "{stage}: share {share}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_to_exit_0_within_a_minute() {
+    let dir = temp_dir();
+    let out = dir.path().to_str().unwrap();
+    let started = Instant::now();
+    assert_eq!(run(&["demo", "--out", out]).await, 0);
+    assert!(started.elapsed().as_secs() < 60);
+    let split = read_json(&dir.path().join("1-canary-split.json"));
+    assert_valid_report(&split);
+    let canary = split["classes"]["canary"]["share"].as_f64().unwrap();
+    assert!((0.08..0.12).contains(&canary), "{canary}");
+}
+
+#[test]
+fn config_errors_exit_2_naming_the_field() {
+    let dir = temp_dir();
+    let cases = [
+        (
+            r#"{"deployments": {}, "stages": {}, "colour": 1}"#,
+            "colour",
+        ),
+        (
+            "{\"deployments\": {},\n\"stages\": {\"P\": {\"deployment\": 5}}}",
+            "stages.P.deployment",
+        ),
+        (
+            r#"{"deployments": {"a": {"routes": []}}, "stages": {"P": {"deployment": "a", "canary": {"percent_traffic": 120, "deployment": "a"}}}}"#,
+            "percent_traffic",
+        ),
+        (
+            r#"{"deployments": {"a": {"routes": []}}, "stages": {"P": {"deployment": "a", "throttle": {"rate": -1, "burst": 1}}}}"#,
+            "stages.P.throttle.rate",
+        ),
+    ];
+    for (index, (text, field)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{index}.json"));
+        std::fs::write(&path, text).unwrap();
+        let output = assert_cmd::Command::cargo_bin("gateprobe")
+            .unwrap()
+            .args(["sim", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(field), "expected '{field}' in {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn canary_choice_is_unbiased_across_seeds() {
+    // 20 seeds × 20,000 requests: the pooled share of a 10% canary must sit
+    // within 3 standard errors of 10% (SE = √(0.1·0.9/400,000) ≈ 0.00047).
+    let config = config::parse("test config", CONFIG).unwrap();
+    let (mut canary, mut total) = (0u64, 0u64);
+    for seed in 0..20 {
+        let simulator = sim::Simulator::new(config.clone(), Some(seed));
+        for _ in 0..20_000 {
+            let answer = simulator
+                .handle(
+                    &http::Method::GET,
+                    "/C10/hello",
+                    &http::HeaderMap::new(),
+                    b"",
+                )
+                .await;
+            assert_eq!(answer.status, 200);
+            canary += u64::from(answer.body.is_empty());
+            total += 1;
+        }
+    }
+    let share = canary as f64 / total as f64;
+    say(&format!("canary share over 20 seeds × 20,000: {share:.5}"));
+    assert!((share - 0.10).abs() < 3.0 * 0.00047, "pooled share {share}");
+}
+
+#[test]
+fn the_readme_config_example_parses() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let after = &readme[readme
+        .find("**Config**")
+        .expect("README documents the config")..];
+    let start = after.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + after[start..].find("```").unwrap();
+    config::parse("README example", &after[start..end]).unwrap();
+}
