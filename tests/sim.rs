@@ -286,3 +286,74 @@ fn the_readme_config_example_parses() {
     let end = start + after[start..].find("```").unwrap();
     config::parse("README example", &after[start..end]).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_injected_and_canary_errors_carry_the_canary_mark() {
+    let config = r#"{
+      "deployments": {
+        "stable": { "routes": [ { "method": "GET", "path": "/x",
+            "integration": { "type": "json", "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "ok": true } } } ] },
+        "canary": { "latency_ms": { "fixed": 30, "jitter": 10 }, "error_rate": 0.2,
+          "routes": [ { "method": "GET", "path": "/x",
+            "integration": { "type": "json", "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "ok": true } } } ] }
+      },
+      "stages": { "P": { "deployment": "stable", "variables": { "who": "stable" },
+        "canary": { "percent_traffic": 50, "deployment": "canary", "stage_variable_overrides": { "who": "canary" } } } }
+    }"#;
+    let running = sim::start(
+        config::parse("t", config).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(5),
+    )
+    .await
+    .unwrap();
+    let dir = temp_dir();
+    let path = dir.path().join("r.json");
+    let url = running.url("/P/x");
+    let args = [
+        "load",
+        url.as_str(),
+        "--rate",
+        "400",
+        "-n",
+        "2000",
+        "--http2",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+        "--classify",
+        "canary_error=header:x-deployment=canary&status:5xx",
+        "--classify",
+        "canary=header:x-deployment=canary",
+        "--classify",
+        "stable=header:x-deployment=stable",
+    ];
+    assert_eq!(run(&args).await, 0);
+    let report = read_json(&path);
+    let (errors, healthy, stable) = (
+        class(&report, "canary_error"),
+        class(&report, "canary"),
+        class(&report, "stable"),
+    );
+    assert_eq!(
+        errors + healthy + stable,
+        2000,
+        "every answer says who served it (over HTTP/2)"
+    );
+    let error_share = errors as f64 / (errors + healthy) as f64;
+    say(&format!(
+        "canary error share {error_share:.3} (configured 0.2); stable errors none"
+    ));
+    assert!((0.15..0.25).contains(&error_share), "{error_share}");
+    let canary_p50 = report["classes"]["canary"]["service_time_ms"]["p50"]
+        .as_f64()
+        .unwrap();
+    let stable_p50 = report["classes"]["stable"]["service_time_ms"]["p50"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (30.0..45.0).contains(&canary_p50),
+        "canary p50 {canary_p50} ms: 30 + U(0, 10)"
+    );
+    assert!(stable_p50 < 10.0, "stable p50 {stable_p50} ms");
+}
