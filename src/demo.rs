@@ -122,29 +122,40 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         format!(r#"{{"input":"{{}}","name":"demo-{{{{uuid}}}}","stateMachineArn":"{arn}"}}"#);
     println!("   gateprobe load {execution} -X POST -H 'x-api-key: …' --rate 100 -n 200 \\");
     println!("     -d '{unique_body}' --classify started=json:/executionArn --classify exists=json:/__type=ExecutionAlreadyExists");
-    let classes = [
-        "--classify",
-        "started=json:/executionArn",
-        "--classify",
-        "exists=json:/__type=ExecutionAlreadyExists",
-        "--classify",
-        "forbidden=status:403",
-    ];
-    let mut args = vec![
-        execution.as_str(),
-        "-X",
-        "POST",
-        "-H",
-        "x-api-key: demo-key-gold",
-        "--rate",
-        "100",
-        "-n",
-        "200",
-        "-d",
-        &unique_body,
-    ];
-    args.extend_from_slice(&classes);
-    let (unique, _) = measure(&args, &out, "3-start-execution").await?;
+    let post = |key: Option<&'static str>,
+                rate: &'static str,
+                count: &'static str,
+                body: String,
+                name: &'static str| {
+        let (execution, out) = (execution.clone(), out.clone());
+        async move {
+            let mut args = vec![
+                execution.as_str(),
+                "-X",
+                "POST",
+                "--rate",
+                rate,
+                "-n",
+                count,
+                "-d",
+                &body,
+            ];
+            if let Some(key) = key {
+                args.extend_from_slice(&["-H", key]);
+            }
+            args.extend_from_slice(&[
+                "--classify",
+                "started=json:/executionArn",
+                "--classify",
+                "exists=json:/__type=ExecutionAlreadyExists",
+                "--classify",
+                "forbidden=status:403",
+            ]);
+            measure(&args, &out, name).await.map(|(report, _)| report)
+        }
+    };
+    let gold = Some("x-api-key: demo-key-gold");
+    let unique = post(gold, "100", "200", unique_body.clone(), "3-start-execution").await?;
     println!(
         "   → started {} of {}, ExecutionAlreadyExists {}",
         count(&unique, "started"),
@@ -153,39 +164,13 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     );
     let reused_body =
         format!(r#"{{"input":"{{}}","name":"demo-fixed-name","stateMachineArn":"{arn}"}}"#);
-    let mut args = vec![
-        execution.as_str(),
-        "-X",
-        "POST",
-        "-H",
-        "x-api-key: demo-key-gold",
-        "--rate",
-        "50",
-        "-n",
-        "5",
-        "-d",
-        &reused_body,
-    ];
-    args.extend_from_slice(&classes);
-    let (reused, _) = measure(&args, &out, "3-reused-name").await?;
+    let reused = post(gold, "50", "5", reused_body, "3-reused-name").await?;
     println!(
         "   The same name five times → started {}, ExecutionAlreadyExists {}",
         count(&reused, "started"),
         count(&reused, "exists")
     );
-    let mut args = vec![
-        execution.as_str(),
-        "-X",
-        "POST",
-        "--rate",
-        "50",
-        "-n",
-        "5",
-        "-d",
-        &unique_body,
-    ];
-    args.extend_from_slice(&classes);
-    let (no_key, _) = measure(&args, &out, "3-no-api-key").await?;
+    let no_key = post(None, "50", "5", unique_body, "3-no-api-key").await?;
     println!(
         "   Without x-api-key → 403 Forbidden {} of {}",
         count(&no_key, "forbidden"),

@@ -16,27 +16,21 @@ use tokio::net::TcpListener;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classification_counts_equal_what_the_server_served() {
     let (address, counts) = serve_canary_split().await;
-    let dir = temp_dir();
-    let report_path = dir.path().join("r.json");
     let url = format!("http://{address}/PROD/hello");
-    let code = run(&[
+    let (code, report) = load_report(&[
         "load",
         &url,
         "--rate",
         "2000",
         "-n",
         "6000",
-        "--quiet",
         "--classify",
         "canary=body:empty",
         "--classify",
         "stable=json:/version",
-        "--json",
-        report_path.to_str().unwrap(),
     ])
     .await;
     assert_eq!(code, 0);
-    let report = read_json(&report_path);
     assert_valid_report(&report);
     assert_books_balance(&report);
     let classes = &report["classes"];
@@ -76,12 +70,11 @@ async fn templated_post_bodies_are_unique_per_request() {
     }))
     .await;
     let url = format!("http://{address}/PROD/execution?n={{{{seq}}}}");
-    let code = run(&[
-        "load", &url, "-X", "POST", "--rate", "500", "-n", "300", "--quiet",
+    let (code, _) = load_report(&[
+        "load", &url, "-X", "POST", "--rate", "500", "-n", "300",
         "-H", "x-run: run-{{uuid}}",
         "-d", r#"{"input":"{}","name":"run-{{uuid}}","stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:Demo"}"#,
-    ])
-    .await;
+    ]).await;
     assert_eq!(code, 0);
     let names = names.lock().unwrap();
     assert_eq!(names.len(), 300);
@@ -97,23 +90,9 @@ async fn templated_post_bodies_are_unique_per_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_is_counted_and_exits_4() {
     let port = free_port();
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://127.0.0.1:{port}/");
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "200",
-        "-n",
-        "50",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--rate", "200", "-n", "50"]).await;
     assert_eq!(code, 4, "nothing succeeded");
-    let report = read_json(&path);
     assert_valid_report(&report);
     assert_books_balance(&report);
     assert_eq!(report["verdict"], "error");
@@ -144,23 +123,9 @@ async fn serve_truncating() -> std::net::SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_mid_response_is_counted_and_exits_4() {
     let address = serve_truncating().await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://{address}/");
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "200",
-        "-n",
-        "40",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--rate", "200", "-n", "40"]).await;
     assert_eq!(code, 4);
-    let report = read_json(&path);
     assert_books_balance(&report);
     assert_eq!(
         report["errors"]["reset"].as_u64().unwrap(),
@@ -180,11 +145,9 @@ async fn a_server_that_never_answers_times_out() {
             held.push(stream);
         }
     });
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://{address}/");
     let started = std::time::Instant::now();
-    let code = run(&[
+    let (code, report) = load_report(&[
         "load",
         &url,
         "--rate",
@@ -193,9 +156,6 @@ async fn a_server_that_never_answers_times_out() {
         "20",
         "--timeout",
         "300ms",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
     ])
     .await;
     assert_eq!(code, 4);
@@ -203,7 +163,6 @@ async fn a_server_that_never_answers_times_out() {
         started.elapsed() < Duration::from_secs(5),
         "bounded by the timeout"
     );
-    let report = read_json(&path);
     assert_books_balance(&report);
     assert_eq!(report["errors"]["timeout"].as_u64().unwrap(), 20);
 }
@@ -233,23 +192,9 @@ async fn some_failures_still_exit_0_when_something_succeeded() {
             });
         }
     });
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://{address}/");
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "300",
-        "-n",
-        "90",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--rate", "300", "-n", "90"]).await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_books_balance(&report);
     let failed: u64 = report["errors"]
         .as_object()
@@ -271,10 +216,8 @@ async fn in_flight_cap_drops_explicitly_instead_of_slowing() {
         Response::new(Full::new(Bytes::from_static(b"slow")))
     }))
     .await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://{address}/");
-    let code = run(&[
+    let (code, report) = load_report(&[
         "load",
         &url,
         "--rate",
@@ -283,13 +226,9 @@ async fn in_flight_cap_drops_explicitly_instead_of_slowing() {
         "2s",
         "--max-in-flight",
         "5",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
     ])
     .await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_books_balance(&report);
     let run = &report["run"];
     assert_eq!(
@@ -309,57 +248,20 @@ async fn in_flight_cap_drops_explicitly_instead_of_slowing() {
 async fn closed_model_and_shapes_run_to_their_bounds() {
     let (address, counts) = serve_ok().await;
     let url = format!("http://{address}/");
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "max",
-        "-c",
-        "4",
-        "-n",
-        "500",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) =
+        load_report(&["load", &url, "--rate", "max", "-c", "4", "-n", "500"]).await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_eq!(report["run"]["model"], "closed");
     assert_eq!(report["run"]["requests_sent"].as_u64().unwrap(), 500);
     assert_eq!(counts.get(&counts.total), 500);
 
-    let code = run(&[
-        "load",
-        &url,
-        "--steps",
-        "100,300@1s",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--steps", "100,300@1s"]).await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_eq!(report["run"]["requests_due"].as_u64().unwrap(), 400);
     let sent = report["series"]["sent"].as_array().unwrap();
     assert!((95..=105).contains(&sent[0].as_u64().unwrap()), "{sent:?}");
 
-    let code = run(&[
-        "load",
-        &url,
-        "--ramp",
-        "0..400@1s",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--ramp", "0..400@1s"]).await;
     assert_eq!(code, 0);
-    assert_eq!(
-        read_json(&path)["run"]["requests_due"].as_u64().unwrap(),
-        200
-    );
+    assert_eq!(report["run"]["requests_due"].as_u64().unwrap(), 200);
 }

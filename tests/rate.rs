@@ -12,23 +12,9 @@ async fn open_model_rates_are_exact() {
 
 async fn five_thousand_rps_for_ten_seconds() {
     let (address, counts) = serve_ok().await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://{address}/");
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "5000",
-        "--duration",
-        "10s",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--rate", "5000", "--duration", "10s"]).await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_valid_report(&report);
     assert_books_balance(&report);
     let run = &report["run"];
@@ -61,23 +47,9 @@ async fn two_thousand_rps_against_nginx() {
             return;
         }
     };
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = format!("http://127.0.0.1:{}/hello", nginx.port);
-    let code = run(&[
-        "load",
-        &url,
-        "--rate",
-        "2000",
-        "--duration",
-        "5s",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ])
-    .await;
+    let (code, report) = load_report(&["load", &url, "--rate", "2000", "--duration", "5s"]).await;
     assert_eq!(code, 0);
-    let report = read_json(&path);
     assert_valid_report(&report);
     assert_books_balance(&report);
     let achieved = report["run"]["achieved_rate_per_s"].as_f64().unwrap();

@@ -52,26 +52,13 @@ const CLASSES: [&str; 10] = [
 
 /// Sends `count` requests at once (one connection each) and returns the report.
 async fn volley(url: &str, count: usize, extra: &[&str]) -> serde_json::Value {
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let count = count.to_string();
-    let mut args = vec![
-        "load",
-        url,
-        "--rate",
-        "max",
-        "-c",
-        &count,
-        "-n",
-        &count,
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ];
+    let mut args = vec!["load", url, "--rate", "max", "-c", &count, "-n", &count];
     args.extend_from_slice(extra);
     args.extend_from_slice(&CLASSES);
-    assert_eq!(run(&args).await, 0);
-    read_json(&path)
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 0);
+    report
 }
 
 fn class(report: &serde_json::Value, name: &str) -> u64 {
@@ -111,23 +98,11 @@ async fn throttles_apply_in_layers_with_exact_bursts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sustained_overload_admits_burst_plus_rate_times_time() {
     let running = start(2).await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = running.url("/R/s");
-    let mut args = vec![
-        "load",
-        url.as_str(),
-        "--rate",
-        "80",
-        "--duration",
-        "5s",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
-    ];
+    let mut args = vec!["load", url.as_str(), "--rate", "80", "--duration", "5s"];
     args.extend_from_slice(&CLASSES);
-    assert_eq!(run(&args).await, 0);
-    let report = read_json(&path);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 0);
     let admitted = class(&report, "ok") as f64;
     let expected = 20.0 + 5.0 * 40.0;
     say(&format!(
@@ -142,8 +117,6 @@ async fn sustained_overload_admits_burst_plus_rate_times_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_exhaustion_is_limit_exceeded() {
     let running = start(3).await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = running.url("/Q/k");
     let mut args = vec![
         "load",
@@ -154,14 +127,11 @@ async fn quota_exhaustion_is_limit_exceeded() {
         "10",
         "-H",
         "x-api-key: key-q",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
     ];
     args.extend_from_slice(&CLASSES);
     // /Q/k is on a stage the key's plan covers; the route needs the key.
-    assert_eq!(run(&args).await, 0);
-    let report = read_json(&path);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 0);
     assert_eq!(class(&report, "ok"), 7);
     assert_eq!(class(&report, "quota"), 3);
 }
@@ -169,8 +139,6 @@ async fn quota_exhaustion_is_limit_exceeded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_canary_split_is_random_per_request_and_exact_at_0_and_100() {
     let running = start(7).await;
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     for (stage, low, high) in [("C10", 0.094, 0.106), ("C0", 0.0, 0.0), ("C100", 1.0, 1.0)] {
         let url = running.url(&format!("/{stage}/hello"));
         let mut args = vec![
@@ -182,13 +150,10 @@ async fn seeded_canary_split_is_random_per_request_and_exact_at_0_and_100() {
             "16",
             "-n",
             "20000",
-            "--quiet",
-            "--json",
-            path.to_str().unwrap(),
         ];
         args.extend_from_slice(&CLASSES);
-        assert_eq!(run(&args).await, 0);
-        let report = read_json(&path);
+        let (code, report) = load_report(&args).await;
+        assert_eq!(code, 0);
         let canary = class(&report, "canary") as f64;
         let share = canary / (canary + class(&report, "ok") as f64);
         say(&format!(
@@ -307,8 +272,6 @@ async fn faults_are_injected_and_canary_errors_carry_the_canary_mark() {
     )
     .await
     .unwrap();
-    let dir = temp_dir();
-    let path = dir.path().join("r.json");
     let url = running.url("/P/x");
     let args = [
         "load",
@@ -318,9 +281,6 @@ async fn faults_are_injected_and_canary_errors_carry_the_canary_mark() {
         "-n",
         "2000",
         "--http2",
-        "--quiet",
-        "--json",
-        path.to_str().unwrap(),
         "--classify",
         "canary_error=header:x-deployment=canary&status:5xx",
         "--classify",
@@ -328,8 +288,8 @@ async fn faults_are_injected_and_canary_errors_carry_the_canary_mark() {
         "--classify",
         "stable=header:x-deployment=stable",
     ];
-    assert_eq!(run(&args).await, 0);
-    let report = read_json(&path);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 0);
     let (errors, healthy, stable) = (
         class(&report, "canary_error"),
         class(&report, "canary"),

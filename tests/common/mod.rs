@@ -246,3 +246,19 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `gateprobe ARGS --quiet --json <temp file>` in-process and returns
+/// the exit code and the report (`Null` when none was written).
+pub async fn load_report(args: &[&str]) -> (u8, serde_json::Value) {
+    let dir = temp_dir();
+    let path = dir.path().join("report.json");
+    let mut argv = args.to_vec();
+    argv.extend_from_slice(&["--quiet", "--json", path.to_str().unwrap()]);
+    let code = run(&argv).await;
+    let report = if path.exists() {
+        read_json(&path)
+    } else {
+        serde_json::Value::Null
+    };
+    (code, report)
+}
