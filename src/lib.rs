@@ -14,6 +14,7 @@ pub mod redact;
 pub mod report;
 pub mod sample;
 pub mod sim;
+pub mod stats;
 pub mod template;
 pub mod units;
 
