@@ -207,3 +207,44 @@ fn secrets_never_reach_any_output() {
     );
     drop(runtime);
 }
+
+#[test]
+fn ctrl_c_writes_the_partial_report_and_exits_3() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let address = runtime.block_on(async { common::serve_ok().await.0 });
+    let dir = common::temp_dir();
+    let report = dir.path().join("r.json");
+    let binary = assert_cmd::cargo::cargo_bin("gateprobe");
+    let mut child = std::process::Command::new(binary)
+        .args([
+            "load",
+            &format!("http://{address}/"),
+            "--rate",
+            "200",
+            "--duration",
+            "30s",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&report)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "interrupted runs are inconclusive");
+    let report = common::read_json(&report);
+    common::assert_valid_report(&report);
+    common::assert_books_balance(&report);
+    assert_eq!(report["run"]["ended"], "interrupted");
+    let due = report["run"]["requests_due"].as_u64().unwrap();
+    assert!(
+        (200..=400).contains(&due),
+        "about 1.5 s of 200 rps came due: {due}"
+    );
+    drop(runtime);
+}
