@@ -389,26 +389,21 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
         }
     }
     let body = body_spec(args)?;
-    if let BodySpec::Static(bytes) = &body {
-        let looks_json = matches!(
-            bytes.iter().find(|b| !b.is_ascii_whitespace()),
-            Some(b'{' | b'[')
+    // A body that starts like JSON is sent as JSON unless the user said otherwise.
+    let first_text = match &body {
+        BodySpec::Empty => String::new(),
+        BodySpec::Static(bytes) => {
+            String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
+        }
+        BodySpec::Templated(template) => template.render(0),
+    };
+    if first_text.trim_start().starts_with(['{', '['])
+        && !static_headers.contains_key(http::header::CONTENT_TYPE)
+    {
+        static_headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
-        if looks_json && !static_headers.contains_key(http::header::CONTENT_TYPE) {
-            static_headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-    } else if let BodySpec::Templated(template) = &body {
-        let sample = template.render(0);
-        let looks_json = sample.trim_start().starts_with(['{', '[']);
-        if looks_json && !static_headers.contains_key(http::header::CONTENT_TYPE) {
-            static_headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
     }
     Ok(RequestSpec {
         method,
@@ -566,5 +561,32 @@ mod tests {
         assert_eq!(capped.duration, Duration::from_secs(1));
         let counted = plan(&["http://h/", "-n", "100"]).unwrap();
         assert_eq!(counted.max_requests, Some(100));
+    }
+
+    #[test]
+    fn json_looking_bodies_are_sent_as_json_unless_told_otherwise() {
+        let content_type = |args: &[&str]| {
+            let mut all = vec!["http://h/"];
+            all.extend_from_slice(args);
+            plan(&all)
+                .unwrap()
+                .request
+                .static_headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            content_type(&["-d", r#" {"a":1}"#]).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            content_type(&["-d", r#"{"name":"run-{{uuid}}"}"#]).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(content_type(&["-d", "a=1"]), None);
+        assert_eq!(
+            content_type(&["-d", "{}", "-H", "Content-Type: text/plain"]).as_deref(),
+            Some("text/plain")
+        );
     }
 }

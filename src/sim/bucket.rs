@@ -7,6 +7,9 @@
 //! and then takes one from each — an all-or-nothing check across several
 //! buckets that a per-limiter `check()` cannot express without consuming
 //! tokens from layers that then reject. Time is passed in, so tests are exact.
+use std::collections::HashMap;
+use std::hash::Hash;
+
 use crate::sim::config::Throttle;
 
 #[derive(Debug, Clone)]
@@ -48,15 +51,24 @@ impl TokenBucket {
     }
 }
 
-/// Admits a request through all `layers` at once, or through none.
-pub fn admit(layers: &mut [&mut TokenBucket], now_s: f64) -> bool {
-    let mut all = true;
-    for bucket in layers.iter_mut() {
-        all &= bucket.has_token(now_s);
-    }
+/// Admits a request through the buckets named by `layers` at once, or
+/// through none: every layer must have a token, and then each gives one.
+/// Layers missing from `buckets` refuse.
+pub fn admit<K: Eq + Hash>(
+    buckets: &mut HashMap<K, TokenBucket>,
+    layers: &[K],
+    now_s: f64,
+) -> bool {
+    let all = layers.iter().all(|key| {
+        buckets
+            .get_mut(key)
+            .is_some_and(|bucket| bucket.has_token(now_s))
+    });
     if all {
-        for bucket in layers.iter_mut() {
-            bucket.take();
+        for key in layers {
+            if let Some(bucket) = buckets.get_mut(key) {
+                bucket.take();
+            }
         }
     }
     all
@@ -66,16 +78,18 @@ pub fn admit(layers: &mut [&mut TokenBucket], now_s: f64) -> bool {
 mod tests {
     use super::*;
 
-    /// Offers `rate_per_s` evenly for `seconds` after an idle bucket; returns admitted.
+    /// Offers a volley of `burst_volley` at once, then `rate_per_s` evenly for
+    /// `seconds`, each to an idle bucket; returns what each admitted.
     fn offer(throttle: Throttle, burst_volley: u64, rate_per_s: f64, seconds: f64) -> (u64, u64) {
-        let mut bucket = TokenBucket::new(throttle, 0.0);
+        let fresh = || HashMap::from([("layer", TokenBucket::new(throttle, 0.0))]);
+        let mut buckets = fresh();
         let volley = (0..burst_volley)
-            .filter(|_| admit(&mut [&mut bucket], 0.0))
+            .filter(|_| admit(&mut buckets, &["layer"], 0.0))
             .count() as u64;
-        let mut bucket = TokenBucket::new(throttle, 0.0);
+        let mut buckets = fresh();
         let requests = (rate_per_s * seconds) as u64;
         let sustained = (0..requests)
-            .filter(|&i| admit(&mut [&mut bucket], i as f64 / rate_per_s))
+            .filter(|&i| admit(&mut buckets, &["layer"], i as f64 / rate_per_s))
             .count() as u64;
         (volley, sustained)
     }
@@ -96,25 +110,42 @@ mod tests {
 
     #[test]
     fn layers_are_all_or_nothing() {
-        let mut key = TokenBucket::new(
-            Throttle {
-                rate: 0.0,
-                burst: 2,
-            },
-            0.0,
-        );
-        let mut stage = TokenBucket::new(
-            Throttle {
-                rate: 0.0,
-                burst: 5,
-            },
-            0.0,
-        );
+        let mut buckets = HashMap::from([
+            (
+                "key",
+                TokenBucket::new(
+                    Throttle {
+                        rate: 0.0,
+                        burst: 2,
+                    },
+                    0.0,
+                ),
+            ),
+            (
+                "stage",
+                TokenBucket::new(
+                    Throttle {
+                        rate: 0.0,
+                        burst: 5,
+                    },
+                    0.0,
+                ),
+            ),
+        ]);
         let admitted = (0..10)
-            .filter(|_| admit(&mut [&mut key, &mut stage], 0.0))
+            .filter(|_| admit(&mut buckets, &["key", "stage"], 0.0))
             .count();
         assert_eq!(admitted, 2, "the tightest layer decides");
         // The stage kept the tokens the key's refusals did not take.
-        assert_eq!((0..10).filter(|_| admit(&mut [&mut stage], 0.0)).count(), 3);
+        assert_eq!(
+            (0..10)
+                .filter(|_| admit(&mut buckets, &["stage"], 0.0))
+                .count(),
+            3
+        );
+        assert!(
+            !admit(&mut buckets, &["missing"], 0.0),
+            "an unknown layer refuses"
+        );
     }
 }

@@ -290,23 +290,14 @@ impl Simulator {
                 .entry(key.clone())
                 .or_insert_with(|| TokenBucket::new(*throttle, now_s));
         }
-        let admitted = layers.iter().all(|(key, _)| {
-            limits
-                .buckets
-                .get_mut(key)
-                .is_some_and(|b| b.has_token(now_s))
-        });
+        let keys: Vec<BucketKey> = layers.into_iter().map(|(key, _)| key).collect();
+        let admitted = bucket::admit(&mut limits.buckets, &keys, now_s);
         if !admitted {
             let mut answer = Answer::message(429, "Too Many Requests");
             answer
                 .headers
                 .push(("x-amzn-errortype".into(), "TooManyRequestsException".into()));
             return Some(answer);
-        }
-        for (key, _) in &layers {
-            if let Some(bucket) = limits.buckets.get_mut(key) {
-                bucket.take();
-            }
         }
         if let Some((key, _)) = plan {
             if let Some((_, used)) = limits.quotas.get_mut(key) {
