@@ -3,6 +3,7 @@
 mod common;
 
 use gateprobe::stats::binomial::*;
+use gateprobe::stats::health::*;
 use gateprobe::stats::sprt::{Equivalence, PairedSprt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -102,6 +103,74 @@ fn chi_square_and_normal_quantiles_match_scipy() {
             row["z"].as_f64().unwrap(),
             "z",
         );
+    }
+}
+
+fn groups(value: &Value) -> Vec<(u64, u64)> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn health_statistics_match_scipy_and_statsmodels() {
+    let reference = reference();
+    for row in reference["fisher"].as_array().unwrap() {
+        let t: Vec<u64> = row["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_close(
+            fisher_greater(t[0], t[0] + t[1], t[2], t[2] + t[3]),
+            row["p_greater"].as_f64().unwrap(),
+            &format!("Fisher {t:?}"),
+        );
+    }
+    for row in reference["newcombe"].as_array().unwrap() {
+        let c: Vec<u64> = row["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let confidence = row["confidence"].as_f64().unwrap();
+        let (low, high) = newcombe_difference(c[0], c[1], c[2], c[3], confidence);
+        assert_close(low, row["low"].as_f64().unwrap(), &format!("Newcombe low {c:?}"));
+        assert_close(high, row["high"].as_f64().unwrap(), &format!("Newcombe high {c:?}"));
+    }
+    for row in reference["mann_whitney"].as_array().unwrap() {
+        let (x, y) = (groups(&row["x"]), groups(&row["y"]));
+        let test = mann_whitney_greater(&x, &y);
+        assert_close(test.u, row["u"].as_f64().unwrap(), "Mann–Whitney U");
+        assert_close(
+            test.p_greater,
+            row["p_greater"].as_f64().unwrap(),
+            "Mann–Whitney p",
+        );
+        let shift = hodges_lehmann(&x, &y, 0.95).unwrap();
+        assert_close(
+            shift.estimate,
+            row["hodges_lehmann"].as_f64().unwrap(),
+            "Hodges–Lehmann",
+        );
+        assert_close(shift.low, row["moses_95"][0].as_f64().unwrap(), "Moses low");
+        assert_close(shift.high, row["moses_95"][1].as_f64().unwrap(), "Moses high");
+    }
+    for row in reference["holm"].as_array().unwrap() {
+        let p: Vec<f64> = row["p"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        for (seen, expected) in holm(&p).iter().zip(row["adjusted"].as_array().unwrap()) {
+            assert_close(*seen, expected.as_f64().unwrap(), "Holm");
+        }
     }
 }
 
