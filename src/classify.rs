@@ -53,6 +53,8 @@ pub struct Classifier {
     rules: Vec<Rule>,
     names: Vec<String>,
     needs_body: bool,
+    /// What makes a response an error within its class (default: a 5xx).
+    error_if: Vec<Matcher>,
 }
 
 impl Classifier {
@@ -68,6 +70,10 @@ impl Classifier {
             rules: Vec::new(),
             names: Vec::new(),
             needs_body: false,
+            error_if: vec![Matcher::Status {
+                low: 500,
+                high: 599,
+            }],
         };
         for text in texts {
             let (name, matcher_text) = text.split_once('=').ok_or_else(|| {
@@ -83,12 +89,8 @@ impl Classifier {
                     "--classify '{text}': class name '{name}' must be letters, digits, '_', '-' or '.'"
                 ));
             }
-            let all_of = matcher_text
-                .split('&')
-                .map(|part| {
-                    parse_matcher(part.trim()).map_err(|why| format!("--classify '{text}': {why}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let all_of =
+                parse_all_of(matcher_text).map_err(|why| format!("--classify '{text}': {why}"))?;
             classifier.needs_body |= all_of.iter().any(Matcher::reads_body);
             let class = classifier.class_index(name)?;
             classifier.rules.push(Rule { class, all_of });
@@ -100,6 +102,22 @@ impl Classifier {
         }
         classifier.names.push(UNMATCHED.to_string());
         Ok(classifier)
+    }
+
+    /// Sets what counts as an error within a class (`--error-if MATCHER`,
+    /// `&`-joined like a rule's matchers), replacing the default 5xx.
+    pub fn set_error_rule(&mut self, text: &str) -> Result<(), String> {
+        self.error_if = parse_all_of(text).map_err(|why| format!("--error-if '{text}': {why}"))?;
+        self.needs_body |= self.error_if.iter().any(Matcher::reads_body);
+        Ok(())
+    }
+
+    /// Whether a response counts as an error in its class.
+    pub fn is_error(&self, response: &Response<'_>) -> bool {
+        let mut json = LazyJson::default();
+        self.error_if
+            .iter()
+            .all(|matcher| matcher.matches(response, &mut json))
     }
 
     fn class_index(&mut self, name: &str) -> Result<u16, String> {
@@ -207,6 +225,12 @@ impl Matcher {
             Matcher::Error(_) | Matcher::Any => unreachable!("handled above"),
         }
     }
+}
+
+fn parse_all_of(text: &str) -> Result<Vec<Matcher>, String> {
+    text.split('&')
+        .map(|part| parse_matcher(part.trim()))
+        .collect()
 }
 
 const MATCHER_HELP: &str = "expected status:429|5xx|200-299, body:empty, body:contains:TEXT, \

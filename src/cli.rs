@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Send a bounded request stream at a URL and report what came back.
     Load(LoadArgs),
+    /// Check a canary: its share of the traffic and its health against the
+    /// baseline, with stated error rates, stopping as soon as it is decided.
+    Canary(CanaryArgs),
     /// Run the embedded API-gateway simulator on loopback until Ctrl-C.
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
@@ -58,6 +61,63 @@ pub struct DemoArgs {
     /// Seed for the simulator.
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CanaryArgs {
+    /// Expected share of a class, CLASS=SHARE (repeatable): canary=10%.
+    /// Classes come from --classify; shares may sum to at most 100% (the rest
+    /// goes to the baseline).
+    #[arg(long = "expect", value_name = "CLASS=SHARE", required = true)]
+    pub expect: Vec<String>,
+
+    /// The class the canary is compared with (default: the one class not
+    /// named in --expect, or the largest expected one).
+    #[arg(long, value_name = "CLASS")]
+    pub baseline: Option<String>,
+
+    /// Allowed deviation of a share: 2pp (absolute) or 20% (of the expected
+    /// share). Default: the larger of 1pp and 20% of the share.
+    #[arg(long, value_name = "Npp|N%")]
+    pub tolerance: Option<String>,
+
+    /// Error level: the chance of failing a correct split (and of each health
+    /// test failing a healthy canary).
+    #[arg(long, default_value = "0.01", value_name = "P")]
+    pub alpha: String,
+
+    /// Power: the chance of passing a split that is exactly as expected.
+    #[arg(long, default_value = "0.95", value_name = "P")]
+    pub power: String,
+
+    /// Most requests to send (default: what the checks need, planned up front).
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<String>,
+
+    /// Most responses outside every variant (429, 5xx without a variant's
+    /// mark, transport errors, unmatched) before the split is inconclusive.
+    #[arg(long, default_value = "1%", value_name = "N%")]
+    pub max_unclassified: String,
+
+    /// What makes a variant's response an error (default: status:5xx).
+    #[arg(long, value_name = "MATCHER")]
+    pub error_if: Option<String>,
+
+    /// Largest acceptable increase of the canary's error rate over the baseline's.
+    #[arg(long, default_value = "1pp", value_name = "Npp")]
+    pub max_error_increase: String,
+
+    /// Largest acceptable latency increase: 20% (of the baseline's median,
+    /// never under 1ms) or an absolute 50ms.
+    #[arg(long, default_value = "20%", value_name = "N%|DURATION")]
+    pub max_latency_increase: String,
+
+    /// Check the split only: skip the health comparison (stops sooner).
+    #[arg(long)]
+    pub no_health: bool,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// Flags shared by every command that sends traffic.

@@ -3,6 +3,7 @@
 //! The binary is wiring only; everything lives here so that integration tests
 //! call [`run`] in-process with `Cli::parse_from([...])`.
 
+pub mod canary;
 pub mod classify;
 pub mod cli;
 pub mod demo;
@@ -53,6 +54,7 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
 pub async fn run(cli: cli::Cli) -> Result<u8> {
     match cli.command {
         cli::Command::Load(args) => engine::command::load(args).await,
+        cli::Command::Canary(args) => canary::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
     }

@@ -26,6 +26,8 @@ pub fn new_histogram() -> Histogram<u64> {
 #[derive(Debug, Clone)]
 pub struct ClassStats {
     pub count: u64,
+    /// Responses that are errors within the class (5xx or `--error-if`).
+    pub failed: u64,
     pub bytes: u64,
     pub statuses: BTreeMap<u16, u64>,
     /// Latency from the due time (coordinated-omission corrected), µs.
@@ -38,6 +40,7 @@ impl ClassStats {
     fn new() -> Self {
         Self {
             count: 0,
+            failed: 0,
             bytes: 0,
             statuses: BTreeMap::new(),
             latency_us: new_histogram(),
@@ -47,6 +50,7 @@ impl ClassStats {
 
     fn merge(&mut self, other: &ClassStats) {
         self.count += other.count;
+        self.failed += other.failed;
         self.bytes += other.bytes;
         for (status, count) in &other.statuses {
             *self.statuses.entry(*status).or_default() += count;
@@ -153,6 +157,7 @@ impl Recorder {
             return;
         };
         stats.count += 1;
+        stats.failed += u64::from(sample.failed);
         stats.bytes += sample.bytes;
         if sample.status != 0 {
             *stats.statuses.entry(sample.status).or_default() += 1;
@@ -243,6 +248,7 @@ mod tests {
             bytes: 10,
             class,
             error: None,
+            failed: false,
             outcome,
         }
     }

@@ -76,6 +76,8 @@ pub struct Sample {
     /// Class index into the classifier's names.
     pub class: u16,
     pub error: Option<ErrorKind>,
+    /// The response is an error within its class (a 5xx, or `--error-if`).
+    pub failed: bool,
     pub outcome: Outcome,
 }
 

@@ -86,6 +86,31 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("expected a size of at most 64MiB; got '{text}'"))
 }
 
+/// Parses a number with a suffix (`10%`, `2pp`) into a fraction in [0, 1].
+fn parse_suffixed(text: &str, suffix: &str, example: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    let value = trimmed
+        .strip_suffix(suffix)
+        .and_then(|number| number.trim().parse::<f64>().ok())
+        .filter(|value| value.is_finite() && (0.0..=100.0).contains(value))
+        .ok_or_else(|| format!("expected {example}; got '{text}'"))?;
+    Ok(value / 100.0)
+}
+
+/// Parses a percentage between 0% and 100% (`10%`, `0.5%`) as a fraction.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    parse_suffixed(text, "%", "a percentage from 0% to 100%, like 10% or 0.5%")
+}
+
+/// Parses percentage points (`1pp`, `0.5pp`) as a fraction.
+pub fn parse_points(text: &str) -> Result<f64, String> {
+    parse_suffixed(
+        text,
+        "pp",
+        "percentage points, like 1pp or 0.5pp (an absolute difference of shares)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

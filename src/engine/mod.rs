@@ -416,6 +416,7 @@ async fn worker(
                     bytes: 0,
                     class: 0,
                     error: None,
+                    failed: false,
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -472,6 +473,7 @@ async fn send_one(
         bytes: 0,
         class: 0,
         error: None,
+        failed: false,
         outcome: Outcome::Completed,
     };
     let result = match request::build(&shared.request, index, scratch) {
@@ -516,5 +518,6 @@ async fn send_one(
         }
     };
     sample.class = shared.classifier.classify(&response);
+    sample.failed = shared.classifier.is_error(&response);
     sample
 }

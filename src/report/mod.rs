@@ -64,6 +64,30 @@ pub struct Report {
     pub schedule_lag_ms: Option<Percentiles>,
     pub series: SeriesSection,
     pub checks: Vec<Check>,
+    /// `gateprobe canary`: what was expected and what the checks planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanarySection>,
+}
+
+/// The canary run's expectations and plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CanarySection {
+    /// Expected share per variant (fractions), the baseline's included.
+    pub expect: IndexMap<String, f64>,
+    pub baseline: Option<String>,
+    pub alpha: f64,
+    pub power: f64,
+    /// Fixed-horizon (TOST) classified responses the split needs.
+    pub split_fixed_horizon: u64,
+    /// Mean classified responses to a split decision with sequential stopping
+    /// when the split is exactly as expected (seeded simulation).
+    pub split_expected_sequential: f64,
+    /// Requests the checks planned for, and the cap the run had.
+    pub planned_requests: u64,
+    pub max_requests: u64,
+    /// Responses in a variant, and responses outside every variant.
+    pub classified: u64,
+    pub unclassified: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +157,9 @@ impl Percentiles {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassSection {
     pub count: u64,
+    /// Responses that are errors within the class (5xx or `--error-if`).
+    #[serde(default)]
+    pub failed: u64,
     /// Share of completed requests.
     pub share: f64,
     pub bytes: u64,
@@ -168,6 +195,64 @@ pub struct Check {
     pub observed: serde_json::Value,
     pub expected: serde_json::Value,
     pub reason: String,
+    /// Confidence interval of the observed quantity, with its level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
+    /// Responses the check planned for, and how many it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interval {
+    pub low: f64,
+    pub high: f64,
+    pub confidence: f64,
+}
+
+impl Check {
+    /// A check with only the required fields; the optional ones are set by hand.
+    pub fn new(
+        name: impl Into<String>,
+        kind: &str,
+        verdict: Verdict,
+        observed: serde_json::Value,
+        expected: serde_json::Value,
+        reason: String,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            kind: kind.to_string(),
+            verdict,
+            observed,
+            expected,
+            reason,
+            interval: None,
+            p_value: None,
+            planned: None,
+            used: None,
+        }
+    }
+}
+
+/// The verdict of a set of checks: any fail fails, any inconclusive (or
+/// error) leaves it inconclusive, else pass. Returns the deciding check too.
+pub fn combine(checks: &[Check]) -> (Verdict, Option<&Check>) {
+    for wanted in [Verdict::Fail, Verdict::Error, Verdict::Inconclusive] {
+        if let Some(check) = checks.iter().find(|check| check.verdict == wanted) {
+            let verdict = if wanted == Verdict::Error {
+                Verdict::Inconclusive
+            } else {
+                wanted
+            };
+            return (verdict, Some(check));
+        }
+    }
+    (Verdict::Pass, None)
 }
 
 impl Report {
@@ -207,6 +292,7 @@ impl Report {
                 name.clone(),
                 ClassSection {
                     count: stats.count,
+                    failed: stats.failed,
                     share: if completed == 0 {
                         0.0
                     } else {
@@ -295,6 +381,7 @@ impl Report {
                 completed: completed_series,
             },
             checks: Vec::new(),
+            canary: None,
         }
     }
 }

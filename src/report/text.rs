@@ -149,14 +149,36 @@ pub fn render(report: &Report) -> String {
             ms(lag.max)
         );
     }
-    for check in &report.checks {
+    if !report.checks.is_empty() {
+        let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "  check     {:<12} {:<24} {}",
-            check.verdict.as_str(),
-            check.name,
-            check.reason
+            "  {:<13} {:<30} {:>10} {:>16}",
+            "check", "", "p-value", "used / planned"
         );
+    }
+    for check in &report.checks {
+        let p = check.p_value.map_or("-".to_string(), |p| {
+            if p < 1e-4 {
+                format!("{p:.1e}")
+            } else {
+                format!("{p:.4}")
+            }
+        });
+        let used = match (check.used, check.planned) {
+            (Some(used), Some(planned)) => format!("{used} / {planned}"),
+            (Some(used), None) => used.to_string(),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<13} {:<30} {:>10} {:>16}",
+            check.verdict.as_str().to_uppercase(),
+            check.name,
+            p,
+            used
+        );
+        let _ = writeln!(out, "                {}", check.reason);
     }
     let _ = writeln!(out);
     let _ = writeln!(

@@ -225,7 +225,18 @@ pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start nginx: {err}"))?;
+    let mut child = child;
     for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            // A config the test wrote that nginx refuses is a bug in the test,
+            // not a reason to skip it.
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use std::io::Read;
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            panic!("nginx exited ({status}) on the test's config: {stderr}");
+        }
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(Nginx {
                 child,

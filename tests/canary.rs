@@ -1,0 +1,363 @@
+//! `gateprobe canary` end to end: the issue's verdicts against the embedded
+//! simulator and against real nginx (`split_clients`, random per request),
+//! and the bad inputs that must exit 2.
+mod common;
+
+use common::*;
+use gateprobe::sim::{self, config};
+use serde_json::Value;
+
+/// Stages: a healthy 10% canary, none, a promoted one, a canary with 5%
+/// errors, one 50 ms slower. Every answer says who served it in a header a
+/// stage variable fills (as an API Gateway mapping template would).
+const CONFIG: &str = r#"{
+  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
+  "deployments": {
+    "v1": { "routes": [ { "method": "GET", "path": "/x", "integration": { "type": "json",
+        "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "version": "1" } } } ] },
+    "v2": { "routes": [ { "method": "GET", "path": "/x", "integration": { "type": "json",
+        "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "version": "2" } } } ] },
+    "v2-errors": { "error_rate": 0.05, "routes": [ { "method": "GET", "path": "/x", "integration": { "type": "json",
+        "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "version": "2" } } } ] },
+    "v2-slow": { "latency_ms": { "fixed": 50 }, "routes": [ { "method": "GET", "path": "/x", "integration": { "type": "json",
+        "headers": { "x-deployment": "${stageVariables.who}" }, "body": { "version": "2" } } } ] }
+  },
+  "stages": {
+    "C10": { "deployment": "v1", "variables": { "who": "stable" },
+             "canary": { "percent_traffic": 10, "deployment": "v2", "stage_variable_overrides": { "who": "canary" } } },
+    "C0": { "deployment": "v1", "variables": { "who": "stable" },
+            "canary": { "percent_traffic": 0, "deployment": "v2", "stage_variable_overrides": { "who": "canary" } } },
+    "PROMOTED": { "deployment": "v2", "variables": { "who": "new" } },
+    "ERRORS": { "deployment": "v1", "variables": { "who": "stable" },
+                "canary": { "percent_traffic": 10, "deployment": "v2-errors", "stage_variable_overrides": { "who": "canary" } } },
+    "SLOW": { "deployment": "v1", "variables": { "who": "stable" },
+              "canary": { "percent_traffic": 10, "deployment": "v2-slow", "stage_variable_overrides": { "who": "canary" } } },
+    "ALLSLOW": { "deployment": "v2-slow", "variables": { "who": "canary" } }
+  }
+}"#;
+
+const CLASSES: [&str; 4] = [
+    "--classify",
+    "canary=header:x-deployment=canary",
+    "--classify",
+    "stable=header:x-deployment=stable",
+];
+
+/// Runs `canary` at power 0.999: nginx's split is truly random, and at the
+/// default 0.95 one correct split in twenty would (rightly) end
+/// inconclusive, which would make these verdict tests flaky.
+async fn canary(url: &str, extra: &[&str]) -> (u8, Value) {
+    let mut args = vec!["canary", url, "--rate", "2500", "--power", "0.999"];
+    args.extend_from_slice(&CLASSES);
+    args.extend_from_slice(extra);
+    let (code, report) = load_report(&args).await;
+    if !report.is_null() {
+        assert_valid_report(&report);
+    }
+    (code, report)
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check '{name}' in {:#}", report["checks"]))
+}
+
+fn verdict<'a>(report: &'a Value, name: &str) -> &'a str {
+    check(report, name)["verdict"].as_str().unwrap()
+}
+
+fn summary(report: &Value) -> String {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| {
+            format!(
+                "{} {}: {}",
+                check["verdict"], check["name"], check["reason"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The issue's verdicts, given a base URL per case (simulator or nginx).
+async fn verdicts(target: &str, url: impl Fn(&str) -> String) {
+    // A healthy 10% canary: split and health pass, stopping early.
+    let (code, report) = canary(&url("C10"), &["--expect", "canary=10%"]).await;
+    say(&format!("{target} 10% canary:\n{}", summary(&report)));
+    assert_eq!(code, 0, "{}", summary(&report));
+    assert_eq!(verdict(&report, "share canary"), "pass");
+    assert_eq!(verdict(&report, "errors canary vs stable"), "pass");
+    assert_eq!(verdict(&report, "latency canary vs stable"), "pass");
+    let used = report["run"]["requests_sent"].as_u64().unwrap();
+    assert!(used <= report["canary"]["max_requests"].as_u64().unwrap());
+
+    // The split alone stops as soon as the sequential test decides.
+    let (code, report) = canary(&url("C10"), &["--expect", "canary=10%", "--no-health"]).await;
+    assert_eq!(code, 0, "{}", summary(&report));
+    assert_eq!(report["run"]["ended"], "stopped", "stops once decided");
+    let used = check(&report, "share canary")["used"].as_u64().unwrap();
+    let planned = check(&report, "share canary")["planned"].as_u64().unwrap();
+    say(&format!(
+        "{target} split only: decided after {used} of {planned} planned responses"
+    ));
+    assert!(used < planned);
+
+    // Expecting 20% of a 10% canary: fail.
+    let (code, report) = canary(&url("C10"), &["--expect", "canary=20%", "--no-health"]).await;
+    assert_eq!(code, 1, "{}", summary(&report));
+    assert_eq!(verdict(&report, "share canary"), "fail");
+    say(&format!(
+        "{target} 20% expected of 10%: failed after {} responses",
+        check(&report, "share canary")["used"]
+    ));
+
+    // No canary at all: dead after 49 responses, within 50 requests.
+    let dead = url("C0");
+    let mut args = vec![
+        "canary",
+        dead.as_str(),
+        "--rate",
+        "200",
+        "--expect",
+        "canary=10%",
+    ];
+    args.extend_from_slice(&CLASSES);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 1, "{}", summary(&report));
+    let share = check(&report, "share canary");
+    assert_eq!(share["verdict"], "fail");
+    assert_eq!(share["used"], 49);
+    assert!(
+        report["run"]["requests_sent"].as_u64().unwrap() <= 50,
+        "{}",
+        report["run"]
+    );
+
+    // Promoted: every response is the new version.
+    let (code, report) = canary(
+        &url("PROMOTED"),
+        &[
+            "--classify",
+            "new=header:x-deployment=new",
+            "--expect",
+            "new=100%",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{}", summary(&report));
+    assert_eq!(verdict(&report, "share new"), "pass");
+
+    // A canary with 5% errors against a stable one with none: health fails.
+    let (code, report) = canary(&url("ERRORS"), &["--expect", "canary=10%"]).await;
+    say(&format!("{target} 5% errors:\n{}", summary(&report)));
+    assert_eq!(code, 1, "{}", summary(&report));
+    assert_eq!(verdict(&report, "errors canary vs stable"), "fail");
+    assert_eq!(verdict(&report, "share canary"), "pass");
+
+    // A canary 50 ms slower: latency fails.
+    let (code, report) = canary(&url("SLOW"), &["--expect", "canary=10%"]).await;
+    say(&format!("{target} +50 ms:\n{}", summary(&report)));
+    assert_eq!(code, 1, "{}", summary(&report));
+    assert_eq!(verdict(&report, "latency canary vs stable"), "fail");
+    assert_eq!(verdict(&report, "errors canary vs stable"), "pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_verdicts() {
+    let running = sim::start(
+        config::parse("test config", CONFIG).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(11),
+    )
+    .await
+    .unwrap();
+    verdicts("simulator", |stage| running.url(&format!("/{stage}/x"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_split_clients_verdicts() {
+    // nginx serves every case itself except latency: the slow canary is the
+    // simulator's 50 ms deployment behind proxy_pass.
+    let running = sim::start(
+        config::parse("test config", CONFIG).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        Some(12),
+    )
+    .await
+    .unwrap();
+    let upstream = running.address;
+    let http = r#"
+  split_clients "${request_id}" $v10 { 10% canary; * stable; }
+  split_clients "${request_id}e" $fault { 5% fail; * ok; }
+  map "$v10:$fault" $canary_fault { "canary:fail" 1; default 0; }
+  map $v10 $slow_path { canary ALLSLOW/x; default C0/x; }
+"#;
+    let server = format!(
+        r#"
+  location /C10/ {{ add_header x-deployment $v10 always; return 200 '{{"version":"$v10"}}'; }}
+  location /C0/ {{ add_header x-deployment stable always; return 200 '{{"version":"1"}}'; }}
+  location /PROMOTED/ {{ add_header x-deployment new always; return 200 '{{"version":"2"}}'; }}
+  location /ERRORS/ {{ add_header x-deployment $v10 always;
+                       if ($canary_fault) {{ return 500 '{{"message":"boom"}}'; }}
+                       return 200 '{{"version":"$v10"}}'; }}
+  location /SLOW/ {{ proxy_hide_header x-deployment; add_header x-deployment $v10 always;
+                     proxy_pass http://{upstream}/$slow_path; }}
+"#
+    );
+    let nginx = match start_nginx(http, &server) {
+        Ok(nginx) => nginx,
+        Err(reason) => {
+            say(&format!("SKIPPED nginx canary verdicts: {reason}"));
+            return;
+        }
+    };
+    let port = nginx.port;
+    verdicts("nginx", |stage| {
+        format!("http://127.0.0.1:{port}/{stage}/x")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_variants_use_chi_square_and_per_variant_intervals() {
+    let (address, _) = serve(std::sync::Arc::new(|_, _| {
+        let draw = rand::random::<f64>();
+        let body = if draw < 0.45 {
+            "a"
+        } else if draw < 0.90 {
+            "b"
+        } else {
+            "c"
+        };
+        hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)))
+    }))
+    .await;
+    let url = format!("http://{address}/");
+    let classes = [
+        "--classify",
+        "a=body:contains:a",
+        "--classify",
+        "b=body:contains:b",
+        "--classify",
+        "c=body:contains:c",
+    ];
+    let mut args = vec![
+        "canary",
+        url.as_str(),
+        "--rate",
+        "3000",
+        "--expect",
+        "a=45%",
+        "--expect",
+        "b=45%",
+        "--expect",
+        "c=10%",
+        "--power",
+        "0.999",
+    ];
+    args.extend_from_slice(&classes);
+    let (code, report) = load_report(&args).await;
+    assert_valid_report(&report);
+    say(&format!("three variants:\n{}", summary(&report)));
+    assert_eq!(code, 0, "{}", summary(&report));
+    for name in ["share a", "share b", "share c", "split χ²"] {
+        assert_eq!(verdict(&report, name), "pass", "{name}");
+    }
+    // The same traffic against a wrong expectation fails.
+    let mut args = vec![
+        "canary",
+        url.as_str(),
+        "--rate",
+        "3000",
+        "--expect",
+        "a=35%",
+        "--expect",
+        "b=55%",
+        "--expect",
+        "c=10%",
+        "--no-health",
+    ];
+    args.extend_from_slice(&classes);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 1, "{}", summary(&report));
+    assert_eq!(verdict(&report, "share a"), "fail");
+    assert_ne!(verdict(&report, "split χ²"), "pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclassified_responses_make_the_split_inconclusive() {
+    // 10% canary, 10% throttled: far above the 1% allowed outside the variants.
+    let (address, _) = serve(std::sync::Arc::new(|_, _| {
+        let draw = rand::random::<f64>();
+        let (status, who) = if draw < 0.1 {
+            (429, "none")
+        } else if draw < 0.19 {
+            (200, "canary")
+        } else {
+            (200, "stable")
+        };
+        hyper::Response::builder()
+            .status(status)
+            .header("x-deployment", who)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    }))
+    .await;
+    let url = format!("http://{address}/");
+    let (code, report) = canary(&url, &["--expect", "canary=10%", "--no-health"]).await;
+    assert_eq!(code, 3, "{}", summary(&report));
+    assert_eq!(verdict(&report, "unclassified"), "inconclusive");
+    assert!(
+        report["reason"].as_str().unwrap().contains("no variant"),
+        "{}",
+        report["reason"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_canary_input_exits_2_with_a_clear_message() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--expect", "canary=60%", "--expect", "stable=50%"],
+            "sum to 110%",
+        ),
+        (&["--expect", "canry=10%"], "no class 'canry'"),
+        (
+            &["--expect", "canary=0.5%", "--tolerance", "1pp"],
+            "not below canary's expected 0.5%",
+        ),
+        (
+            &["--expect", "canary=10%", "--alpha", "0.7"],
+            "--alpha 0.7: expected a number between 0 and 0.5",
+        ),
+        (&["--expect", "canary=10%", "--alpha", "0"], "--alpha 0"),
+        (&["--expect", "canary=ten"], "expected a percentage"),
+        (
+            &["--expect", "canary=10%", "--tolerance", "2"],
+            "--tolerance 2",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["canary", "http://127.0.0.1:9/x"];
+        args.extend_from_slice(&CLASSES);
+        args.extend_from_slice(extra);
+        let output = assert_cmd::Command::cargo_bin("gateprobe")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{extra:?}: '{stderr}' lacks '{message}'"
+        );
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+}
