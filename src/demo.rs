@@ -7,40 +7,54 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Parser;
 
+use crate::canary;
 use crate::cli::{Cli, Command, DemoArgs};
 use crate::engine::{command::execute, NoObserver};
 use crate::plan::{self, UsageError};
 use crate::report::{self, Report};
 use crate::sim::{self, config};
 
-/// Runs one `load` against the simulator with `args`, quietly, and saves its
-/// JSON report as `out/name.json`.
+/// Runs one `load` or `canary` against the simulator with `args`, quietly,
+/// and saves its JSON report as `out/name.json`.
 async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathBuf)> {
-    let mut argv = vec!["gateprobe", "load"];
+    let mut argv = vec!["gateprobe"];
     argv.extend_from_slice(args);
     argv.push("--quiet");
     let cli = Cli::try_parse_from(argv).map_err(|err| UsageError(err.to_string()))?;
-    let Command::Load(load) = cli.command else {
-        unreachable!("parsed as load")
+    let report = match cli.command {
+        Command::Load(load) => {
+            let plan = plan::load_plan(&load)?;
+            let (recorder, info) = execute(&plan, &mut NoObserver).await?;
+            Report::for_load(&plan, &recorder, &info)
+        }
+        Command::Canary(args) => canary::verify(&canary::canary_plan(&args)?).await?,
+        _ => unreachable!("the demo only measures with load and canary"),
     };
-    let plan = plan::load_plan(&load)?;
-    let (recorder, info) = execute(&plan, &mut NoObserver).await?;
-    let report = Report::for_load(&plan, &recorder, &info);
     let path = out.join(format!("{name}.json"));
     report::write(&report::json::Json, &report, &path)?;
     Ok((report, path))
 }
 
-fn count(report: &Report, class: &str) -> u64 {
-    report.classes.get(class).map_or(0, |section| section.count)
+/// One line per check: verdict, name and reason.
+fn print_checks(report: &Report) {
+    for check in &report.checks {
+        println!(
+            "     {:<5} {:<26} {}",
+            check.verdict.as_str().to_uppercase(),
+            check.name,
+            check.reason
+        );
+    }
+    println!(
+        "   → verdict {} (exit {}) after {} requests",
+        report.verdict.as_str().to_uppercase(),
+        report.exit_code,
+        report.run.requests_sent
+    );
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
+fn count(report: &Report, class: &str) -> u64 {
+    report.classes.get(class).map_or(0, |section| section.count)
 }
 
 /// Runs the demo.
@@ -61,36 +75,49 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         sim::command::describe(running.simulator.config(), &base)
     );
 
-    // 1. The canary split.
+    // 1. The canary verdict.
     let hello = format!("{base}/PROD/hello");
-    println!("\n1. Canary split. PROD sends 10% of requests, at random, to a Mock canary that");
+    println!("\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that");
     println!("   answers an empty body; the stable deployment answers JSON with a version.");
-    println!("   gateprobe load {hello} --rate 1000 -n 5000 \\");
+    println!("   Is the split 10% (± 2pp, α = 0.01, power 0.95), and is the canary as healthy as stable?");
+    println!("   gateprobe canary {hello} --rate 2000 --expect canary=10% \\");
     println!("     --classify canary=body:empty --classify stable=json:/version");
-    let (split, split_path) = measure(
-        &[
-            &hello,
-            "--rate",
-            "1000",
-            "-n",
-            "5000",
-            "--classify",
-            "canary=body:empty",
-            "--classify",
-            "stable=json:/version",
-        ],
-        &out,
-        "1-canary-split",
-    )
-    .await?;
-    let (canary, stable) = (count(&split, "canary"), count(&split, "stable"));
-    let classified = canary + stable;
+    let classes = [
+        "--classify",
+        "canary=body:empty",
+        "--classify",
+        "stable=json:/version",
+    ];
+    let mut args = vec![
+        "canary",
+        hello.as_str(),
+        "--rate",
+        "2000",
+        "--expect",
+        "canary=10%",
+    ];
+    args.extend_from_slice(&classes);
+    let (split, split_path) = measure(&args, &out, "1-canary-split").await?;
+    print_checks(&split);
+
+    let beta = format!("{base}/BETA/hello");
+    println!("\n   A misconfigured split: BETA was meant to send 5% to the canary, but its weight");
     println!(
-        "   → canary {canary} of {classified} = {:.2}% (configured 10%), stable {stable}; achieved {:.0} rps, p99 {:.2} ms",
-        percent(canary, classified),
-        split.run.achieved_rate_per_s,
-        split.classes.get("stable").and_then(|c| c.latency_ms.as_ref()).map_or(0.0, |p| p.p99),
+        "   was typed as 25. The same check with --expect canary=5% and no health comparison:"
     );
+    println!("   gateprobe canary {beta} --rate 2000 --expect canary=5% --no-health …");
+    let mut args = vec![
+        "canary",
+        beta.as_str(),
+        "--rate",
+        "2000",
+        "--expect",
+        "canary=5%",
+        "--no-health",
+    ];
+    args.extend_from_slice(&classes);
+    let (wrong, _) = measure(&args, &out, "1-misconfigured-split").await?;
+    print_checks(&wrong);
 
     // 2. A throttled method.
     let throttled = format!("{base}/PROD/throttled");
@@ -98,7 +125,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     println!("   Offer 150 rps for 4 s: a token bucket admits about 10 + 50 × 4 = 210 of 600.");
     println!("   gateprobe load {throttled} --rate 150 --duration 4s");
     let (throttle, _) = measure(
-        &[&throttled, "--rate", "150", "--duration", "4s"],
+        &["load", &throttled, "--rate", "150", "--duration", "4s"],
         &out,
         "2-throttle",
     )
@@ -130,6 +157,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         let (execution, out) = (execution.clone(), out.clone());
         async move {
             let mut args = vec![
+                "load",
                 execution.as_str(),
                 "-X",
                 "POST",

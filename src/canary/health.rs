@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use crate::record::{ClassStats, Recorder};
-use crate::report::{Check, Interval, Verdict};
+use crate::report::{format_p, Check, Interval, Verdict};
 use crate::stats::binomial::normal_quantile;
 use crate::stats::health::{
     fisher_greater, groups_of, hodges_lehmann, holm, mann_whitney_greater, newcombe_difference,
@@ -148,7 +148,7 @@ pub fn checks(spec: &HealthSpec, pairs: &[Pair<'_>]) -> Vec<Check> {
                 }),
                 json!({ "max_increase": margin }),
                 format!(
-                    "{} errors {} ({}/{}) vs {} {} ({}/{}): increase {}, {:.0}% upper bound {}, allowed {}",
+                    "{} errors {} ({}/{}) vs {} {} ({}/{}): increase {}, {} upper bound {}, allowed {}",
                     pair.name,
                     pct(rate_v),
                     v.failed,
@@ -158,7 +158,7 @@ pub fn checks(spec: &HealthSpec, pairs: &[Pair<'_>]) -> Vec<Check> {
                     b.failed,
                     b.count,
                     pp(increase),
-                    (1.0 - spec.alpha) * 100.0,
+                    super::level(1.0 - spec.alpha),
                     pp(high),
                     pp(margin)
                 ),
@@ -214,12 +214,12 @@ pub fn checks(spec: &HealthSpec, pairs: &[Pair<'_>]) -> Vec<Check> {
                     }),
                     json!({ "max_increase_ms": margin_ms, "rule": spec.max_latency_increase.describe() }),
                     format!(
-                        "{} is {:+.2}ms vs {} (Hodges–Lehmann; median {:.2}ms), {:.0}% upper bound {:+.2}ms, allowed +{:.2}ms",
+                        "{} is {:+.2}ms vs {} (Hodges–Lehmann; median {:.2}ms), {} upper bound {:+.2}ms, allowed +{:.2}ms",
                         pair.name,
                         estimate_ms,
                         pair.baseline_name,
                         baseline_median_ms,
-                        (1.0 - spec.alpha) * 100.0,
+                        super::level(1.0 - spec.alpha),
                         high_ms,
                         margin_ms
                     ),
@@ -269,8 +269,9 @@ pub fn checks(spec: &HealthSpec, pairs: &[Pair<'_>]) -> Vec<Check> {
                 };
                 entry.check.verdict = verdict;
                 entry.check.reason = format!(
-                    "{lead}: {}; one-sided p {:.2e} (Holm)",
-                    entry.check.reason, p
+                    "{lead}: {}; one-sided p {} (Holm)",
+                    entry.check.reason,
+                    format_p(p)
                 );
             }
             entry.check

@@ -74,6 +74,11 @@ pub fn percent(share: f64) -> String {
     format!("{}%", plan::trim_float((share * 1e4).round() / 1e2))
 }
 
+/// A confidence level for people: 98%, 99.8%, 99.93%.
+pub fn level(confidence: f64) -> String {
+    format!("{}%", plan::trim_float((confidence * 1e4).round() / 1e2))
+}
+
 /// Builds the plan from the flags: one clear message per mistake.
 pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
@@ -497,13 +502,20 @@ pub async fn run(args: CanaryArgs) -> Result<u8> {
             eprintln!("gateprobe: {line}");
         }
     }
+    let report = verify(&plan).await?;
+    command::emit(&plan.load, &report)?;
+    Ok(report.exit_code)
+}
+
+/// Sends the plan's traffic and returns the report with its checks.
+pub async fn verify(plan: &CanaryPlan) -> Result<Report> {
     let class_count = plan.load.classifier.names().len();
     let mut variant_of_class = vec![None; class_count];
     for (index, variant) in plan.variants.iter().enumerate() {
         variant_of_class[variant.class as usize] = Some((index, variant.test));
     }
     let mut watch = Watch {
-        plan: &plan,
+        plan,
         split: plan.split.clone(),
         variant_of_class,
         counts: vec![0; plan.variants.len()],
@@ -520,9 +532,7 @@ pub async fn run(args: CanaryArgs) -> Result<u8> {
             watch.feed(class);
         }
     }
-    let report = build_report(&plan, &mut watch, &recorder, &info);
-    command::emit(&plan.load, &report)?;
-    Ok(report.exit_code)
+    Ok(build_report(plan, &mut watch, &recorder, &info))
 }
 
 fn build_report(
@@ -657,13 +667,13 @@ fn share_checks(
             Equivalence::Continue => Verdict::Inconclusive,
         };
         let mut reason = format!(
-            "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {:.0}% interval {}–{}; {how}",
+            "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} interval {}–{}; {how}",
             variant.name,
             percent(observed),
             percent(e.share),
             percent(band_low),
             percent(band_high),
-            confidence * 100.0,
+            level(confidence),
             percent(low),
             percent(high)
         );

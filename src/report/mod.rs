@@ -239,6 +239,15 @@ impl Check {
     }
 }
 
+/// A p-value as people read them: 0.3127, 0.0012, 3.4e-9.
+pub fn format_p(p: f64) -> String {
+    if p >= 1e-4 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 /// The verdict of a set of checks: any fail fails, any inconclusive (or
 /// error) leaves it inconclusive, else pass. Returns the deciding check too.
 pub fn combine(checks: &[Check]) -> (Verdict, Option<&Check>) {
