@@ -211,40 +211,54 @@ fn secrets_never_reach_any_output() {
 #[test]
 fn ctrl_c_writes_the_partial_report_and_exits_3() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let address = runtime.block_on(async { common::serve_ok().await.0 });
-    let dir = common::temp_dir();
-    let report = dir.path().join("r.json");
-    let binary = assert_cmd::cargo::cargo_bin("gateprobe");
-    let mut child = std::process::Command::new(binary)
-        .args([
-            "load",
-            &format!("http://{address}/"),
-            "--rate",
-            "200",
-            "--duration",
-            "30s",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&report)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(3), "interrupted runs are inconclusive");
-    let report = common::read_json(&report);
-    common::assert_valid_report(&report);
-    common::assert_books_balance(&report);
-    assert_eq!(report["run"]["ended"], "interrupted");
-    let due = report["run"]["requests_due"].as_u64().unwrap();
-    assert!(
-        (200..=400).contains(&due),
-        "about 1.5 s of 200 rps came due: {due}"
-    );
+    let address = runtime.block_on(async { common::serve_canary_split().await.0 });
+    let url = format!("http://{address}/");
+    let load = ["load", &url, "--rate", "200", "--duration", "30s"];
+    let canary = [
+        "canary",
+        &url,
+        "--rate",
+        "200",
+        "--expect",
+        "canary=10%",
+        "--classify",
+        "canary=body:empty",
+        "--classify",
+        "stable=json:/version",
+    ];
+    for args in [&load[..], &canary[..]] {
+        let dir = common::temp_dir();
+        let report = dir.path().join("r.json");
+        let binary = assert_cmd::cargo::cargo_bin("gateprobe");
+        let mut child = std::process::Command::new(binary)
+            .args(args)
+            .args(["--quiet", "--json"])
+            .arg(&report)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "{}: interrupted runs are inconclusive",
+            args[0]
+        );
+        let report = common::read_json(&report);
+        common::assert_valid_report(&report);
+        common::assert_books_balance(&report);
+        assert_eq!(report["run"]["ended"], "interrupted");
+        let due = report["run"]["requests_due"].as_u64().unwrap();
+        assert!(
+            (200..=400).contains(&due),
+            "{}: about 1.5 s of 200 rps came due: {due}",
+            args[0]
+        );
+    }
     drop(runtime);
 }
