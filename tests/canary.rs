@@ -170,15 +170,20 @@ async fn verdicts(target: &str, url: impl Fn(&str) -> String) {
     assert_eq!(verdict(&report, "errors canary vs stable"), "pass");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulator_verdicts() {
-    let running = sim::start(
+/// The simulator with this file's stages, seeded.
+async fn simulator(seed: u64) -> sim::Running {
+    sim::start(
         config::parse("test config", CONFIG).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
-        Some(11),
+        Some(seed),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_verdicts() {
+    let running = simulator(11).await;
     verdicts("simulator", |stage| running.url(&format!("/{stage}/x"))).await;
 }
 
@@ -186,13 +191,7 @@ async fn simulator_verdicts() {
 async fn nginx_split_clients_verdicts() {
     // nginx serves every case itself except latency: the slow canary is the
     // simulator's 50 ms deployment behind proxy_pass.
-    let running = sim::start(
-        config::parse("test config", CONFIG).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        Some(12),
-    )
-    .await
-    .unwrap();
+    let running = simulator(12).await;
     let upstream = running.address;
     let http = r#"
   split_clients "${request_id}" $v10 { 10% canary; * stable; }

@@ -107,6 +107,15 @@ fn chi_square_and_normal_quantiles_match_scipy() {
     }
 }
 
+fn u64s(value: &Value) -> Vec<u64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
 fn groups(value: &Value) -> Vec<(u64, u64)> {
     value
         .as_array()
@@ -120,12 +129,7 @@ fn groups(value: &Value) -> Vec<(u64, u64)> {
 fn health_statistics_match_scipy_and_statsmodels() {
     let reference = reference();
     for row in reference["fisher"].as_array().unwrap() {
-        let t: Vec<u64> = row["table"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
+        let t = u64s(&row["table"]);
         assert_close(
             fisher_greater(t[0], t[0] + t[1], t[2], t[2] + t[3]),
             row["p_greater"].as_f64().unwrap(),
@@ -133,12 +137,7 @@ fn health_statistics_match_scipy_and_statsmodels() {
         );
     }
     for row in reference["newcombe"].as_array().unwrap() {
-        let c: Vec<u64> = row["counts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
+        let c = u64s(&row["counts"]);
         let confidence = row["confidence"].as_f64().unwrap();
         let (low, high) = newcombe_difference(c[0], c[1], c[2], c[3], confidence);
         assert_close(

@@ -76,7 +76,7 @@ pub fn percent(share: f64) -> String {
 
 /// A confidence level for people: 98%, 99.8%, 99.93%.
 pub fn level(confidence: f64) -> String {
-    format!("{}%", plan::trim_float((confidence * 1e4).round() / 1e2))
+    percent(confidence)
 }
 
 /// Builds the plan from the flags: one clear message per mistake.
@@ -630,7 +630,6 @@ fn share_checks(
     counts: &[u64],
     untrusted: bool,
 ) -> Vec<Check> {
-    let alpha_each = plan.alpha / split.tests.len().max(1) as f64;
     let mut checks = Vec::new();
     for variant in &plan.variants {
         let Some(index) = variant.test else { continue };
@@ -643,7 +642,7 @@ fn share_checks(
         } else {
             hits as f64 / trials as f64
         };
-        let confidence = 1.0 - 2.0 * alpha_each;
+        let confidence = 1.0 - 2.0 * test.alpha();
         let (low, high) = clopper_pearson(hits, trials, confidence);
         let (band_low, band_high) = e.band();
         let how = match decision.rule {

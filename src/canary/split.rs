@@ -152,6 +152,11 @@ impl ShareTest {
         }
     }
 
+    /// This variant's level (α divided among the tested variants).
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
     /// Classified responses without one from this variant that fail it.
     pub fn dead_after(&self) -> Option<u64> {
         self.dead_after
