@@ -259,6 +259,8 @@ async fn three_variants_use_chi_square_and_per_variant_intervals() {
         "b=45%",
         "--expect",
         "c=10%",
+        "--alpha",
+        "0.001",
         "--power",
         "0.999",
     ];
@@ -270,16 +272,19 @@ async fn three_variants_use_chi_square_and_per_variant_intervals() {
     for name in ["share a", "share b", "share c", "split χ²"] {
         assert_eq!(verdict(&report, name), "pass", "{name}");
     }
-    // The same traffic against a wrong expectation fails.
+    // The same traffic against a wrong expectation fails. The expectation is
+    // far off (a: 25% ± 5pp against a true 45%), so the failure is not left to
+    // the ≤ α chance of a pass at 1.5 δ: an earlier 35% expectation (true share
+    // 1.4 δ outside its band) passed once in CI.
     let mut args = vec![
         "canary",
         url.as_str(),
         "--rate",
         "3000",
         "--expect",
-        "a=35%",
+        "a=25%",
         "--expect",
-        "b=55%",
+        "b=65%",
         "--expect",
         "c=10%",
         "--no-health",
