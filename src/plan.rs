@@ -78,6 +78,9 @@ pub struct LoadPlan {
     pub max_body: usize,
     pub json: Option<PathBuf>,
     pub quiet: bool,
+    /// A hard cap on sends per sliding second, shared across runs (the
+    /// throttle probe's `--max-rate`); `None` for plain load.
+    pub pacer: Option<std::sync::Arc<crate::engine::pacer::Pacer>>,
 }
 
 impl LoadPlan {
@@ -195,6 +198,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         max_body,
         json: args.json.clone(),
         quiet: args.quiet,
+        pacer: None,
     })
 }
 

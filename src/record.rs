@@ -249,6 +249,7 @@ mod tests {
             class,
             error: None,
             failed: false,
+            retry_after_ms: None,
             outcome,
         }
     }

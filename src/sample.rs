@@ -78,6 +78,8 @@ pub struct Sample {
     pub error: Option<ErrorKind>,
     /// The response is an error within its class (a 5xx, or `--error-if`).
     pub failed: bool,
+    /// `Retry-After` of a 429 or 503, in milliseconds.
+    pub retry_after_ms: Option<u32>,
     pub outcome: Outcome,
 }
 

@@ -187,6 +187,45 @@ fn health_statistics_match_scipy_and_statsmodels() {
 }
 
 #[test]
+fn line_fit_matches_statsmodels_ols() {
+    let reference = reference();
+    let floats = |value: &Value| -> Vec<f64> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    for row in reference["line_fit"].as_array().unwrap() {
+        let points: Vec<(f64, f64)> = floats(&row["x"])
+            .into_iter()
+            .zip(floats(&row["y"]))
+            .collect();
+        let fit = gateprobe::stats::line::LineFit::fit(&points).unwrap();
+        assert_close(fit.slope, row["slope"].as_f64().unwrap(), "OLS slope");
+        assert_close(
+            fit.intercept,
+            row["intercept"].as_f64().unwrap(),
+            "OLS intercept",
+        );
+        assert_close(
+            fit.residual_sd,
+            row["residual_sd"].as_f64().unwrap(),
+            "OLS residual sd",
+        );
+        let (low, high) = fit.slope_interval(0.95);
+        let expected = floats(&row["slope_95"]);
+        assert_close(low, expected[0], "OLS slope 95% low");
+        assert_close(high, expected[1], "OLS slope 95% high");
+        let (low, high) = fit.mean_interval_at(row["x0"].as_f64().unwrap(), 0.95);
+        let expected = floats(&row["mean_at_x0_95"]);
+        assert_close(low, expected[0], "OLS mean at x0 95% low");
+        assert_close(high, expected[1], "OLS mean at x0 95% high");
+    }
+}
+
+#[test]
 fn sequential_split_check_error_rates_and_efficiency() {
     // The decision procedure `gateprobe canary` runs (dead canary, paired
     // SPRTs, truncation at the TOST size, fixed rule), on seeded Bernoulli

@@ -10,6 +10,7 @@
 //! late and never silently slowed. Closed model: workers send back to back.
 pub mod client;
 pub mod command;
+pub mod pacer;
 pub mod request;
 pub mod schedule;
 
@@ -67,6 +68,9 @@ pub enum Verdict {
 
 /// Something that watches samples as they arrive (progress, sequential tests).
 pub trait Observer {
+    /// Called once when the run's clock starts: samples' times count from `t0`.
+    fn started(&mut self, _t0: Instant) {}
+
     fn observe(&mut self, sample: &Sample, recorder: &Recorder) -> Verdict;
 }
 
@@ -152,6 +156,7 @@ struct Shared {
     timeout: Duration,
     keep_body: usize,
     control: RunControl,
+    pacer: Option<Arc<pacer::Pacer>>,
 }
 
 /// Runs the plan's load to its bounds (or until stopped), feeding every
@@ -193,7 +198,9 @@ pub async fn run(
             0
         },
         control: control.clone(),
+        pacer: plan.pacer.clone(),
     });
+    observer.started(t0);
     let _ = starter.send(Some(shared.clone()));
 
     let mut recorder = Recorder::new(plan.classifier.names());
@@ -417,6 +424,7 @@ async fn worker(
                     class: 0,
                     error: None,
                     failed: false,
+                    retry_after_ms: None,
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -429,6 +437,16 @@ async fn worker(
             }
         } else if Instant::now() >= shared.deadline {
             break;
+        }
+        if let Some(pacer) = &shared.pacer {
+            let at = pacer.reserve();
+            if at > Instant::now() {
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    _ = sleep_until(at.into()) => {}
+                }
+            }
         }
         // Only the open model can drop, so only it needs the in-flight count.
         let counted = due.is_some();
@@ -474,6 +492,7 @@ async fn send_one(
         class: 0,
         error: None,
         failed: false,
+        retry_after_ms: None,
         outcome: Outcome::Completed,
     };
     let result = match request::build(&shared.request, index, scratch) {
@@ -500,6 +519,9 @@ async fn send_one(
         Some(Ok(answer)) => {
             sample.status = answer.status;
             sample.bytes = answer.bytes;
+            if answer.status == 429 || answer.status == 503 {
+                sample.retry_after_ms = retry_after_ms(&answer.headers);
+            }
             Response {
                 status: Some(answer.status),
                 headers: Some(&answer.headers),
@@ -520,4 +542,19 @@ async fn send_one(
     sample.class = shared.classifier.classify(&response);
     sample.failed = shared.classifier.is_error(&response);
     sample
+}
+
+/// `Retry-After` as milliseconds from now: delay-seconds or an HTTP-date.
+pub fn retry_after_ms(headers: &http::HeaderMap) -> Option<u32> {
+    let text = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000).min(u32::MAX as u64) as u32);
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Some(wait.as_millis().min(u32::MAX as u128) as u32)
 }

@@ -11,4 +11,5 @@
 //! statsmodels and NumPy (same script).
 pub mod binomial;
 pub mod health;
+pub mod line;
 pub mod sprt;

@@ -24,7 +24,7 @@ binomial_cases = [
 out = {
     "scipy_version": scipy.__version__, "statsmodels_version": statsmodels.__version__,
     "binomial": [], "chi_square": [], "normal_quantile": [],
-    "fisher": [], "newcombe": [], "mann_whitney": [], "holm": [],
+    "fisher": [], "newcombe": [], "mann_whitney": [], "holm": [], "line_fit": [],
 }
 for k, n, p in binomial_cases:
     test = stats.binomtest(k, n, p)
@@ -91,6 +91,25 @@ for shift, nx, ny in [(0, 300, 2000), (15, 300, 2000), (60, 150, 1350), (-5, 80,
 
 for p_values in [[0.01, 0.04, 0.03], [0.2, 0.001], [0.5], [0.04, 0.01, 0.03, 0.9]]:
     out["holm"].append({"p": p_values, "adjusted": list(multipletests(p_values, method="holm")[1])})
+
+# Straight-line OLS (the throttle probe's admitted-over-time fit): slope and
+# intercept, their 95% intervals, and the 95% interval of the line's mean at x0.
+import statsmodels.api as sm
+rng = np.random.default_rng(5)
+for n, slope, intercept, noise, x0 in [(12, 50.0, 10.0, 0.4, 0.0), (40, 1000.0, 500.0, 3.0, -1.5),
+                                      (5, 2.0, -1.0, 0.1, 2.0), (100, 200.0, 100.0, 1.0, 0.3)]:
+    x = np.sort(rng.uniform(0.0, 5.0, n))
+    y = intercept + slope * x + rng.normal(0.0, noise, n)
+    fit = sm.OLS(y, sm.add_constant(x)).fit()
+    ci = fit.conf_int(alpha=0.05)
+    mean = fit.get_prediction(np.array([[1.0, x0]])).summary_frame(alpha=0.05)
+    out["line_fit"].append({
+        "x": x.tolist(), "y": y.tolist(), "x0": x0,
+        "slope": float(fit.params[1]), "intercept": float(fit.params[0]),
+        "slope_95": [float(ci[1][0]), float(ci[1][1])],
+        "residual_sd": float(np.sqrt(fit.scale)),
+        "mean_at_x0_95": [float(mean["mean_ci_lower"].iloc[0]), float(mean["mean_ci_upper"].iloc[0])],
+    })
 
 path = pathlib.Path(__file__).with_name("stats.json")
 path.write_text(json.dumps(out, indent=1) + "\n")
