@@ -17,6 +17,7 @@ pub mod sample;
 pub mod sim;
 pub mod stats;
 pub mod template;
+pub mod throttle;
 pub mod units;
 
 use anyhow::Result;

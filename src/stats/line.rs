@@ -94,26 +94,6 @@ impl LineFit {
     }
 }
 
-/// Variance over mean of counts (sample variance, n − 1): 1 for Poisson
-/// arrivals, near 0 for the even trickle of a token bucket's refill, large
-/// for a window limiter's clumps.
-pub fn dispersion_index(counts: &[u64]) -> Option<f64> {
-    if counts.len() < 2 {
-        return None;
-    }
-    let n = counts.len() as f64;
-    let mean = counts.iter().sum::<u64>() as f64 / n;
-    if mean <= 0.0 {
-        return None;
-    }
-    let variance = counts
-        .iter()
-        .map(|&c| (c as f64 - mean).powi(2))
-        .sum::<f64>()
-        / (n - 1.0);
-    Some(variance / mean)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +106,5 @@ mod tests {
         assert!(fit.residual_sd < 1e-9);
         assert!(LineFit::fit(&points[..2]).is_none());
         assert!(LineFit::fit(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]).is_none());
-        assert_eq!(dispersion_index(&[5, 5, 5, 5]), Some(0.0));
-        assert!(dispersion_index(&[0, 0, 0]).is_none());
     }
 }
