@@ -29,6 +29,9 @@ pub enum Command {
     /// Check a canary: its share of the traffic and its health against the
     /// baseline, with stated error rates, stopping as soon as it is decided.
     Canary(CanaryArgs),
+    /// Find where 429s start and estimate the limiter's rate and burst, never
+    /// sending more than --max-rate per second or --max-requests in all.
+    Throttle(ThrottleArgs),
     /// Run the embedded API-gateway simulator on loopback until Ctrl-C.
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
@@ -121,6 +124,55 @@ pub struct CanaryArgs {
 }
 
 /// Flags shared by every command that sends traffic.
+/// `gateprobe throttle URL`: find where 429s start and estimate the token
+/// bucket's rate and burst, within hard bounds on what is sent.
+#[derive(Debug, Clone, Args)]
+pub struct ThrottleArgs {
+    /// Never send more than this many requests in any one-second window.
+    #[arg(long, default_value = "1000", value_name = "RPS")]
+    pub max_rate: String,
+
+    /// Never send more than this many requests in all.
+    #[arg(long, default_value = "20000", value_name = "N")]
+    pub max_requests: String,
+
+    /// Stop sending after this long (the idle wait not included).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub max_duration: String,
+
+    /// Gate: the refill rate the limiter should have (requests per second).
+    #[arg(long, value_name = "RPS")]
+    pub expect_rate: Option<String>,
+
+    /// Gate: the bucket size (burst) the limiter should have.
+    #[arg(long, value_name = "N")]
+    pub expect_burst: Option<String>,
+
+    /// How far the estimates may be from --expect-rate / --expect-burst.
+    #[arg(long, default_value = "10%", value_name = "N%")]
+    pub tolerance: String,
+
+    /// Wait this long before the first request, so that the bucket is full.
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub idle: String,
+
+    /// The first rate of the doubling search.
+    #[arg(long, default_value = "10", value_name = "RPS")]
+    pub start_rate: String,
+
+    /// How long each rate of the doubling search is held.
+    #[arg(long, default_value = "500ms", value_name = "DURATION")]
+    pub step: String,
+
+    /// Keep probing when a 429 carries Retry-After (by default the probe
+    /// stops sending, as asked, and reports what it has).
+    #[arg(long)]
+    pub ignore_retry_after: bool,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
     /// Target URL (http or https). May contain {{seq}}, {{uuid}}, {{unix_ms}}.

@@ -56,6 +56,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
     match cli.command {
         cli::Command::Load(args) => engine::command::load(args).await,
         cli::Command::Canary(args) => canary::run(args).await,
+        cli::Command::Throttle(args) => throttle::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
     }

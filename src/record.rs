@@ -198,6 +198,26 @@ impl Recorder {
         self.last_done_us = self.last_done_us.max(other.last_done_us);
     }
 
+    /// Adds another recorder whose clock started `seconds` later than this
+    /// one's: its per-second series are shifted by that much.
+    pub fn merge_shifted(&mut self, other: &Recorder, seconds: usize) {
+        if seconds == 0 {
+            return self.merge(other);
+        }
+        let shift = |series: &[u64]| {
+            let mut shifted = vec![0; seconds];
+            shifted.extend_from_slice(series);
+            shifted
+        };
+        let mut moved = other.clone();
+        moved.series.sent = shift(&other.series.sent);
+        moved.series.dropped = shift(&other.series.dropped);
+        for class in &mut moved.series.completed {
+            *class = shift(class);
+        }
+        self.merge(&moved);
+    }
+
     /// Requests that completed (answered or failed), in some class.
     pub fn completed(&self) -> u64 {
         self.classes.iter().map(|class| class.count).sum()

@@ -67,6 +67,78 @@ pub struct Report {
     /// `gateprobe canary`: what was expected and what the checks planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanarySection>,
+    /// `gateprobe throttle`: the limiter's estimates and what the probe offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSection>,
+}
+
+/// The throttle probe's findings (DESIGN.md: `throttle.*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThrottleSection {
+    /// `token_bucket`, `window` (admissions in clumps), `none` (nothing was
+    /// throttled) or `unknown` (throttled, but not enough to fit).
+    pub model: String,
+    pub rate_per_s: Option<Estimate>,
+    pub burst: Option<Estimate>,
+    /// Level of the intervals.
+    pub confidence: f64,
+    /// Highest step rate of the probe that saw under 1% 429s.
+    pub knee_rate_per_s: Option<f64>,
+    /// First throttled request, seconds from the first request sent.
+    pub first_throttle_s: Option<f64>,
+    pub admitted_before_first_throttle: Option<u64>,
+    /// When the bucket began to drain (the fit's origin), seconds.
+    pub drain_start_s: Option<f64>,
+    /// The rate of the sustained overload.
+    pub overload_rate_per_s: Option<f64>,
+    /// Share of spans with no admission in the throttled stretch (window test).
+    pub silent_share: Option<f64>,
+    pub requests_used: u64,
+    pub max_rate_per_s: f64,
+    pub max_requests: u64,
+    pub max_duration_s: f64,
+    pub idle_s: f64,
+    pub expect_rate_per_s: Option<f64>,
+    pub expect_burst: Option<f64>,
+    pub tolerance: f64,
+    /// 429s that carried `Retry-After`, and the first one's value (s).
+    pub retry_after_count: u64,
+    pub retry_after_s: Option<f64>,
+    /// A 429 `Limit Exceeded` (usage-plan quota) was seen and stopped the probe.
+    pub quota_exhausted: bool,
+    /// 401/403 responses (auth, not throttling).
+    pub forbidden: u64,
+    pub steps: Vec<ThrottleStep>,
+    pub series: ThrottleSeries,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Estimate {
+    pub estimate: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+}
+
+/// One rate the probe offered, and what came of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThrottleStep {
+    pub phase: String,
+    pub rate_per_s: f64,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub offered: u64,
+    pub admitted: u64,
+    pub throttled: u64,
+}
+
+/// Per-second counts by send time, from the first request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThrottleSeries {
+    pub interval_s: f64,
+    pub offered: Vec<u64>,
+    pub admitted: Vec<u64>,
+    pub throttled: Vec<u64>,
 }
 
 /// The canary run's expectations and plan.
@@ -391,6 +463,7 @@ impl Report {
             },
             checks: Vec::new(),
             canary: None,
+            throttle: None,
         }
     }
 }

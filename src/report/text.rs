@@ -74,6 +74,10 @@ pub fn render(report: &Report) -> String {
             (run.achieved_rate_per_s / target - 1.0) * 100.0,
             run.duration_s
         ),
+        _ if report.throttle.is_some() => format!(
+            "mean {:.1}/s over {:.2}s (the probe's steps are below)",
+            run.achieved_rate_per_s, run.duration_s
+        ),
         _ => format!(
             "achieved {:.1}/s over {:.2}s (closed model)",
             run.achieved_rate_per_s, run.duration_s
@@ -149,6 +153,9 @@ pub fn render(report: &Report) -> String {
             ms(lag.max)
         );
     }
+    if let Some(throttle) = &report.throttle {
+        render_throttle(&mut out, throttle);
+    }
     if !report.checks.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -189,4 +196,97 @@ pub fn render(report: &Report) -> String {
         report.reason
     );
     out
+}
+
+fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) {
+    let level = format!("{:.0}%", throttle.confidence * 100.0);
+    let _ = writeln!(out);
+    let model = match throttle.model.as_str() {
+        "token_bucket" => "token bucket",
+        "window" => "window (not a token bucket)",
+        "none" => "nothing throttled",
+        _ => "not estimated",
+    };
+    let mut line = format!("  throttle  {model}");
+    if let (Some(rate), Some(burst)) = (&throttle.rate_per_s, &throttle.burst) {
+        line.push_str(&format!(
+            ": rate {:.1} rps ({level} {:.1}–{:.1}) · burst {:.1} ({level} {:.1}–{:.1})",
+            rate.estimate, rate.ci_low, rate.ci_high, burst.estimate, burst.ci_low, burst.ci_high
+        ));
+    }
+    let _ = writeln!(out, "{line}");
+    let mut facts = Vec::new();
+    if let Some(first) = throttle.first_throttle_s {
+        facts.push(format!(
+            "first 429 at {first:.2}s after {} admitted",
+            throttle.admitted_before_first_throttle.unwrap_or(0)
+        ));
+    }
+    if let Some(knee) = throttle.knee_rate_per_s {
+        facts.push(format!(
+            "knee {} rps (<1% 429s)",
+            crate::plan::trim_float(knee)
+        ));
+    }
+    if let Some(rate) = throttle.overload_rate_per_s {
+        facts.push(format!("overload {} rps", crate::plan::trim_float(rate)));
+    }
+    facts.push(format!(
+        "{} requests used (cap {}, ≤ {} per second)",
+        throttle.requests_used,
+        throttle.max_requests,
+        crate::plan::trim_float(throttle.max_rate_per_s)
+    ));
+    let _ = writeln!(out, "            {}", facts.join(" · "));
+    let steps: Vec<String> = throttle
+        .steps
+        .iter()
+        .map(|step| {
+            format!(
+                "{}{} rps {}/{}",
+                if step.phase == "overload" {
+                    "overload "
+                } else {
+                    ""
+                },
+                crate::plan::trim_float(step.rate_per_s),
+                step.admitted,
+                step.offered
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  steps     {} (admitted/offered)", steps.join(" · "));
+    let seconds: Vec<String> = (0..throttle.series.offered.len())
+        .map(|second| {
+            format!(
+                "{}/{}",
+                throttle.series.admitted[second], throttle.series.offered[second]
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  per sec   {} (admitted/offered)", seconds.join(" "));
+    if throttle.retry_after_count > 0 {
+        let _ = writeln!(
+            out,
+            "  retry     {} 429s carried Retry-After (first: {} s)",
+            throttle.retry_after_count,
+            throttle.retry_after_s.unwrap_or(0.0)
+        );
+    }
+    if throttle.quota_exhausted {
+        let _ = writeln!(
+            out,
+            "  quota     exhausted: 429 Limit Exceeded stopped the probe"
+        );
+    }
+    if throttle.forbidden > 0 {
+        let _ = writeln!(
+            out,
+            "  auth      {} responses were 401/403",
+            throttle.forbidden
+        );
+    }
+    for note in &throttle.notes {
+        let _ = writeln!(out, "  note      {note}");
+    }
 }
