@@ -254,9 +254,8 @@ fn schedule(
         Some("max") => Ok((Schedule::Closed, None)),
         other => {
             let rate = match other {
-                Some(text) => {
-                    units::parse_rate(text).or_else(|why| usage(format!("--rate: {why}")))?
-                }
+                Some(text) => units::parse_rate(text)
+                    .or_else(|why| usage(format!("--rate: {why} (or `max`)")))?,
                 None => DEFAULT_RATE_PER_S,
             };
             let length = match (duration, max_requests) {

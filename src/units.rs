@@ -39,7 +39,7 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0 => Ok(rate),
         _ => Err(format!(
-            "expected a rate in requests per second above 0 (e.g. 500), or `max`; got '{text}'"
+            "expected a rate in requests per second above 0 (e.g. 500); got '{text}'"
         )),
     }
 }

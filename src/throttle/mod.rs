@@ -54,6 +54,14 @@ const SEARCH_THROTTLES: u64 = 3;
 /// 401/403 responses (and at least this share of all) that stop the probe.
 const FORBIDDEN_STOP: u64 = 5;
 
+/// A burst is a whole number of requests that a probe sees to about ±1: the
+/// burst's band is never narrower than this many requests either side.
+const MIN_BURST_SLACK: f64 = 2.0;
+
+/// The pacer's window is a second plus this: two sends a second apart can
+/// reach the server a little closer together (timer and network jitter).
+const PACER_MARGIN: Duration = Duration::from_millis(20);
+
 /// Class names the probe adds (a user's `--classify` of the same name wins).
 pub const QUOTA: &str = "quota";
 pub const THROTTLED: &str = "throttled";
@@ -184,7 +192,7 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
     let mut load = plan::load_plan(&load_args)?;
     load.pacer = Some(Arc::new(Pacer::new(
         max_rate.floor().max(1.0) as u64,
-        Duration::from_secs(1),
+        Duration::from_secs(1) + PACER_MARGIN,
     )));
     let classifier = &load.classifier;
     Ok(ThrottlePlan {
@@ -641,12 +649,11 @@ fn gate(
     name: &str,
     what: &str,
     unit: &str,
-    expected: f64,
-    tolerance: f64,
+    (expected, slack): (f64, f64),
     found: Option<estimate::Estimated>,
     why_missing: &str,
 ) -> Check {
-    let (low, high) = (expected * (1.0 - tolerance), expected * (1.0 + tolerance));
+    let (low, high) = (expected - slack, expected + slack);
     let band = format!(
         "{}–{}{unit}",
         plan::trim_float(round2(low)),
@@ -778,8 +785,7 @@ fn build_report(
             "throttle rate",
             "refill rate",
             " rps",
-            expected,
-            plan.tolerance,
+            (expected, expected * plan.tolerance),
             found,
             &why_missing,
         );
@@ -797,8 +803,7 @@ fn build_report(
             "throttle burst",
             "burst",
             "",
-            expected,
-            plan.tolerance,
+            (expected, (expected * plan.tolerance).max(MIN_BURST_SLACK)),
             found,
             &why_missing,
         );

@@ -1,0 +1,390 @@
+//! `gateprobe throttle` end to end: token buckets in the simulator and in real
+//! nginx (`limit_req`), per-key usage plans, 403 and quota stops, the gate's
+//! exit codes, a window limiter, Retry-After, and a counting server that
+//! holds the probe to its --max-rate and --max-requests.
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use gateprobe::sim::{self, config};
+use http_body_util::Full;
+use serde_json::Value;
+
+/// Probes measure time: run them one at a time, not beside each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CONFIG: &str = r#"{
+  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
+  "deployments": {
+    "v1": { "routes": [
+      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } },
+      { "method": "GET", "path": "/k", "api_key_required": true,
+        "integration": { "type": "json", "body": { "ok": true } } } ] }
+  },
+  "stages": {
+    "B50": { "deployment": "v1", "method_throttles": { "GET /x": { "rate": 50, "burst": 10 } } },
+    "B200": { "deployment": "v1", "throttle": { "rate": 200, "burst": 100 } },
+    "B1000": { "deployment": "v1", "throttle": { "rate": 1000, "burst": 500 } },
+    "KEYS": { "deployment": "v1" }
+  },
+  "usage_plans": [
+    { "name": "basic", "api_keys": ["key-basic"], "throttle": { "rate": 50, "burst": 10 } },
+    { "name": "gold", "api_keys": ["key-gold"], "throttle": { "rate": 200, "burst": 40 } },
+    { "name": "capped", "api_keys": ["key-capped"], "throttle": { "rate": 500, "burst": 200 },
+      "quota": { "limit": 100, "period": "DAY" } }
+  ]
+}"#;
+
+async fn simulator() -> sim::Running {
+    let config = config::parse("throttle test config", CONFIG).unwrap();
+    sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(1))
+        .await
+        .unwrap()
+}
+
+async fn probe(url: &str, extra: &[&str]) -> (u8, Value) {
+    let mut args = vec!["throttle", url];
+    if !extra.contains(&"--idle") {
+        args.extend_from_slice(&["--idle", "0"]);
+    }
+    args.extend_from_slice(extra);
+    let (code, report) = load_report(&args).await;
+    assert_valid_report(&report);
+    (code, report)
+}
+
+fn estimate(report: &Value, what: &str) -> f64 {
+    report["throttle"][what]["estimate"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {what} estimate: {}", report["reason"]))
+}
+
+fn used(report: &Value) -> u64 {
+    report["throttle"]["requests_used"].as_u64().unwrap()
+}
+
+/// The acceptance bounds: rate ±5%, burst ±10% (±2 under 20).
+fn assert_estimates(report: &Value, rate: f64, burst: f64, what: &str) {
+    let (seen_rate, seen_burst) = (estimate(report, "rate_per_s"), estimate(report, "burst"));
+    say(&format!(
+        "{what}: rate {seen_rate:.1} (true {rate}), burst {seen_burst:.1} (true {burst}), \
+         {} requests, {:.1} s; {}",
+        used(report),
+        report["run"]["duration_s"].as_f64().unwrap_or(0.0),
+        report["reason"]
+    ));
+    assert_eq!(report["throttle"]["model"], "token_bucket", "{what}");
+    assert!(
+        (seen_rate / rate - 1.0).abs() <= 0.05,
+        "{what}: rate {seen_rate} vs {rate} ± 5%"
+    );
+    let slack = if burst < 20.0 { 2.0 } else { 0.1 * burst };
+    assert!(
+        (seen_burst - burst).abs() <= slack,
+        "{what}: burst {seen_burst} vs {burst} ± {slack}"
+    );
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_buckets_are_estimated_within_bounds_and_budget() {
+    let _serial = SERIAL.lock().await;
+    let running = simulator().await;
+    for (stage, rate, burst) in [
+        ("B50", 50.0, 10.0),
+        ("B200", 200.0, 100.0),
+        ("B1000", 1000.0, 500.0),
+    ] {
+        let url = running.url(&format!("/{stage}/x"));
+        let (code, report) = probe(&url, &["--max-rate", "3000"]).await;
+        assert_eq!(code, 0, "{}", report["reason"]);
+        assert_estimates(
+            &report,
+            rate,
+            burst,
+            &format!("simulator ({rate}, {burst})"),
+        );
+        let budget = (burst + 15.0 * rate) as u64;
+        assert!(
+            used(&report) <= budget,
+            "{} requests > B + 15R = {budget}",
+            used(&report)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_limit_req_is_estimated() {
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("x"), "ok\n").unwrap();
+    // nginx admits burst + 1 at once: its first request does not count.
+    let nginx = match start_nginx(
+        "limit_req_zone $server_port zone=probe:1m rate=100r/s;",
+        &format!(
+            "location / {{ root {}; limit_req zone=probe burst=20 nodelay; limit_req_status 429; }}",
+            dir.path().display()
+        ),
+    ) {
+        Ok(nginx) => nginx,
+        Err(why) => {
+            say(&format!("SKIPPED nginx throttle test: {why}"));
+            return;
+        }
+    };
+    let _serial = SERIAL.lock().await;
+    let url = format!("http://127.0.0.1:{}/x", nginx.port);
+    let (code, report) = probe(&url, &[]).await;
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert_estimates(
+        &report,
+        100.0,
+        21.0,
+        "nginx limit_req rate=100r/s burst=20 nodelay",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_plan_keys_auth_and_quota() {
+    let _serial = SERIAL.lock().await;
+    let running = simulator().await;
+    let url = running.url("/KEYS/k");
+    for (key, rate, burst) in [("key-basic", 50.0, 10.0), ("key-gold", 200.0, 40.0)] {
+        let header = format!("x-api-key: {key}");
+        let (code, report) = probe(&url, &["-H", &header]).await;
+        assert_eq!(code, 0, "{key}: {}", report["reason"]);
+        assert_estimates(&report, rate, burst, &format!("usage plan {key}"));
+        assert!(
+            !report.to_string().contains(key),
+            "the API key leaked into the report"
+        );
+    }
+    // No key: 403, an auth problem, not throttling.
+    let (code, report) = probe(&url, &[]).await;
+    say(&format!("missing key: exit {code}: {}", report["reason"]));
+    assert_eq!(code, 4);
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("401/403") && reason.contains("auth"),
+        "{reason}"
+    );
+    assert!(report["throttle"]["forbidden"].as_u64().unwrap() >= 5);
+    assert_eq!(report["throttle"]["model"], "unknown");
+    assert!(used(&report) < 100, "stopped early: {}", used(&report));
+    // Quota: 100 a day; the probe stops at the first Limit Exceeded.
+    let (code, report) = probe(&url, &["-H", "x-api-key: key-capped"]).await;
+    say(&format!("quota: exit {code}: {}", report["reason"]));
+    assert_eq!(code, 3);
+    assert_eq!(report["throttle"]["quota_exhausted"], true);
+    assert!(report["reason"].as_str().unwrap().contains("quota"));
+    assert!(
+        used(&report) <= 130,
+        "sent {} after a 100 quota",
+        used(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_gate_with_exit_codes() {
+    let _serial = SERIAL.lock().await;
+    let running = simulator().await;
+    let url = running.url("/B50/x");
+    let (code, report) = probe(&url, &["--expect-rate", "50", "--expect-burst", "10"]).await;
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert_eq!(check(&report, "throttle rate")["verdict"], "pass");
+    assert_eq!(check(&report, "throttle burst")["verdict"], "pass");
+    let (code, report) = probe(&url, &["--expect-rate", "150", "--expect-burst", "10"]).await;
+    say(&format!(
+        "expect 150 rps: exit {code}: {}",
+        report["reason"]
+    ));
+    assert_eq!(code, 1);
+    assert_eq!(check(&report, "throttle rate")["verdict"], "fail");
+    assert!(report["reason"].as_str().unwrap().contains("throttle rate"));
+    let (code, report) = probe(&url, &["--expect-burst", "60"]).await;
+    assert_eq!(code, 1);
+    assert_eq!(check(&report, "throttle burst")["verdict"], "fail");
+}
+
+/// A limiter in the test server, and the arrival time of every request.
+fn limited_server(
+    limiter: impl FnMut(Instant) -> Option<Option<u64>> + Send + 'static,
+) -> (Handler, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let seen = arrivals.clone();
+    let limiter = Mutex::new(limiter);
+    let handler: Handler = Arc::new(move |_, _| {
+        let now = Instant::now();
+        seen.lock().unwrap().push(now);
+        // None: admitted; Some(retry_after): throttled.
+        match (limiter.lock().unwrap())(now) {
+            None => hyper::Response::new(Full::new(Bytes::from_static(b"ok"))),
+            Some(retry_after) => {
+                let mut response = hyper::Response::builder().status(429);
+                if let Some(seconds) = retry_after {
+                    response = response.header("retry-after", seconds.to_string());
+                }
+                response
+                    .body(Full::new(Bytes::from_static(
+                        b"{\"message\":\"Too Many Requests\"}",
+                    )))
+                    .unwrap()
+            }
+        }
+    });
+    (handler, arrivals)
+}
+
+/// A token bucket in the test server.
+fn bucket(
+    rate: f64,
+    burst: f64,
+    retry_after: Option<u64>,
+) -> impl FnMut(Instant) -> Option<Option<u64>> {
+    let mut state: Option<(f64, Instant)> = None;
+    move |now| {
+        let (tokens, last) = state.get_or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(retry_after)
+        }
+    }
+}
+
+/// Most arrivals in any one-second window.
+fn busiest_second(arrivals: &[Instant]) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for (end, at) in sorted.iter().enumerate() {
+        while at.duration_since(sorted[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counting_server_sees_max_rate_and_max_requests_kept() {
+    let _serial = SERIAL.lock().await;
+    // Nothing throttles: the probe climbs to --max-rate and holds it until
+    // --max-requests runs out.
+    let (handler, arrivals) = limited_server(|_| None);
+    let (address, _) = serve(handler).await;
+    let url = format!("http://{address}/");
+    let (code, report) = probe(&url, &["--max-rate", "200", "--max-requests", "700"]).await;
+    let arrivals = arrivals.lock().unwrap().clone();
+    let busiest = busiest_second(&arrivals);
+    say(&format!(
+        "no limiter, --max-rate 200 --max-requests 700: {} arrived, busiest second {busiest}; exit {code}: {}",
+        arrivals.len(),
+        report["reason"]
+    ));
+    assert_eq!(code, 3, "nothing throttled is inconclusive");
+    assert_eq!(report["throttle"]["model"], "none");
+    assert!(arrivals.len() <= 700, "{} requests", arrivals.len());
+    assert!(busiest <= 200, "{busiest} in one second");
+    assert!(busiest >= 190, "the probe did reach its cap: {busiest}");
+    // A limiter below the cap: the overload is capped at --max-rate too.
+    let (handler, arrivals) = limited_server(bucket(100.0, 20.0, None));
+    let (address, _) = serve(handler).await;
+    let url = format!("http://{address}/");
+    let (code, report) = probe(&url, &["--max-rate", "150", "--max-requests", "2000"]).await;
+    let arrivals = arrivals.lock().unwrap().clone();
+    let busiest = busiest_second(&arrivals);
+    say(&format!(
+        "bucket (100, 20), --max-rate 150: {} arrived, busiest second {busiest}; exit {code}: {}",
+        arrivals.len(),
+        report["reason"]
+    ));
+    assert!(
+        arrivals.len() <= 2000 && busiest <= 150,
+        "{busiest} in one second"
+    );
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert!((estimate(&report, "rate_per_s") / 100.0 - 1.0).abs() <= 0.05);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_window_is_reported_as_not_a_token_bucket() {
+    let _serial = SERIAL.lock().await;
+    // 60 per second, counted in fixed one-second windows.
+    let mut window = (None::<Instant>, 0_u32);
+    let (handler, _) = limited_server(move |now| {
+        let start = window.0.get_or_insert(now);
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            window = (Some(now), 0);
+        }
+        window.1 += 1;
+        (window.1 > 60).then_some(None)
+    });
+    let (address, _) = serve(handler).await;
+    let url = format!("http://{address}/");
+    let (code, report) = probe(&url, &["--expect-burst", "60"]).await;
+    say(&format!(
+        "fixed window 60/s: model {}, exit {code}: {}",
+        report["throttle"]["model"], report["reason"]
+    ));
+    assert_eq!(report["throttle"]["model"], "window");
+    assert_eq!(code, 1);
+    assert!(check(&report, "throttle burst")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("window"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_respected_unless_told_otherwise() {
+    let _serial = SERIAL.lock().await;
+    let (handler, arrivals) = limited_server(bucket(50.0, 10.0, Some(1)));
+    let (address, _) = serve(handler).await;
+    let url = format!("http://{address}/");
+    let (code, report) = probe(&url, &[]).await;
+    say(&format!("Retry-After: exit {code}: {}", report["reason"]));
+    assert_eq!(code, 3);
+    assert_eq!(report["throttle"]["retry_after_s"], 1.0);
+    assert!(report["reason"].as_str().unwrap().contains("Retry-After"));
+    let sent = arrivals.lock().unwrap().len();
+    assert!(sent < 120, "kept sending after Retry-After: {sent}");
+    let (code, report) = probe(&url, &["--ignore-retry-after", "--idle", "1s"]).await;
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert!((estimate(&report, "rate_per_s") / 50.0 - 1.0).abs() <= 0.05);
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_line() {
+    for (args, expected) in [
+        (vec!["--rate", "100"], "--rate: the throttle probe chooses"),
+        (vec!["--max-rate", "fast"], "--max-rate"),
+        (vec!["--tolerance", "150%"], "--tolerance"),
+        (vec!["--start-rate", "5000"], "above --max-rate"),
+        (vec!["--expect-burst", "lots"], "--expect-burst"),
+    ] {
+        let output = assert_cmd::Command::cargo_bin("gateprobe")
+            .unwrap()
+            .args(["throttle", "http://127.0.0.1:9/"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
