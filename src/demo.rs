@@ -13,8 +13,9 @@ use crate::engine::{command::execute, NoObserver};
 use crate::plan::{self, UsageError};
 use crate::report::{self, Report};
 use crate::sim::{self, config};
+use crate::throttle;
 
-/// Runs one `load` or `canary` against the simulator with `args`, quietly,
+/// Runs one `load`, `canary` or `throttle` against the simulator with `args`, quietly,
 /// and saves its JSON report as `out/name.json`.
 async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathBuf)> {
     let mut argv = vec!["gateprobe"];
@@ -28,7 +29,8 @@ async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathB
             Report::for_load(&plan, &recorder, &info)
         }
         Command::Canary(args) => canary::verify(&canary::canary_plan(&args)?).await?,
-        _ => unreachable!("the demo only measures with load and canary"),
+        Command::Throttle(args) => throttle::probe(&throttle::throttle_plan(&args)?).await?,
+        _ => unreachable!("the demo only measures with load, canary and throttle"),
     };
     let path = out.join(format!("{name}.json"));
     report::write(&report::json::Json, &report, &path)?;
@@ -122,19 +124,45 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     // 2. A throttled method.
     let throttled = format!("{base}/PROD/throttled");
     println!("\n2. Throttle. GET /PROD/throttled has a method throttle: 50 rps, burst 10.");
-    println!("   Offer 150 rps for 4 s: a token bucket admits about 10 + 50 × 4 = 210 of 600.");
-    println!("   gateprobe load {throttled} --rate 150 --duration 4s");
-    let (throttle, _) = measure(
-        &["load", &throttled, "--rate", "150", "--duration", "4s"],
+    println!("   Probe it: double the rate until 429s begin, overload it, fit admitted over time.");
+    println!("   gateprobe throttle {throttled} --idle 0 --expect-rate 50 --expect-burst 10");
+    let (probe, _) = measure(
+        &[
+            "throttle",
+            &throttled,
+            "--idle",
+            "0",
+            "--expect-rate",
+            "50",
+            "--expect-burst",
+            "10",
+        ],
         &out,
         "2-throttle",
     )
     .await?;
-    let (admitted, refused) = (count(&throttle, "ok"), count(&throttle, "throttled"));
-    println!(
-        "   → admitted {admitted}, throttled {refused} (429 Too Many Requests) of {}",
-        throttle.run.requests_completed
-    );
+    if let Some(found) = &probe.throttle {
+        if let (Some(rate), Some(burst)) = (&found.rate_per_s, &found.burst) {
+            println!(
+                "   → rate  {:>6.1} rps (95% {:.1}–{:.1})   configured 50",
+                rate.estimate, rate.ci_low, rate.ci_high
+            );
+            println!(
+                "   → burst {:>6.1}     (95% {:.1}–{:.1})   configured 10",
+                burst.estimate, burst.ci_low, burst.ci_high
+            );
+        }
+        println!(
+            "   → first 429 at {:.2} s; knee {} rps; {} requests in {:.1} s",
+            found.first_throttle_s.unwrap_or(0.0),
+            found
+                .knee_rate_per_s
+                .map_or("-".to_string(), plan::trim_float),
+            found.requests_used,
+            probe.run.duration_s
+        );
+    }
+    print_checks(&probe);
 
     // 3. A POST that fronts Step Functions StartExecution.
     let execution = format!("{base}/PROD/execution");
