@@ -260,5 +260,29 @@ fn ctrl_c_writes_the_partial_report_and_exits_3() {
             args[0]
         );
     }
+    // The throttle probe, interrupted in its search: a partial report too.
+    let dir = common::temp_dir();
+    let report = dir.path().join("r.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+        .args(["throttle", &url, "--idle", "0", "--quiet", "--json"])
+        .arg(&report)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(3),
+        "throttle: interrupted"
+    );
+    let report = common::read_json(&report);
+    common::assert_valid_report(&report);
+    assert_eq!(report["run"]["ended"], "interrupted");
+    assert!(report["reason"].as_str().unwrap().contains("interrupted"));
+    assert!(report["throttle"]["requests_used"].as_u64().unwrap() > 10);
     drop(runtime);
 }
