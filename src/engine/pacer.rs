@@ -19,8 +19,9 @@ pub struct Pacer {
     epoch: Instant,
     window: Duration,
     next: AtomicU64,
-    /// Per sequence number modulo the cap: reserved send time, µs since the
-    /// epoch plus one (0: never used).
+    /// Per sequence number modulo the cap: reserved send time, ns since the
+    /// epoch plus one (0: never used). Nanoseconds, not microseconds: a time
+    /// truncated to the microsecond let a send go up to 1 µs early.
     slots: Box<[AtomicU64]>,
 }
 
@@ -49,10 +50,10 @@ impl Pacer {
         let at = if previous == 0 {
             now
         } else {
-            now.max(self.epoch + Duration::from_micros(previous - 1) + self.window)
+            now.max(self.epoch + Duration::from_nanos(previous - 1) + self.window)
         };
-        let micros = at.saturating_duration_since(self.epoch).as_micros() as u64;
-        slot.store(micros + 1, Ordering::Release);
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos() as u64;
+        slot.store(nanos + 1, Ordering::Release);
         at
     }
 }
