@@ -32,6 +32,9 @@ pub enum Command {
     /// Find where 429s start and estimate the limiter's rate and burst, never
     /// sending more than --max-rate per second or --max-requests in all.
     Throttle(ThrottleArgs),
+    /// Re-render a saved JSON report as text, JSON, JUnit, Markdown or HTML;
+    /// exits with the saved report's exit code.
+    Report(ReportCommandArgs),
     /// Run the embedded API-gateway simulator on loopback until Ctrl-C.
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
@@ -250,11 +253,44 @@ pub struct LoadArgs {
     #[arg(long, default_value = "64KiB", value_name = "SIZE")]
     pub max_body: String,
 
+    #[command(flatten)]
+    pub outputs: ReportArgs,
+
+    /// No progress bar and no terminal summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Where reports go: one file per format.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportArgs {
     /// Write the JSON report to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// No progress bar and no terminal summary.
+    /// Write a JUnit XML report (one test case per check) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Write a Markdown summary to FILE; also appended to $GITHUB_STEP_SUMMARY when set.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Write a self-contained HTML report with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// `gateprobe report SAVED.json`: re-render a saved JSON report.
+#[derive(Debug, Clone, Args)]
+pub struct ReportCommandArgs {
+    /// A JSON report written by --json.
+    pub saved: PathBuf,
+
+    #[command(flatten)]
+    pub outputs: ReportArgs,
+
+    /// Print nothing to the terminal.
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -57,6 +57,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Load(args) => engine::command::load(args).await,
         cli::Command::Canary(args) => canary::run(args).await,
         cli::Command::Throttle(args) => throttle::run(args).await,
+        cli::Command::Report(args) => report::rerender(args),
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
     }

@@ -1,7 +1,6 @@
 //! Validation, step two: raw flags become a typed [`LoadPlan`] before any
 //! request is sent. Every mistake is one [`UsageError`] naming the input and
 //! what was expected (exit code 2). No I/O here except reading `@file` bodies.
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -76,7 +75,7 @@ pub struct LoadPlan {
     pub insecure: bool,
     pub classifier: Classifier,
     pub max_body: usize,
-    pub json: Option<PathBuf>,
+    pub outputs: crate::cli::ReportArgs,
     pub quiet: bool,
     /// A hard cap on sends per sliding second, shared across runs (the
     /// throttle probe's `--max-rate`); `None` for plain load.
@@ -137,6 +136,21 @@ pub fn trim_float(value: f64) -> String {
     }
 }
 
+/// Checks every report path before anything is sent.
+pub fn check_outputs(outputs: &crate::cli::ReportArgs) -> Result<(), UsageError> {
+    for (flag, path) in [
+        ("--json", &outputs.json),
+        ("--junit", &outputs.junit),
+        ("--markdown", &outputs.markdown),
+        ("--html", &outputs.html),
+    ] {
+        if let Some(path) = path {
+            check_output_path(flag, path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Turns `load` flags into a plan, or one usage error.
 pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
     let request = request_spec(args)?;
@@ -182,9 +196,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
     let classifier = Classifier::parse(&args.classify).map_err(UsageError)?;
     let max_body =
         units::parse_size(&args.max_body).or_else(|why| usage(format!("--max-body: {why}")))?;
-    if let Some(path) = &args.json {
-        check_output_path("--json", path)?;
-    }
+    check_outputs(&args.outputs)?;
     Ok(LoadPlan {
         request,
         schedule,
@@ -196,7 +208,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         insecure: args.insecure,
         classifier,
         max_body,
-        json: args.json.clone(),
+        outputs: args.outputs.clone(),
         quiet: args.quiet,
         pacer: None,
     })

@@ -56,24 +56,5 @@ pub async fn execute(
 
 /// Writes the terminal summary and the requested report files.
 pub fn emit(plan: &LoadPlan, report: &Report) -> Result<()> {
-    let json_to_stdout = plan
-        .json
-        .as_deref()
-        .is_some_and(|path| path.as_os_str() == "-");
-    if let Some(path) = &plan.json {
-        report::write(&report::json::Json, report, path)?;
-    }
-    if !plan.quiet {
-        let mut text = report::text::render(report);
-        if let Some(path) = plan.json.as_deref().filter(|_| !json_to_stdout) {
-            text.push_str(&format!("  report    {}\n", path.display()));
-        }
-        // With the JSON on stdout, the human summary moves to stderr.
-        if json_to_stdout {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
-    }
-    Ok(())
+    report::emit(&plan.outputs, plan.quiet, report)
 }

@@ -2,7 +2,10 @@
 //! decides where each format goes. One format = one file implementing
 //! [`Format`]. The JSON form is the stable contract (`gateprobe.report/v1`,
 //! documented by `schema/report.schema.json`): add fields, never rename.
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod text;
 
 use std::io::Write;
@@ -70,6 +73,16 @@ pub struct Report {
     /// `gateprobe throttle`: the limiter's estimates and what the probe offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<ThrottleSection>,
+    /// `gateprobe run`: each step's own report, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepReport>,
+}
+
+/// One step of a scenario and its report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepReport {
+    pub name: String,
+    pub report: Report,
 }
 
 /// The throttle probe's findings (DESIGN.md: `throttle.*`).
@@ -464,6 +477,7 @@ impl Report {
             checks: Vec::new(),
             canary: None,
             throttle: None,
+            steps: Vec::new(),
         }
     }
 }
@@ -481,6 +495,82 @@ pub trait Format {
     /// Flag that selects it, for messages.
     fn flag(&self) -> &'static str;
     fn render(&self, report: &Report) -> Result<Vec<u8>>;
+}
+
+/// Writes every requested format, then the terminal summary (to stderr when
+/// a report goes to stdout); `--markdown` is also appended to
+/// `$GITHUB_STEP_SUMMARY` when that is set (GitHub Actions' job summary).
+pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> Result<()> {
+    let formats: [(&dyn Format, &Option<std::path::PathBuf>); 4] = [
+        (&json::Json, &outputs.json),
+        (&junit::Junit, &outputs.junit),
+        (&markdown::Markdown, &outputs.markdown),
+        (&html::Html, &outputs.html),
+    ];
+    let mut written = Vec::new();
+    let mut to_stdout = false;
+    for (format, path) in formats {
+        let Some(path) = path else { continue };
+        write(format, report, path)?;
+        if path.as_os_str() == "-" {
+            to_stdout = true;
+        } else {
+            written.push(path.display().to_string());
+        }
+    }
+    if outputs.markdown.is_some() {
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .with_context(|| format!("GITHUB_STEP_SUMMARY {}: cannot append", summary.to_string_lossy()))?;
+            file.write_all(markdown::render(report).as_bytes())?;
+        }
+    }
+    if !quiet {
+        let mut text = text::render(report);
+        for path in &written {
+            text.push_str(&format!("  report    {path}\n"));
+        }
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// `gateprobe report SAVED.json`: reads a saved report (any version-1 report)
+/// and writes it again in the formats asked for; the terminal summary when
+/// none is. Exits with the saved report's exit code, so a pipeline can gate
+/// on a report made elsewhere (e.g. merged shards).
+pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
+    crate::plan::check_outputs(&args.outputs)?;
+    let shown = args.saved.display().to_string();
+    let text = std::fs::read_to_string(&args.saved).map_err(|err| {
+        crate::UsageError(format!("{shown}: cannot read the saved report: {err}"))
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let report: Report = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        crate::UsageError(format!(
+            "{shown}:{}:{}: not a gateprobe report (field '{path}'): {inner}",
+            inner.line(),
+            inner.column()
+        ))
+    })?;
+    if report.schema != SCHEMA {
+        return Err(crate::UsageError(format!(
+            "{shown}: schema '{}', expected '{SCHEMA}'",
+            report.schema
+        ))
+        .into());
+    }
+    emit(&args.outputs, args.quiet, &report)?;
+    Ok(report.exit_code)
 }
 
 /// Writes `report` with `format` to `path` (`-` is stdout).

@@ -1,0 +1,145 @@
+//! `--markdown`: the summary a person reads on the CI page — the verdict and
+//! its reason first, then one row per check, the classes, and the throttle
+//! or canary findings. With `GITHUB_STEP_SUMMARY` set, it is also appended
+//! to the job summary.
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use super::{Format, Report, Verdict};
+
+pub struct Markdown;
+
+/// Escapes text for a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn mark(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "✅ PASS",
+        Verdict::Fail => "❌ FAIL",
+        Verdict::Inconclusive => "⚠️ INCONCLUSIVE",
+        Verdict::Error => "⛔ ERROR",
+    }
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("-".to_string(), |ms| format!("{ms:.2}"))
+}
+
+/// One report's body, under a heading of `level` hashes.
+pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
+    let hashes = "#".repeat(level);
+    let _ = writeln!(out, "{hashes} {title}: {}\n", mark(report.verdict));
+    let _ = writeln!(out, "**{}** (exit {})\n", cell(&report.reason), report.exit_code);
+    let run = &report.run;
+    let _ = writeln!(
+        out,
+        "`{} {}` · {} · {} sent, {} completed, {} dropped · {:.1}/s over {:.2} s\n",
+        run.method,
+        run.target,
+        run.load,
+        run.requests_sent,
+        run.requests_completed,
+        run.dropped,
+        run.achieved_rate_per_s,
+        run.duration_s
+    );
+    if !report.checks.is_empty() {
+        let _ = writeln!(out, "| verdict | check | reason |\n|---|---|---|");
+        for check in &report.checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                mark(check.verdict),
+                cell(&check.name),
+                cell(&check.reason)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(throttle) = &report.throttle {
+        if let (Some(rate), Some(burst)) = (&throttle.rate_per_s, &throttle.burst) {
+            let _ = writeln!(
+                out,
+                "Throttle ({}): rate **{:.1} rps** ({:.1}–{:.1}), burst **{:.1}** ({:.1}–{:.1}), {:.0}% intervals; {} requests.\n",
+                throttle.model,
+                rate.estimate,
+                rate.ci_low,
+                rate.ci_high,
+                burst.estimate,
+                burst.ci_low,
+                burst.ci_high,
+                throttle.confidence * 100.0,
+                throttle.requests_used
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Throttle: {} ({} requests).\n",
+                throttle.model, throttle.requests_used
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| class | count | share | p50 ms | p99 ms | max ms | statuses |\n|---|---:|---:|---:|---:|---:|---|"
+    );
+    for (name, class) in report.classes.iter().filter(|(_, class)| class.count > 0) {
+        let statuses: Vec<String> = class
+            .statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{count}"))
+            .collect();
+        let latency = class.latency_ms.as_ref();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2}% | {} | {} | {} | {} |",
+            cell(name),
+            class.count,
+            class.share * 100.0,
+            ms(latency.map(|p| p.p50)),
+            ms(latency.map(|p| p.p99)),
+            ms(latency.map(|p| p.max)),
+            statuses.join(" ")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    if report.steps.is_empty() {
+        section(&mut out, report, &format!("gateprobe {}", report.command), 2);
+        return out;
+    }
+    let _ = writeln!(out, "## gateprobe run: {}\n", mark(report.verdict));
+    let _ = writeln!(out, "**{}** (exit {})\n", cell(&report.reason), report.exit_code);
+    let _ = writeln!(out, "| step | kind | verdict | reason |\n|---|---|---|---|");
+    for step in &report.steps {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            cell(&step.name),
+            step.report.command,
+            mark(step.report.verdict),
+            cell(&step.report.reason)
+        );
+    }
+    let _ = writeln!(out);
+    for step in &report.steps {
+        section(&mut out, &step.report, &format!("step {}", step.name), 3);
+    }
+    out
+}
+
+impl Format for Markdown {
+    fn flag(&self) -> &'static str {
+        "--markdown"
+    }
+
+    fn render(&self, report: &Report) -> Result<Vec<u8>> {
+        Ok(render(report).into_bytes())
+    }
+}
