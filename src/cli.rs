@@ -32,6 +32,9 @@ pub enum Command {
     /// Find where 429s start and estimate the limiter's rate and burst, never
     /// sending more than --max-rate per second or --max-requests in all.
     Throttle(ThrottleArgs),
+    /// Run a scenario file: ordered load / canary / throttle / pause steps
+    /// whose checks make one verdict and exit code (the CI gate).
+    Run(RunArgs),
     /// Re-render a saved JSON report as text, JSON, JUnit, Markdown or HTML;
     /// exits with the saved report's exit code.
     Report(ReportCommandArgs),
@@ -279,6 +282,28 @@ pub struct ReportArgs {
     /// Write a self-contained HTML report with charts to FILE.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+}
+
+/// `gateprobe run SCENARIO.json`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The scenario (JSON; schema/scenario.schema.json documents it).
+    pub scenario: PathBuf,
+
+    /// Give `${NAME}` in the scenario a value (before the environment).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+
+    /// Use this base URL instead of the scenario's `target`.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    #[command(flatten)]
+    pub outputs: ReportArgs,
+
+    /// No progress bars and no terminal summaries.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `gateprobe report SAVED.json`: re-render a saved JSON report.

@@ -14,6 +14,7 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod sample;
+pub mod scenario;
 pub mod sim;
 pub mod stats;
 pub mod template;
@@ -58,6 +59,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Canary(args) => canary::run(args).await,
         cli::Command::Throttle(args) => throttle::run(args).await,
         cli::Command::Report(args) => report::rerender(args),
+        cli::Command::Run(args) => scenario::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
     }

@@ -32,7 +32,12 @@ fn ms(value: Option<f64>) -> String {
 pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
     let hashes = "#".repeat(level);
     let _ = writeln!(out, "{hashes} {title}: {}\n", mark(report.verdict));
-    let _ = writeln!(out, "**{}** (exit {})\n", cell(&report.reason), report.exit_code);
+    let _ = writeln!(
+        out,
+        "**{}** (exit {})\n",
+        cell(&report.reason),
+        report.exit_code
+    );
     let run = &report.run;
     let _ = writeln!(
         out,
@@ -111,11 +116,21 @@ pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     if report.steps.is_empty() {
-        section(&mut out, report, &format!("gateprobe {}", report.command), 2);
+        section(
+            &mut out,
+            report,
+            &format!("gateprobe {}", report.command),
+            2,
+        );
         return out;
     }
     let _ = writeln!(out, "## gateprobe run: {}\n", mark(report.verdict));
-    let _ = writeln!(out, "**{}** (exit {})\n", cell(&report.reason), report.exit_code);
+    let _ = writeln!(
+        out,
+        "**{}** (exit {})\n",
+        cell(&report.reason),
+        report.exit_code
+    );
     let _ = writeln!(out, "| step | kind | verdict | reason |\n|---|---|---|---|");
     for step in &report.steps {
         let _ = writeln!(

@@ -524,7 +524,12 @@ pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> R
                 .create(true)
                 .append(true)
                 .open(&summary)
-                .with_context(|| format!("GITHUB_STEP_SUMMARY {}: cannot append", summary.to_string_lossy()))?;
+                .with_context(|| {
+                    format!(
+                        "GITHUB_STEP_SUMMARY {}: cannot append",
+                        summary.to_string_lossy()
+                    )
+                })?;
             file.write_all(markdown::render(report).as_bytes())?;
         }
     }

@@ -1,0 +1,595 @@
+//! `gateprobe run SCENARIO.json`: a pipeline step as a file — a target, default
+//! headers and classes, and ordered steps (`load` with thresholds, `canary`,
+//! `throttle`, `pause`) whose checks make one verdict and one exit code.
+//!
+//! A step's options are the command's own flags, spelled with underscores
+//! (`expect_rate` for `--expect-rate`): each step becomes a command line that
+//! clap and the command's planner validate exactly as at the terminal, so a
+//! scenario can do what a command can, with the same messages. Every step is
+//! planned before anything is sent: a mistake anywhere exits 2 first.
+//! Unknown fields are refused where they stand (file:line:col), and `${NAME}`
+//! takes its value from `--set NAME=VALUE` or the environment — API keys come
+//! from there, never from the file, and headers filled that way are secret.
+pub mod threshold;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+use indexmap::IndexMap;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cli::{Cli, Command, RunArgs};
+use crate::engine::command::execute;
+use crate::engine::NoObserver;
+use crate::plan::{self, LoadPlan, UsageError};
+use crate::report::{self, Check, Report, StepReport, Verdict};
+use crate::{canary, throttle, units};
+use threshold::Threshold;
+
+/// Options a step kind accepts: its command's flags, with underscores.
+pub trait StepKind {
+    const NAME: &'static str;
+    const KEYS: &'static [&'static str];
+}
+
+/// Flags every measuring step shares (the request and its classification).
+macro_rules! request_keys {
+    ($($extra:literal),*) => {
+        &[
+            "path", "method", "headers", "secret_header", "body", "timeout", "http2", "insecure",
+            "classify", "max_body", "max_in_flight", $($extra),*
+        ]
+    };
+}
+
+pub struct LoadKind;
+impl StepKind for LoadKind {
+    const NAME: &'static str = "load";
+    const KEYS: &'static [&'static str] = request_keys!(
+        "rate",
+        "steps",
+        "ramp",
+        "duration",
+        "requests",
+        "connections",
+        "thresholds"
+    );
+}
+
+pub struct CanaryKind;
+impl StepKind for CanaryKind {
+    const NAME: &'static str = "canary";
+    const KEYS: &'static [&'static str] = request_keys!(
+        "rate",
+        "duration",
+        "expect",
+        "baseline",
+        "tolerance",
+        "alpha",
+        "power",
+        "max_requests",
+        "max_unclassified",
+        "error_if",
+        "max_error_increase",
+        "max_latency_increase",
+        "no_health"
+    );
+}
+
+pub struct ThrottleKind;
+impl StepKind for ThrottleKind {
+    const NAME: &'static str = "throttle";
+    const KEYS: &'static [&'static str] = request_keys!(
+        "max_rate",
+        "max_requests",
+        "max_duration",
+        "expect_rate",
+        "expect_burst",
+        "tolerance",
+        "idle",
+        "start_rate",
+        "step",
+        "ignore_retry_after"
+    );
+}
+
+/// A step's options, in file order, refused at the first unknown key.
+pub struct Options<K> {
+    pub entries: Vec<(String, Value)>,
+    kind: PhantomData<K>,
+}
+
+impl<'de, K: StepKind> Deserialize<'de> for Options<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys<K>(PhantomData<K>);
+        impl<'de, K: StepKind> Visitor<'de> for Keys<K> {
+            type Value = Options<K>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "the options of a {} step", K::NAME)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !K::KEYS.contains(&key.as_str()) {
+                        return Err(de::Error::unknown_field(&key, K::KEYS));
+                    }
+                    entries.push((key, map.next_value::<Value>()?));
+                }
+                Ok(Options {
+                    entries,
+                    kind: PhantomData,
+                })
+            }
+        }
+        deserializer.deserialize_map(Keys(PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub load: Option<Options<LoadKind>>,
+    #[serde(default)]
+    pub canary: Option<Options<CanaryKind>>,
+    #[serde(default)]
+    pub throttle: Option<Options<ThrottleKind>>,
+    #[serde(default)]
+    pub pause: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Base URL; each step's `path` is appended. `--target` overrides it.
+    pub target: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secret_headers: Vec<String>,
+    #[serde(default)]
+    pub classify: Vec<String>,
+    pub steps: Vec<StepSpec>,
+}
+
+/// Parses a scenario; errors name the file, line and column.
+pub fn parse(source: &str, text: &str) -> Result<Scenario, UsageError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        let message = message
+            .find(" at line ")
+            .map_or(message.as_str(), |at| &message[..at]);
+        UsageError(format!(
+            "{source}:{}:{}: field '{path}': {message}",
+            inner.line(),
+            inner.column()
+        ))
+    })
+}
+
+/// Replaces `${NAME}` from `vars`, then the environment. Returns the text and
+/// whether anything was substituted.
+fn expand(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    place: &str,
+) -> Result<(String, bool), UsageError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut substituted = false;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            UsageError(format!("{place}: '${{' without a closing '}}' in '{text}'"))
+        })?;
+        let name = &after[..end];
+        let value = vars
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{place}: ${{{name}}} is not set (set it in the environment or with --set {name}=VALUE)"
+                ))
+            })?;
+        out.push_str(&value);
+        substituted = true;
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok((out, substituted))
+}
+
+/// What one step will do, validated.
+enum Planned {
+    Load(Box<LoadPlan>, Vec<Threshold>),
+    Canary(Box<canary::CanaryPlan>),
+    Throttle(Box<throttle::ThrottlePlan>),
+    Pause(Duration),
+}
+
+struct Step {
+    name: String,
+    planned: Planned,
+}
+
+/// A JSON scalar as a flag value.
+fn scalar(value: &Value, place: &str) -> Result<String, UsageError> {
+    match value {
+        Value::String(text) => Ok(text.clone()),
+        Value::Number(number) => Ok(number.to_string()),
+        _ => Err(UsageError(format!(
+            "{place}: expected a string or a number, got {value}"
+        ))),
+    }
+}
+
+/// Builds the step's command line: `KIND URL --flag value …`.
+fn command_line(
+    kind: &str,
+    entries: &[(String, Value)],
+    scenario: &Scenario,
+    target: &str,
+    vars: &BTreeMap<String, String>,
+    place: &str,
+) -> Result<(Vec<String>, Vec<String>), UsageError> {
+    let mut path = String::new();
+    let mut flags: Vec<String> = Vec::new();
+    let mut thresholds = Vec::new();
+    let mut headers: Vec<(String, String)> = scenario
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let mut secret: Vec<String> = scenario.secret_headers.clone();
+    let mut classify = scenario.classify.clone();
+    for (key, value) in entries {
+        let at = format!("{place}.{key}");
+        match (key.as_str(), value) {
+            ("path", value) => path = scalar(value, &at)?,
+            ("thresholds", Value::Array(items)) => {
+                for item in items {
+                    thresholds.push(scalar(item, &at)?);
+                }
+            }
+            ("headers", Value::Object(map)) => {
+                for (name, value) in map {
+                    headers.retain(|(known, _)| !known.eq_ignore_ascii_case(name));
+                    headers.push((name.clone(), scalar(value, &format!("{at}.{name}"))?));
+                }
+            }
+            ("classify", Value::Array(items)) => {
+                classify = items
+                    .iter()
+                    .map(|item| scalar(item, &at))
+                    .collect::<Result<_, _>>()?;
+            }
+            ("secret_header", Value::Array(items)) => {
+                for item in items {
+                    secret.push(scalar(item, &at)?);
+                }
+            }
+            (_, Value::Bool(true)) => flags.push(format!("--{}", key.replace('_', "-"))),
+            (_, Value::Bool(false)) => {}
+            (_, Value::Array(items)) => {
+                for item in items {
+                    flags.push(format!("--{}", key.replace('_', "-")));
+                    flags.push(expand(&scalar(item, &at)?, vars, &at)?.0);
+                }
+            }
+            (_, value) => {
+                flags.push(format!("--{}", key.replace('_', "-")));
+                flags.push(expand(&scalar(value, &at)?, vars, &at)?.0);
+            }
+        }
+    }
+    let mut argv = vec![
+        "gateprobe".to_string(),
+        kind.to_string(),
+        format!(
+            "{}{}",
+            target.trim_end_matches('/'),
+            expand(&path, vars, place)?.0
+        ),
+    ];
+    for (name, value) in headers {
+        let (value, substituted) = expand(&value, vars, &format!("{place} header {name}"))?;
+        if substituted {
+            secret.push(name.clone());
+        }
+        argv.push("-H".to_string());
+        argv.push(format!("{name}: {value}"));
+    }
+    for name in secret {
+        argv.push("--secret-header".to_string());
+        argv.push(name);
+    }
+    for rule in classify {
+        argv.push("--classify".to_string());
+        argv.push(rule);
+    }
+    argv.extend(flags);
+    Ok((argv, thresholds))
+}
+
+fn plan_step(
+    index: usize,
+    spec: &StepSpec,
+    scenario: &Scenario,
+    target: &str,
+    vars: &BTreeMap<String, String>,
+    source: &str,
+    quiet: bool,
+) -> Result<Step, UsageError> {
+    let kinds = [
+        spec.load.is_some(),
+        spec.canary.is_some(),
+        spec.throttle.is_some(),
+        spec.pause.is_some(),
+    ];
+    let (kind, entries) = match (&spec.load, &spec.canary, &spec.throttle) {
+        _ if kinds.iter().filter(|k| **k).count() != 1 => {
+            return Err(UsageError(format!(
+                "{source}: steps[{index}]: expected exactly one of load, canary, throttle or pause"
+            )))
+        }
+        (Some(options), _, _) => ("load", &options.entries),
+        (_, Some(options), _) => ("canary", &options.entries),
+        (_, _, Some(options)) => ("throttle", &options.entries),
+        _ => ("pause", &Vec::new()),
+    };
+    let name = spec
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{kind}", index + 1));
+    let place = format!("{source}: steps[{index}] ({name})");
+    if let Some(text) = &spec.pause {
+        let duration = units::parse_duration(text)
+            .map_err(|why| UsageError(format!("{place}.pause: {why}")))?;
+        return Ok(Step {
+            name,
+            planned: Planned::Pause(duration),
+        });
+    }
+    let (mut argv, thresholds) = command_line(kind, entries, scenario, target, vars, &place)?;
+    if quiet {
+        argv.push("--quiet".to_string());
+    }
+    let cli = Cli::try_parse_from(&argv).map_err(|err| {
+        let rendered = err.render().to_string();
+        let first = rendered.lines().next().unwrap_or("bad options").trim();
+        UsageError(format!("{place}: {}", first.trim_start_matches("error: ")))
+    })?;
+    let wrap = |err: UsageError| UsageError(format!("{place}: {}", err.0));
+    let planned = match cli.command {
+        Command::Load(args) => {
+            let plan = plan::load_plan(&args).map_err(wrap)?;
+            let names = plan.classifier.names().to_vec();
+            let thresholds = thresholds
+                .iter()
+                .map(|text| Threshold::parse(text, &names))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| UsageError(format!("{place}: {why}")))?;
+            Planned::Load(Box::new(plan), thresholds)
+        }
+        Command::Canary(args) => {
+            Planned::Canary(Box::new(canary::canary_plan(&args).map_err(wrap)?))
+        }
+        Command::Throttle(args) => {
+            Planned::Throttle(Box::new(throttle::throttle_plan(&args).map_err(wrap)?))
+        }
+        _ => unreachable!("a step is load, canary or throttle"),
+    };
+    Ok(Step { name, planned })
+}
+
+/// Runs `gateprobe run`.
+pub async fn run(args: RunArgs) -> Result<u8> {
+    plan::check_outputs(&args.outputs)?;
+    let source = args.scenario.display().to_string();
+    let text = std::fs::read_to_string(&args.scenario)
+        .map_err(|err| UsageError(format!("{source}: cannot read the scenario: {err}")))?;
+    let scenario = parse(&source, &text)?;
+    let mut vars = BTreeMap::new();
+    for item in &args.set {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--set '{item}': expected NAME=VALUE")))?;
+        vars.insert(name.trim().to_string(), value.to_string());
+    }
+    let target = match &args.target {
+        Some(target) => target.clone(),
+        None => expand(&scenario.target, &vars, &format!("{source}: target"))?.0,
+    };
+    let steps = scenario
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| plan_step(index, spec, &scenario, &target, &vars, &source, args.quiet))
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty() {
+        return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
+    }
+    let report = execute_steps(&steps, &target, args.quiet).await?;
+    report::emit(&args.outputs, true, &report)?;
+    if !args.quiet {
+        print!("{}", summary(&report));
+    }
+    Ok(report.exit_code)
+}
+
+async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Report> {
+    let mut reports: Vec<StepReport> = Vec::new();
+    for step in steps {
+        if !quiet {
+            println!("── step {} ──", step.name);
+        }
+        let report = match &step.planned {
+            Planned::Pause(duration) => {
+                let interrupted = tokio::select! {
+                    _ = tokio::time::sleep(*duration) => false,
+                    _ = tokio::signal::ctrl_c() => true,
+                };
+                if interrupted {
+                    break;
+                }
+                continue;
+            }
+            Planned::Load(plan, thresholds) => {
+                let (recorder, info) = execute(plan, &mut NoObserver).await?;
+                let mut report = Report::for_load(plan, &recorder, &info);
+                report.checks = thresholds.iter().map(|t| t.check(&report)).collect();
+                if !report.checks.is_empty() && report.verdict == Verdict::Pass {
+                    let (verdict, deciding) = report::combine(&report.checks);
+                    report.reason = deciding
+                        .map(|check| format!("{}: {}", check.name, check.reason))
+                        .unwrap_or_else(|| format!("all {} thresholds hold", report.checks.len()));
+                    report.verdict = verdict;
+                    report.exit_code = verdict.exit_code();
+                }
+                report
+            }
+            Planned::Canary(plan) => canary::verify(plan).await?,
+            Planned::Throttle(plan) => throttle::probe(plan).await?,
+        };
+        if !quiet {
+            print!("{}", report::text::render(&report));
+        }
+        let interrupted = report.run.ended == "interrupted";
+        reports.push(StepReport {
+            name: step.name.clone(),
+            report,
+        });
+        if interrupted {
+            break;
+        }
+    }
+    Ok(combine_steps(reports, steps.len(), target))
+}
+
+/// The scenario's report: every step's checks (named `step: check`) and
+/// its report; fail if any step failed, error if one could not measure,
+/// inconclusive if one was, or if a step did not run (interrupted).
+fn combine_steps(steps: Vec<StepReport>, planned: usize, target: &str) -> Report {
+    let mut report = match steps.first() {
+        Some(first) => first.report.clone(),
+        None => unreachable!("a scenario has steps"),
+    };
+    report.command = "run".to_string();
+    report.classes = IndexMap::new();
+    report.canary = None;
+    report.throttle = None;
+    report.schedule_lag_ms = None;
+    report.series = report::SeriesSection {
+        interval_s: 1.0,
+        sent: Vec::new(),
+        dropped: Vec::new(),
+        completed: IndexMap::new(),
+    };
+    report.run.target = crate::redact::url(target);
+    report.run.load = format!("scenario of {planned} steps");
+    let run = &mut report.run;
+    for (index, step) in steps.iter().enumerate().skip(1) {
+        let other = &step.report.run;
+        run.requests_due += other.requests_due;
+        run.requests_sent += other.requests_sent;
+        run.requests_completed += other.requests_completed;
+        run.responses += other.responses;
+        run.dropped += other.dropped;
+        run.aborted += other.aborted;
+        run.late += other.late;
+        run.duration_s += other.duration_s;
+        run.wall_s += other.wall_s;
+        if index == steps.len() - 1 {
+            run.ended = other.ended.clone();
+            run.end_reason = other.end_reason.clone();
+        }
+    }
+    run.achieved_rate_per_s = if run.duration_s > 0.0 {
+        run.requests_sent as f64 / run.duration_s
+    } else {
+        0.0
+    };
+    run.target_rate_per_s = None;
+    for (kind, count) in report.errors.iter_mut() {
+        *count = steps
+            .iter()
+            .map(|step| step.report.errors.get(kind).copied().unwrap_or(0))
+            .sum();
+    }
+    report.checks = steps
+        .iter()
+        .flat_map(|step| {
+            step.report.checks.iter().map(|check| Check {
+                name: format!("{}: {}", step.name, check.name),
+                ..check.clone()
+            })
+        })
+        .collect();
+    let worst = [Verdict::Fail, Verdict::Error, Verdict::Inconclusive]
+        .into_iter()
+        .find_map(|wanted| steps.iter().find(|step| step.report.verdict == wanted));
+    let (verdict, reason) = match worst {
+        Some(step) => (
+            step.report.verdict,
+            format!("step {}: {}", step.name, step.report.reason),
+        ),
+        None if steps.len() < planned => (
+            Verdict::Inconclusive,
+            format!("interrupted after {} of {planned} steps", steps.len()),
+        ),
+        None => (Verdict::Pass, format!("all {} steps passed", steps.len())),
+    };
+    report.verdict = verdict;
+    report.exit_code = verdict.exit_code();
+    report.reason = reason;
+    report.steps = steps;
+    report
+}
+
+/// The closing lines of a run: one per step, then the verdict.
+fn summary(report: &Report) -> String {
+    let mut out = String::from("\ngateprobe run\n");
+    for step in &report.steps {
+        out.push_str(&format!(
+            "  {:<13} {:<22} {}\n",
+            step.report.verdict.as_str().to_uppercase(),
+            step.name,
+            step.report.reason
+        ));
+        for check in step
+            .report
+            .checks
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+        {
+            out.push_str(&format!(
+                "                  {} {}: {}\n",
+                check.verdict.as_str().to_uppercase(),
+                check.name,
+                check.reason
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n  verdict   {} (exit {}): {}\n",
+        report.verdict.as_str().to_uppercase(),
+        report.exit_code,
+        report.reason
+    ));
+    out
+}
