@@ -1,6 +1,7 @@
 //! `gateprobe demo`: the whole job on the embedded simulator, as a short
 //! narrative a newcomer can follow — what is checked, against what truth,
 //! what was measured, and where the reports went.
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -8,10 +9,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::canary;
-use crate::cli::{Cli, Command, DemoArgs};
+use crate::cli::{Cli, Command, DemoArgs, ReportArgs};
 use crate::engine::{command::execute, NoObserver};
 use crate::plan::{self, UsageError};
 use crate::report::{self, Report};
+use crate::scenario;
 use crate::sim::{self, config};
 use crate::throttle;
 
@@ -233,14 +235,55 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         no_key.run.requests_completed
     );
 
+    // 4. The same checks as one scenario: the CI gate, with every report format.
+    println!("\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,");
+    println!("   unique StartExecution POSTs and the promoted stage as one pipeline step:");
+    println!("   gateprobe run scenarios/demo.json --target {base} --set GATEPROBE_API_KEY=… \\");
+    println!("     --json demo.json --junit demo.xml --markdown demo.md --html demo.html");
+    let vars = BTreeMap::from([("GATEPROBE_API_KEY".to_string(), "demo-key-gold".to_string())]);
+    let gate = scenario::run_text(
+        "scenarios/demo.json",
+        DEMO_SCENARIO,
+        &vars,
+        Some(&base),
+        true,
+    )
+    .await?;
+    for step in &gate.steps {
+        println!(
+            "     {:<5} {:<16} {}",
+            step.report.verdict.as_str().to_uppercase(),
+            step.name,
+            step.report.reason
+        );
+    }
+    let html = out.join("demo.html");
+    let outputs = ReportArgs {
+        json: Some(out.join("demo.json")),
+        junit: Some(out.join("demo.xml")),
+        markdown: Some(out.join("demo.md")),
+        html: Some(html.clone()),
+    };
+    report::emit(&outputs, true, &gate)?;
+    println!(
+        "   → verdict {} (exit {}) after {} requests",
+        gate.verdict.as_str().to_uppercase(),
+        gate.exit_code,
+        gate.run.requests_sent
+    );
+
     println!(
         "\nReports (JSON, schema gateprobe.report/v1) are in {}",
         out.display()
     );
     println!("  e.g. {}", split_path.display());
+    println!("  HTML report with charts: {}", html.display());
     println!(
         "Done in {:.1} s. Next: `gateprobe sim` serves this gateway for your own runs.",
         started.elapsed().as_secs_f64()
     );
-    Ok(crate::exit::PASS)
+    Ok(gate.exit_code)
 }
+
+/// The demo's scenario, as users copy it from `scenarios/demo.json`.
+const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.json");

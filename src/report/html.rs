@@ -337,7 +337,7 @@ fn body(out: &mut String, report: &Report, title: &str) -> Result<()> {
     out.push_str(
         "<table><tr><th>class</th><th>count</th><th>share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
     );
-    for (name, class) in &report.classes {
+    for (name, class) in report.classes.iter().filter(|(_, class)| class.count > 0) {
         let latency = class.latency_ms.as_ref();
         let cell = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2}"));
         let _ = writeln!(

@@ -403,7 +403,6 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     let source = args.scenario.display().to_string();
     let text = std::fs::read_to_string(&args.scenario)
         .map_err(|err| UsageError(format!("{source}: cannot read the scenario: {err}")))?;
-    let scenario = parse(&source, &text)?;
     let mut vars = BTreeMap::new();
     for item in &args.set {
         let (name, value) = item
@@ -411,25 +410,38 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             .ok_or_else(|| UsageError(format!("--set '{item}': expected NAME=VALUE")))?;
         vars.insert(name.trim().to_string(), value.to_string());
     }
-    let target = match &args.target {
-        Some(target) => target.clone(),
-        None => expand(&scenario.target, &vars, &format!("{source}: target"))?.0,
-    };
-    let steps = scenario
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(index, spec)| plan_step(index, spec, &scenario, &target, &vars, &source, args.quiet))
-        .collect::<Result<Vec<_>, _>>()?;
-    if steps.is_empty() {
-        return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
-    }
-    let report = execute_steps(&steps, &target, args.quiet).await?;
+    let report = run_text(&source, &text, &vars, args.target.as_deref(), args.quiet).await?;
     report::emit(&args.outputs, true, &report)?;
     if !args.quiet {
         print!("{}", summary(&report));
     }
     Ok(report.exit_code)
+}
+
+/// Plans every step of the scenario `text` (named `source` in messages),
+/// then runs them in order and returns the scenario's report.
+pub async fn run_text(
+    source: &str,
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    target: Option<&str>,
+    quiet: bool,
+) -> Result<Report> {
+    let scenario = parse(source, text)?;
+    let target = match target {
+        Some(target) => target.to_string(),
+        None => expand(&scenario.target, vars, &format!("{source}: target"))?.0,
+    };
+    let steps = scenario
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| plan_step(index, spec, &scenario, &target, vars, source, quiet))
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty() {
+        return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
+    }
+    execute_steps(&steps, &target, quiet).await
 }
 
 async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Report> {

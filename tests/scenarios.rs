@@ -1,0 +1,337 @@
+//! `gateprobe run` and the reports: every file in scenarios/ against the
+//! simulator, input errors, a broken threshold named in every format, JUnit
+//! read back, Markdown and text snapshots, the re-rendered HTML, the HTML in
+//! headless Chromium, and no secret in any format.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use gateprobe::sim::{self, config};
+use serde_json::Value;
+
+const GOLD_KEY: &str = "demo-key-gold";
+const BASIC_KEY: &str = "demo-key-basic";
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+async fn simulator() -> sim::Running {
+    let config = config::parse("default", config::DEFAULT_CONFIG).unwrap();
+    sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(3))
+        .await
+        .unwrap()
+}
+
+/// Runs `gateprobe run` as a process (terminal output included).
+fn run_scenario(path: &Path, target: &str, dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let output = Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+        .arg("run")
+        .arg(path)
+        .args(["--target", target])
+        .args(["--set", &format!("GATEPROBE_API_KEY={GOLD_KEY}")])
+        .args(["--set", &format!("PARTNER_BASIC_KEY={BASIC_KEY}")])
+        .arg("--json")
+        .arg(dir.join("r.json"))
+        .arg("--junit")
+        .arg(dir.join("r.xml"))
+        .arg("--markdown")
+        .arg(dir.join("r.md"))
+        .arg("--html")
+        .arg(dir.join("r.html"))
+        .args(extra)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_against_the_simulator_and_leaks_no_secret() {
+    let running = simulator().await;
+    let target = running.url("");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name != "sim-default.json")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    let schema: Value = serde_json::from_str(&read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/scenario.schema.json"),
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let scenario: Value = serde_json::from_str(&read(path.clone())).unwrap();
+        assert!(
+            validator.is_valid(&scenario),
+            "{name} does not match schema/scenario.schema.json"
+        );
+        let dir = temp_dir();
+        let (code, stdout, stderr) = run_scenario(&path, &target, dir.path(), &["--quiet"]);
+        let report = read_json(&dir.path().join("r.json"));
+        say(&format!("{name}: exit {code}: {}", report["reason"]));
+        assert_eq!(code, 0, "{name}: {}\n{stdout}\n{stderr}", report["reason"]);
+        assert_valid_report(&report);
+        assert_eq!(report["command"], "run");
+        for format in ["r.json", "r.xml", "r.md", "r.html"] {
+            let text = read(dir.path().join(format));
+            for secret in [GOLD_KEY, BASIC_KEY] {
+                assert!(!text.contains(secret), "{name}: {format} shows an API key");
+            }
+        }
+        assert!(!stdout.contains(GOLD_KEY) && !stderr.contains(GOLD_KEY));
+    }
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_errors_exit_2_naming_the_place() {
+    let running = simulator().await;
+    let target = running.url("");
+    let dir = temp_dir();
+    for (text, expected) in [
+        (
+            "{\"target\": \"http://x\",\n \"steps\": [ { \"load\": { \"path\": \"/PROD/hello\",\n   \"rte\": 10 } } ] }",
+            vec!["scenario.json:3:", "unknown field `rte`", "steps[0].load"],
+        ),
+        (
+            "{\"target\": \"http://x\", \"stepz\": []}",
+            vec!["scenario.json:1:", "unknown field `stepz`"],
+        ),
+        (
+            r#"{"target": "http://x", "classify": ["canary=body:empty", "stable=*"],
+                "steps": [ { "load": { "path": "/PROD/hello", "thresholds": ["share[canry] > 5%"] } } ] }"#,
+            vec!["threshold 'share[canry] > 5%'", "no class 'canry'"],
+        ),
+        (
+            r#"{"target": "http://x", "steps": [ { "load": { "path": "/", "thresholds": ["p98_ms < 5"] } } ] }"#,
+            vec!["no metric 'p98_ms'"],
+        ),
+        (
+            r#"{"target": "http://x", "steps": [ { "canary": { "path": "/", "expect": ["canary=10%"] } } ] }"#,
+            vec!["steps[0] (1-canary)", "no class 'canary'"],
+        ),
+        (
+            r#"{"target": "http://x", "steps": [ { "load": { "path": "/", "headers": { "x-api-key": "${NOPE_NOT_SET}" } } } ] }"#,
+            vec!["${NOPE_NOT_SET} is not set"],
+        ),
+        (
+            r#"{"target": "http://x", "steps": [ { "load": { "path": "/" }, "pause": "1s" } ] }"#,
+            vec!["exactly one of load, canary, throttle or pause"],
+        ),
+    ] {
+        let path = write_scenario(dir.path(), text);
+        let (code, _, stderr) = run_scenario(&path, &target, dir.path(), &["--quiet"]);
+        assert_eq!(code, 2, "{text}: {stderr}");
+        for piece in expected {
+            assert!(stderr.contains(piece), "{text}: '{piece}' not in {stderr}");
+        }
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(!dir.path().join("r.json").exists(), "nothing ran");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_threshold_fails_and_is_named_in_every_format() {
+    let running = simulator().await;
+    let target = running.url("");
+    let dir = temp_dir();
+    let path = write_scenario(
+        dir.path(),
+        r#"{"target": "http://x", "classify": ["canary=body:empty", "stable=json:/version"],
+            "steps": [ { "name": "split", "load": { "path": "/PROD/hello", "rate": 200, "requests": 200,
+                         "thresholds": ["share[canary] > 50%", "p99_ms < 1000"] } } ] }"#,
+    );
+    let (code, stdout, _) = run_scenario(&path, &target, dir.path(), &[]);
+    assert_eq!(code, 1, "{stdout}");
+    let broken = "share[canary] > 50%";
+    assert!(
+        stdout.contains(broken) && stdout.contains("FAIL"),
+        "{stdout}"
+    );
+    let report = read_json(&dir.path().join("r.json"));
+    assert_valid_report(&report);
+    assert_eq!(report["verdict"], "fail");
+    assert!(report["reason"].as_str().unwrap().contains(broken));
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == format!("split: {broken}"))
+        .expect("the threshold is a check");
+    assert_eq!(check["verdict"], "fail");
+    assert!(read(dir.path().join("r.md")).contains(broken));
+    // JUnit, read back by a parser: one failing test case named by the threshold.
+    let junit = quick_junit::Report::deserialize_from_str(&read(dir.path().join("r.xml"))).unwrap();
+    assert_eq!(junit.failures, 1, "{junit:?}");
+    let suite = &junit.test_suites[0];
+    let failing: Vec<_> = suite
+        .test_cases
+        .iter()
+        .filter(|case| !matches!(case.status, quick_junit::TestCaseStatus::Success { .. }))
+        .collect();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0].name.as_str(), broken);
+    // The saved JSON re-renders to the same HTML (same charts).
+    let again = dir.path().join("again.html");
+    let status = Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+        .arg("report")
+        .arg(dir.path().join("r.json"))
+        .arg("--html")
+        .arg(&again)
+        .arg("--quiet")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "the saved report's exit code");
+    let (first, second) = (read(dir.path().join("r.html")), read(again));
+    assert!(first.matches("<svg").count() >= 2, "charts drawn");
+    assert_eq!(first, second, "report re-renders the same HTML");
+}
+
+/// A fixed report (committed) rendered as text and Markdown, compared with
+/// committed snapshots. `UPDATE_SNAPSHOTS=1` rewrites them.
+#[test]
+fn text_and_markdown_snapshots() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let report: gateprobe::report::Report =
+        serde_json::from_str(&read(root.join("throttle-report.json"))).unwrap();
+    for (file, rendered) in [
+        (
+            "throttle-report.txt",
+            gateprobe::report::text::render(&report),
+        ),
+        (
+            "throttle-report.md",
+            gateprobe::report::markdown::render(&report),
+        ),
+    ] {
+        let path = root.join(file);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        assert_eq!(
+            rendered,
+            read(path),
+            "{file} changed (UPDATE_SNAPSHOTS=1 to accept)"
+        );
+    }
+}
+
+/// Chromium from Debian, installed when missing and run as root.
+fn chromium() -> Result<PathBuf, String> {
+    for name in ["chromium", "chromium-browser"] {
+        if let Ok(output) = Command::new("which").arg(name).output() {
+            if output.status.success() {
+                return Ok(PathBuf::from(
+                    String::from_utf8_lossy(&output.stdout).trim(),
+                ));
+            }
+        }
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !root {
+        return Err("chromium is not installed and this is not root (apt-get needs root)".into());
+    }
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-q", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .map_err(|err| format!("apt-get: {err}"))?;
+    if !installed.status.success() {
+        let _ = Command::new("apt-get").args(["update", "-q"]).output();
+        let again = Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .map_err(|err| format!("apt-get: {err}"))?;
+        if !again.status.success() {
+            return Err(format!(
+                "apt-get install chromium failed: {}",
+                String::from_utf8_lossy(&again.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ));
+        }
+    }
+    Ok(PathBuf::from("/usr/bin/chromium"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_renders_in_headless_chromium() {
+    let browser = match chromium() {
+        Ok(path) => path,
+        Err(why) => {
+            say(&format!("SKIPPED headless Chromium test: {why}"));
+            return;
+        }
+    };
+    let running = simulator().await;
+    let target = running.url("");
+    let dir = temp_dir();
+    let path = scenarios_dir().join("ci-gate.json");
+    let (code, _, stderr) = run_scenario(&path, &target, dir.path(), &["--quiet"]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = dir.path().join("r.html");
+    let shot = dir.path().join("shot.png");
+    let output = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=900,2400",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(shot.exists(), "no screenshot: {log}");
+    let console_errors: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("CONSOLE") || line.contains("Uncaught"))
+        .collect();
+    assert!(
+        console_errors.is_empty(),
+        "the page logged: {console_errors:?}"
+    );
+    // A blank page compresses to a few KB; three charts and tables do not.
+    let bytes = std::fs::metadata(&shot).unwrap().len();
+    say(&format!("HTML report screenshot: {bytes} bytes"));
+    assert!(bytes > 40_000, "the screenshot looks blank ({bytes} bytes)");
+    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
+        std::fs::copy(
+            &shot,
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.png"),
+        )
+        .unwrap();
+    }
+}
