@@ -1,6 +1,6 @@
 //! The share check's decision procedure, sample by sample: what `gateprobe
 //! canary` runs while traffic flows and what the seeded simulation in
-//! `tests/stats.rs` measures (one code path for both).
+//! `tests/it/stats.rs` measures (one code path for both).
 //!
 //! For each tested variant with expected share p0 and tolerance δ:
 //! 1. *Dead variant*: zero responses from it after ⌈ln α_d / ln(1 − p0)⌉

@@ -1,7 +1,7 @@
 //! `gateprobe canary` end to end: the verdicts against the embedded
 //! simulator and against real nginx (`split_clients`, random per request),
 //! and the bad inputs that must exit 2.
-mod common;
+use crate::common;
 
 use common::*;
 use gateprobe::sim::{self, config};

@@ -1,5 +1,5 @@
 //! `gateprobe load` end to end against loopback servers whose truth is known.
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -1,6 +1,6 @@
 //! The binary as a user meets it: bad input is one line and exit 2, and no
 //! secret reaches any output.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 

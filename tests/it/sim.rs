@@ -1,5 +1,5 @@
 //! The simulator's truth, checked from outside over HTTP with gateprobe itself.
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

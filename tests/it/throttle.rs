@@ -2,7 +2,7 @@
 //! nginx (`limit_req`), per-key usage plans, 403 and quota stops, the gate's
 //! exit codes, a window limiter, Retry-After, and a counting server that
 //! holds the probe to its --max-rate and --max-requests.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

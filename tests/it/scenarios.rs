@@ -2,7 +2,7 @@
 //! simulator, input errors, a broken threshold named in every format, JUnit
 //! read back, Markdown and text snapshots, the re-rendered HTML, the HTML in
 //! headless Chromium, and no secret in any format.
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -334,4 +334,54 @@ async fn the_html_report_renders_in_headless_chromium() {
         )
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_filled_from_the_environment_is_secret_everywhere() {
+    let running = simulator().await;
+    let target = running.url("");
+    let dir = temp_dir();
+    let secret = "tok-5f2b9c1e-very-secret";
+    let path = write_scenario(
+        dir.path(),
+        r#"{"target": "http://x", "headers": { "x-partner-token": "Bearer ${PARTNER_TOKEN}" },
+            "steps": [ { "load": { "path": "/PROD/hello", "rate": 100, "requests": 20 } } ] }"#,
+    );
+    let summary = dir.path().join("summary.md");
+    let output = Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+        .arg("run")
+        .arg(&path)
+        .args(["--target", &target])
+        .env("PARTNER_TOKEN", secret)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .arg("--json")
+        .arg(dir.path().join("r.json"))
+        .arg("--junit")
+        .arg(dir.path().join("r.xml"))
+        .arg("--markdown")
+        .arg(dir.path().join("r.md"))
+        .arg("--html")
+        .arg(dir.path().join("r.html"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!printed.contains(secret), "the terminal shows the secret");
+    for file in ["r.json", "r.xml", "r.md", "r.html", "summary.md"] {
+        let text = read(dir.path().join(file));
+        assert!(!text.contains(secret), "{file} shows the secret");
+    }
+    let report = read_json(&dir.path().join("r.json"));
+    assert_eq!(
+        report["steps"][0]["report"]["run"]["headers"]["x-partner-token"],
+        "<redacted>"
+    );
+    assert!(
+        read(summary).contains("gateprobe run"),
+        "the Markdown went to $GITHUB_STEP_SUMMARY too"
+    );
 }

@@ -1,6 +1,6 @@
 //! Statistics against SciPy reference values, and the sequential split check
 //! by seeded simulation (error rates and average sample size).
-mod common;
+use crate::common;
 
 use gateprobe::canary::split::{Expectation, Split};
 use gateprobe::stats::binomial::*;

@@ -1,6 +1,6 @@
 //! Rate accuracy and the nginx acceptance run. Kept in one test so that the
 //! timing-sensitive runs do not share the two cores with each other.
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,0 +1,15 @@
+//! Every integration test in one binary. Each file under tests/ used to be
+//! its own test binary, and each release link (thin LTO) took ≈ 90 s on two
+//! cores: eight of them were most of CI's time. Tests run one at a time
+//! (`RUST_TEST_THREADS=1` in .cargo/config.toml), as the separate binaries
+//! effectively did for the timing-sensitive ones (rates, throttle estimates).
+mod common;
+
+mod canary;
+mod cli;
+mod load;
+mod rate;
+mod scenarios;
+mod sim;
+mod stats;
+mod throttle;
