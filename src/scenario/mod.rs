@@ -469,7 +469,10 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
                     let (verdict, deciding) = report::combine(&report.checks);
                     report.reason = deciding
                         .map(|check| format!("{}: {}", check.name, check.reason))
-                        .unwrap_or_else(|| format!("all {} thresholds hold", report.checks.len()));
+                        .unwrap_or_else(|| match report.checks.len() {
+                            1 => "the threshold holds".to_string(),
+                            count => format!("all {count} thresholds hold"),
+                        });
                     report.verdict = verdict;
                     report.exit_code = verdict.exit_code();
                 }
@@ -564,6 +567,7 @@ fn combine_steps(steps: Vec<StepReport>, planned: usize, target: &str) -> Report
             Verdict::Inconclusive,
             format!("interrupted after {} of {planned} steps", steps.len()),
         ),
+        None if steps.len() == 1 => (Verdict::Pass, "the step passed".to_string()),
         None => (Verdict::Pass, format!("all {} steps passed", steps.len())),
     };
     report.verdict = verdict;
