@@ -136,6 +136,30 @@ pub fn trim_float(value: f64) -> String {
     }
 }
 
+/// Parses JSON into `T`; a mistake reads `SOURCE:LINE:COL: field 'a.b': what`
+/// (the simulator config, scenarios and saved reports all say it this way).
+pub fn parse_json<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if path == "." {
+            String::new()
+        } else {
+            format!(" field '{path}':")
+        };
+        let message = inner.to_string();
+        let message = message
+            .find(" at line ")
+            .map_or(message.as_str(), |at| &message[..at]);
+        format!(
+            "{source}:{}:{}:{field} {message}",
+            inner.line(),
+            inner.column()
+        )
+    })
+}
+
 /// Checks every report path before anything is sent.
 pub fn check_outputs(outputs: &crate::cli::ReportArgs) -> Result<(), UsageError> {
     for (flag, path) in [

@@ -310,15 +310,10 @@ fn body(out: &mut String, report: &Report, title: &str) -> Result<()> {
     let run = &report.run;
     let _ = writeln!(
         out,
-        "<p><code>{} {}</code> · {} · {} sent · {} completed · {} dropped · {:.1}/s over {:.2} s</p>",
+        "<p><code>{} {}</code> · {}</p>",
         escape(&run.method),
         escape(&run.target),
-        escape(&run.load),
-        run.requests_sent,
-        run.requests_completed,
-        run.dropped,
-        run.achieved_rate_per_s,
-        run.duration_s
+        escape(&run.summary())
     );
     if !report.checks.is_empty() {
         out.push_str("<table><tr><th>verdict</th><th>check</th><th>reason</th></tr>\n");

@@ -39,18 +39,7 @@ pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
         report.exit_code
     );
     let run = &report.run;
-    let _ = writeln!(
-        out,
-        "`{} {}` · {} · {} sent, {} completed, {} dropped · {:.1}/s over {:.2} s\n",
-        run.method,
-        run.target,
-        run.load,
-        run.requests_sent,
-        run.requests_completed,
-        run.dropped,
-        run.achieved_rate_per_s,
-        run.duration_s
-    );
+    let _ = writeln!(out, "`{} {}` · {}\n", run.method, run.target, run.summary());
     if !report.checks.is_empty() {
         let _ = writeln!(out, "| verdict | check | reason |\n|---|---|---|");
         for check in &report.checks {

@@ -482,6 +482,21 @@ impl Report {
     }
 }
 
+impl RunSection {
+    /// One line after the request line: the load, what was sent, the rate.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} · {} sent, {} completed, {} dropped · {:.1}/s over {:.2} s",
+            self.load,
+            self.requests_sent,
+            self.requests_completed,
+            self.dropped,
+            self.achieved_rate_per_s,
+            self.duration_s
+        )
+    }
+}
+
 /// Peak resident memory of this process (Linux `VmHWM`), for the benchmark.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -557,16 +572,8 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&args.saved).map_err(|err| {
         crate::UsageError(format!("{shown}: cannot read the saved report: {err}"))
     })?;
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let report: Report = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        crate::UsageError(format!(
-            "{shown}:{}:{}: not a gateprobe report (field '{path}'): {inner}",
-            inner.line(),
-            inner.column()
-        ))
-    })?;
+    let report: Report = crate::plan::parse_json(&shown, &text)
+        .map_err(|why| crate::UsageError(format!("not a gateprobe report: {why}")))?;
     if report.schema != SCHEMA {
         return Err(crate::UsageError(format!(
             "{shown}: schema '{}', expected '{SCHEMA}'",

@@ -164,20 +164,7 @@ pub struct Scenario {
 
 /// Parses a scenario; errors name the file, line and column.
 pub fn parse(source: &str, text: &str) -> Result<Scenario, UsageError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = inner.to_string();
-        let message = message
-            .find(" at line ")
-            .map_or(message.as_str(), |at| &message[..at]);
-        UsageError(format!(
-            "{source}:{}:{}: field '{path}': {message}",
-            inner.line(),
-            inner.column()
-        ))
-    })
+    plan::parse_json(source, text).map_err(UsageError)
 }
 
 /// Replaces `${NAME}` from `vars`, then the environment. Returns the text and

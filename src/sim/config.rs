@@ -192,30 +192,9 @@ impl QuotaPeriod {
 
 /// Parses and checks a config; `source` names it in messages.
 pub fn parse(source: &str, text: &str) -> Result<Config, String> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let config: Config = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let field = if path == "." {
-            String::new()
-        } else {
-            format!(" field '{path}':")
-        };
-        format!(
-            "{source}:{}:{}:{field} {}",
-            inner.line(),
-            inner.column(),
-            strip_position(&inner.to_string())
-        )
-    })?;
+    let config: Config = crate::plan::parse_json(source, text)?;
     validate(&config).map_err(|why| format!("{source}: {why}"))?;
     Ok(config)
-}
-
-fn strip_position(message: &str) -> &str {
-    message
-        .find(" at line ")
-        .map_or(message, |at| &message[..at])
 }
 
 fn check_throttle(field: &str, throttle: &Throttle) -> Result<(), String> {
