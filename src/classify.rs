@@ -24,6 +24,9 @@ pub struct Response<'a> {
     pub headers: Option<&'a HeaderMap>,
     /// The body up to `--max-body` (empty when no rule reads bodies).
     pub body: &'a [u8],
+    /// How many body bytes the server sent, whatever was kept: emptiness
+    /// is a fact about the response, not about `--max-body`.
+    pub body_bytes: u64,
     pub error: Option<ErrorKind>,
 }
 
@@ -205,7 +208,7 @@ impl Matcher {
         };
         match self {
             Matcher::Status { low, high } => (*low..=*high).contains(&status),
-            Matcher::BodyEmpty => response.body.is_empty(),
+            Matcher::BodyEmpty => response.body_bytes == 0,
             Matcher::BodyContains(finder) => finder.find(response.body).is_some(),
             Matcher::BodyRegex(regex) => regex.is_match(response.body),
             Matcher::Header(name) => response
@@ -378,6 +381,7 @@ mod tests {
             status: Some(status),
             headers: Some(headers),
             body,
+            body_bytes: body.len() as u64,
             error: None,
         }
     }
@@ -404,6 +408,7 @@ mod tests {
             status: None,
             headers: None,
             body: b"",
+            body_bytes: 0,
             error: Some(ErrorKind::Reset),
         };
         assert_eq!(name(classifier.classify(&failed)), "error");

@@ -334,7 +334,8 @@ pub fn report_parse_error(err: clap::Error) -> ExitCode {
         _ => {
             let rendered = err.render().to_string();
             let first = rendered.lines().next().unwrap_or("error: bad arguments");
-            eprintln!("{first} (see --help)");
+            let first = crate::console::escape_controls(first);
+            crate::errln!("{first} (see --help)");
             ExitCode::from(crate::exit::USAGE)
         }
     }

@@ -42,14 +42,14 @@ async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathB
 /// One line per check: verdict, name and reason.
 fn print_checks(report: &Report) {
     for check in &report.checks {
-        println!(
+        crate::outln!(
             "     {:<5} {:<26} {}",
             check.verdict.as_str().to_uppercase(),
             check.name,
             check.reason
         );
     }
-    println!(
+    crate::outln!(
         "   → verdict {} (exit {}) after {} requests",
         report.verdict.as_str().to_uppercase(),
         report.exit_code,
@@ -72,20 +72,24 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     let config = config::parse("built-in config", config::DEFAULT_CONFIG).map_err(UsageError)?;
     let running = sim::start(config, "127.0.0.1:0".parse()?, Some(args.seed)).await?;
     let base = format!("http://{}", running.address);
-    println!("gateprobe demo — an API gateway simulated on {base} (no cloud account needed)\n");
-    println!("What it serves (its configured truth):");
-    print!(
+    crate::outln!(
+        "gateprobe demo — an API gateway simulated on {base} (no cloud account needed)\n"
+    );
+    crate::outln!("What it serves (its configured truth):");
+    crate::out!(
         "{}",
         sim::command::describe(running.simulator.config(), &base)
     );
 
     // 1. The canary verdict.
     let hello = format!("{base}/PROD/hello");
-    println!("\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that");
-    println!("   answers an empty body; the stable deployment answers JSON with a version.");
-    println!("   Is the split 10% (± 2pp, α = 0.01, power 0.95), and is the canary as healthy as stable?");
-    println!("   gateprobe canary {hello} --rate 2000 --expect canary=10% \\");
-    println!("     --classify canary=body:empty --classify stable=json:/version");
+    crate::outln!(
+        "\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that"
+    );
+    crate::outln!("   answers an empty body; the stable deployment answers JSON with a version.");
+    crate::outln!("   Is the split 10% (± 2pp, α = 0.01, power 0.95), and is the canary as healthy as stable?");
+    crate::outln!("   gateprobe canary {hello} --rate 2000 --expect canary=10% \\");
+    crate::outln!("     --classify canary=body:empty --classify stable=json:/version");
     let classes = [
         "--classify",
         "canary=body:empty",
@@ -105,11 +109,13 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     print_checks(&split);
 
     let beta = format!("{base}/BETA/hello");
-    println!("\n   A misconfigured split: BETA was meant to send 5% to the canary, but its weight");
-    println!(
+    crate::outln!(
+        "\n   A misconfigured split: BETA was meant to send 5% to the canary, but its weight"
+    );
+    crate::outln!(
         "   was typed as 25. The same check with --expect canary=5% and no health comparison:"
     );
-    println!("   gateprobe canary {beta} --rate 2000 --expect canary=5% --no-health …");
+    crate::outln!("   gateprobe canary {beta} --rate 2000 --expect canary=5% --no-health …");
     let mut args = vec![
         "canary",
         beta.as_str(),
@@ -125,9 +131,11 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
 
     // 2. A throttled method.
     let throttled = format!("{base}/PROD/throttled");
-    println!("\n2. Throttle. GET /PROD/throttled has a method throttle: 50 rps, burst 10.");
-    println!("   Probe it: double the rate until 429s begin, overload it, fit admitted over time.");
-    println!("   gateprobe throttle {throttled} --idle 0 --expect-rate 50 --expect-burst 10");
+    crate::outln!("\n2. Throttle. GET /PROD/throttled has a method throttle: 50 rps, burst 10.");
+    crate::outln!(
+        "   Probe it: double the rate until 429s begin, overload it, fit admitted over time."
+    );
+    crate::outln!("   gateprobe throttle {throttled} --idle 0 --expect-rate 50 --expect-burst 10");
     let (probe, _) = measure(
         &[
             "throttle",
@@ -145,16 +153,20 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     .await?;
     if let Some(found) = &probe.throttle {
         if let (Some(rate), Some(burst)) = (&found.rate_per_s, &found.burst) {
-            println!(
+            crate::outln!(
                 "   → rate  {:>6.1} rps (95% {:.1}–{:.1})   configured 50",
-                rate.estimate, rate.ci_low, rate.ci_high
+                rate.estimate,
+                rate.ci_low,
+                rate.ci_high
             );
-            println!(
+            crate::outln!(
                 "   → burst {:>6.1}     (95% {:.1}–{:.1})   configured 10",
-                burst.estimate, burst.ci_low, burst.ci_high
+                burst.estimate,
+                burst.ci_low,
+                burst.ci_high
             );
         }
-        println!(
+        crate::outln!(
             "   → first 429 at {:.2} s; knee {} rps; {} requests in {:.1} s",
             found.first_throttle_s.unwrap_or(0.0),
             found
@@ -169,16 +181,16 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     // 3. A POST that fronts Step Functions StartExecution.
     let execution = format!("{base}/PROD/execution");
     let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:HelloWorkflow";
-    println!(
+    crate::outln!(
         "\n3. StartExecution. POST /PROD/execution fronts Step Functions and needs an API key"
     );
-    println!(
+    crate::outln!(
         "   (partner-gold: 200 rps, burst 100). Each request gets a unique name from {{{{uuid}}}}:"
     );
     let unique_body =
         format!(r#"{{"input":"{{}}","name":"demo-{{{{uuid}}}}","stateMachineArn":"{arn}"}}"#);
-    println!("   gateprobe load {execution} -X POST -H 'x-api-key: …' --rate 100 -n 200 \\");
-    println!("     -d '{unique_body}' --classify started=json:/executionArn --classify exists=json:/__type=ExecutionAlreadyExists");
+    crate::outln!("   gateprobe load {execution} -X POST -H 'x-api-key: …' --rate 100 -n 200 \\");
+    crate::outln!("     -d '{unique_body}' --classify started=json:/executionArn --classify exists=json:/__type=ExecutionAlreadyExists");
     let post = |key: Option<&'static str>,
                 rate: &'static str,
                 count: &'static str,
@@ -214,7 +226,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     };
     let gold = Some("x-api-key: demo-key-gold");
     let unique = post(gold, "100", "200", unique_body.clone(), "3-start-execution").await?;
-    println!(
+    crate::outln!(
         "   → started {} of {}, ExecutionAlreadyExists {}",
         count(&unique, "started"),
         unique.run.requests_completed,
@@ -223,23 +235,27 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     let reused_body =
         format!(r#"{{"input":"{{}}","name":"demo-fixed-name","stateMachineArn":"{arn}"}}"#);
     let reused = post(gold, "50", "5", reused_body, "3-reused-name").await?;
-    println!(
+    crate::outln!(
         "   The same name five times → started {}, ExecutionAlreadyExists {}",
         count(&reused, "started"),
         count(&reused, "exists")
     );
     let no_key = post(None, "50", "5", unique_body, "3-no-api-key").await?;
-    println!(
+    crate::outln!(
         "   Without x-api-key → 403 Forbidden {} of {}",
         count(&no_key, "forbidden"),
         no_key.run.requests_completed
     );
 
     // 4. The same checks as one scenario: the CI gate, with every report format.
-    println!("\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,");
-    println!("   unique StartExecution POSTs and the promoted stage as one pipeline step:");
-    println!("   gateprobe run scenarios/demo.json --target {base} --set GATEPROBE_API_KEY=… \\");
-    println!("     --json demo.json --junit demo.xml --markdown demo.md --html demo.html");
+    crate::outln!(
+        "\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,"
+    );
+    crate::outln!("   unique StartExecution POSTs and the promoted stage as one pipeline step:");
+    crate::outln!(
+        "   gateprobe run scenarios/demo.json --target {base} --set GATEPROBE_API_KEY=… \\"
+    );
+    crate::outln!("     --json demo.json --junit demo.xml --markdown demo.md --html demo.html");
     let vars = BTreeMap::from([("GATEPROBE_API_KEY".to_string(), "demo-key-gold".to_string())]);
     let gate = scenario::run_text(
         "scenarios/demo.json",
@@ -250,7 +266,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     )
     .await?;
     for step in &gate.steps {
-        println!(
+        crate::outln!(
             "     {:<5} {:<16} {}",
             step.report.verdict.as_str().to_uppercase(),
             step.name,
@@ -265,20 +281,20 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         html: Some(html.clone()),
     };
     report::emit(&outputs, true, &gate)?;
-    println!(
+    crate::outln!(
         "   → verdict {} (exit {}) after {} requests",
         gate.verdict.as_str().to_uppercase(),
         gate.exit_code,
         gate.run.requests_sent
     );
 
-    println!(
+    crate::outln!(
         "\nReports (JSON, schema gateprobe.report/v1) are in {}",
         out.display()
     );
-    println!("  e.g. {}", split_path.display());
-    println!("  HTML report with charts: {}", html.display());
-    println!(
+    crate::outln!("  e.g. {}", split_path.display());
+    crate::outln!("  HTML report with charts: {}", html.display());
+    crate::outln!(
         "Done in {:.1} s. Next: `gateprobe sim` serves this gateway for your own runs.",
         started.elapsed().as_secs_f64()
     );

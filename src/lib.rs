@@ -6,15 +6,19 @@
 pub mod canary;
 pub mod classify;
 pub mod cli;
+pub mod console;
 pub mod demo;
 pub mod engine;
+pub mod input;
 pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod redact;
 pub mod report;
+pub mod resources;
 pub mod sample;
 pub mod scenario;
+pub mod signals;
 pub mod sim;
 pub mod stats;
 pub mod template;
@@ -54,6 +58,10 @@ pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
 
 /// Runs one command and returns its exit code.
 pub async fn run(cli: cli::Cli) -> Result<u8> {
+    // Signal handlers first: SIGTERM or SIGHUP during planning or sending
+    // must leave a report, not kill the process.
+    let _ = signals::interrupt();
+    resources::raise_open_files();
     match cli.command {
         cli::Command::Load(args) => engine::command::load(args).await,
         cli::Command::Canary(args) => canary::run(args).await,

@@ -18,14 +18,17 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            gateprobe::errln!("error: cannot start the async runtime: {err}");
             return ExitCode::from(4);
         }
     };
     match runtime.block_on(gateprobe::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Input echoed in a message is shown with its control
+            // characters escaped: it can neither forge lines nor drive the terminal.
+            let message = gateprobe::console::escape_controls(&format!("{err:#}"));
+            gateprobe::errln!("error: {message}");
             ExitCode::from(exit_code_for_error(&err))
         }
     }

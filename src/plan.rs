@@ -139,8 +139,9 @@ pub fn trim_float(value: f64) -> String {
 /// Parses JSON into `T`; a mistake reads `SOURCE:LINE:COL: field 'a.b': what`
 /// (the simulator config, scenarios and saved reports all say it this way).
 pub fn parse_json<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> Result<T, String> {
+    let source = crate::console::escape_controls(source);
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let field = if path == "." {
@@ -157,7 +158,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> R
             inner.line(),
             inner.column()
         )
-    })
+    })?;
+    // One JSON document: text after it (a second object, a stray brace) is
+    // a mistake, not something to ignore.
+    deserializer.end().map_err(|err| {
+        format!(
+            "{source}:{}:{}: unexpected text after the JSON document",
+            err.line(),
+            err.column()
+        )
+    })?;
+    Ok(value)
 }
 
 /// Checks every report path before anything is sent.
@@ -359,6 +370,7 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
             ))
         }
     }
+    check_port(&url.render(0)).map_err(|why| UsageError(format!("URL '{display_url}': {why}")))?;
     let other: Uri = url.render(1).parse().or_else(|_| {
         usage(format!(
             "URL '{display_url}': not a valid URL once rendered"
@@ -457,6 +469,51 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
     })
 }
 
+/// The authority of `scheme://authority/…`: up to the first `/`, `?` or `#`.
+pub fn authority_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    Some(&rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+}
+
+/// Checks the port of an absolute URL strictly: digits only, 1–65535. The
+/// `http` crate turns `:99999`, `:-1` or `:80abc` into "no port", which would
+/// send the run to port 80 or 443 — another service than the one meant.
+pub fn check_port(url: &str) -> Result<(), String> {
+    let Some(authority) = authority_of(url) else {
+        return Ok(());
+    };
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    let port = if let Some(rest) = host_port.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((_, "")) => None,
+            Some((_, after)) => match after.strip_prefix(':') {
+                Some(port) => Some(port),
+                None => return Err("expected ':PORT' after the IPv6 address".to_string()),
+            },
+            None => return Err("an IPv6 address needs its closing ']'".to_string()),
+        }
+    } else {
+        host_port.rsplit_once(':').map(|(_, port)| port)
+    };
+    match port {
+        None => Ok(()),
+        Some(port)
+            if !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (1..=65535).contains(&port.parse::<u32>().unwrap_or(0)) =>
+        {
+            Ok(())
+        }
+        Some(port) => Err(format!(
+            "port '{}' is not a port: expected a number from 1 to 65535",
+            crate::console::escape_controls(port)
+        )),
+    }
+}
+
 /// Splits `scheme://user:pass@host/…` into the URL without credentials and
 /// the credentials, which become a (secret) Basic Authorization header.
 fn split_userinfo(url: &str) -> (String, Option<String>) {
@@ -501,8 +558,11 @@ fn body_spec(args: &LoadArgs) -> Result<BodySpec, UsageError> {
         return Ok(BodySpec::Empty);
     };
     let content = match text.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .or_else(|err| usage(format!("--body @{path}: cannot read the file: {err}")))?,
+        Some(path) => crate::input::read_text(
+            std::path::Path::new(path),
+            "--body @FILE",
+            crate::input::BODY_LIMIT,
+        )?,
         None => text.clone(),
     };
     let template = Template::parse(&content).map_err(|why| UsageError(format!("--body: {why}")))?;
@@ -560,6 +620,27 @@ mod tests {
         assert!(matches!(plan.schedule, Schedule::Open(_)));
         assert_eq!(plan.concurrency, DEFAULT_MAX_IN_FLIGHT);
         assert!(plan.describe_load().contains("50 rps"));
+    }
+
+    #[test]
+    fn ports_are_parsed_strictly() {
+        for bad in ["99999", "65536", "-1", "19100abc", "0", "", "+80", "1e3"] {
+            let url = format!("http://127.0.0.1:{bad}/");
+            let err = plan(&[&url]).unwrap_err().0;
+            assert!(err.contains("1 to 65535"), "{bad}: {err}");
+        }
+        let err = plan(&["http://[::1]:70000/"]).unwrap_err().0;
+        assert!(err.contains("1 to 65535"), "{err}");
+        for good in [
+            "http://127.0.0.1:1/",
+            "http://127.0.0.1:65535/",
+            "http://[::1]:8080/x",
+            "http://[::1]/",
+            "https://h/",
+            "http://u:p@h:81/?a=b:c",
+        ] {
+            assert!(plan(&[good]).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -16,16 +16,20 @@ pub enum ErrorKind {
     Tls,
     /// The peer spoke something that is not valid HTTP.
     Protocol,
+    /// This machine ran out of something (open files, ephemeral ports,
+    /// buffers, memory): gateprobe's own limit, never the target's fault.
+    Local,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Reset,
         ErrorKind::Dns,
         ErrorKind::Tls,
         ErrorKind::Protocol,
+        ErrorKind::Local,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Dns => "dns",
             ErrorKind::Tls => "tls",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Local => "local",
         }
     }
 

@@ -26,20 +26,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 7.0 * 86400.0 {
+    // Below a millisecond is below the engine's timer: a run that short
+    // measures nothing, so it is a mistake, not a request.
+    if !(0.001..=7.0 * 86400.0).contains(&seconds) {
         return Err(format!(
-            "expected a duration above 0 and at most 7 days; got '{text}'"
+            "expected a duration from 1ms to 7 days; got '{text}'"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// Like [`parse_duration`], but zero is allowed, with or without a unit
+/// (`0`, `0s`, `0ms`): for waits that may be skipped, such as `--idle`.
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    let number = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if !number.is_empty() && number.parse::<f64>().is_ok_and(|value| value == 0.0) {
+        let unit = &text.trim()[number.len()..];
+        if ["", "ms", "s", "m", "h"].contains(&unit) {
+            return Ok(Duration::ZERO);
+        }
+    }
+    parse_duration(text).map_err(|why| why.replace("from 1ms", "of 0, or from 1ms"))
+}
+
+/// Highest rate gateprobe offers from one process (requests per second).
+pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
+/// Lowest rate: one request every 1,000 s. Anything slower is a typo, and
+/// would make a run's planned length meaningless.
+pub const MIN_RATE_PER_S: f64 = 0.001;
+
 /// Parses a positive, finite rate in requests per second.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 10_000_000.0 => Ok(rate),
+        Ok(rate) if (MIN_RATE_PER_S..=MAX_RATE_PER_S).contains(&rate) => Ok(rate),
         _ => Err(format!(
-            "expected a rate in requests per second above 0 (e.g. 500); got '{text}'"
+            "expected a rate from 0.001 to 1000000 requests per second (e.g. 500); got '{text}'"
         )),
     }
 }
@@ -47,9 +70,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 /// Parses a rate that may be zero (ramp and step endpoints).
 pub fn parse_rate_or_zero(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && (0.0..=10_000_000.0).contains(&rate) => Ok(rate),
+        Ok(rate) if rate == 0.0 || (MIN_RATE_PER_S..=MAX_RATE_PER_S).contains(&rate) => Ok(rate),
         _ => Err(format!(
-            "expected a rate of 0 or more requests per second; got '{text}'"
+            "expected a rate of 0, or from 0.001 to 1000000 requests per second; got '{text}'"
         )),
     }
 }
@@ -124,6 +147,17 @@ mod tests {
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("0.5ms").is_err());
+        assert!(parse_duration("1ms").is_ok());
+        assert_eq!(parse_duration_or_zero("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration_or_zero("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration_or_zero("0ms").unwrap(), Duration::ZERO);
+        assert!(parse_duration_or_zero("0x").is_err());
+        assert!(parse_duration_or_zero("-1s").is_err());
+        assert_eq!(
+            parse_duration_or_zero("2s").unwrap(),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -132,6 +166,9 @@ mod tests {
         assert!(parse_rate("-1").is_err());
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("1e-9").is_err());
+        assert!(parse_rate("1e12").is_err());
+        assert!(parse_rate("NaN").is_err());
         assert_eq!(parse_count("1_000").unwrap(), 1000);
         assert!(parse_count("0").is_err());
         assert_eq!(parse_size("64KiB").unwrap(), 65536);

@@ -80,6 +80,10 @@ pub fn level(confidence: f64) -> String {
 }
 
 /// Builds the plan from the flags: one clear message per mistake.
+/// The finest band a share is checked to (0.1pp): below it the fixed-horizon
+/// size passes ten million responses, beyond any run this tool bounds.
+pub const MIN_TOLERANCE: f64 = 0.001;
+
 pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
     let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
@@ -227,6 +231,12 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
                     })?;
                     relative * minority
                 };
+                if tolerance < MIN_TOLERANCE {
+                    return usage(format!(
+                        "--tolerance {text} ({}) for {name}: expected at least 0.1pp; a finer band needs millions of requests per check",
+                        percent(tolerance)
+                    ));
+                }
                 if tolerance <= 0.0 {
                     return usage(format!(
                         "--tolerance {text}: that is no tolerance at all for {name}'s expected {}; give percentage points, e.g. 1pp",
@@ -499,7 +509,7 @@ pub async fn run(args: CanaryArgs) -> Result<u8> {
     let plan = canary_plan(&args)?;
     if !plan.load.quiet {
         for line in plan.describe() {
-            eprintln!("gateprobe: {line}");
+            crate::errln!("gateprobe: {line}");
         }
     }
     let report = verify(&plan).await?;
@@ -620,6 +630,7 @@ fn build_report(
         classified,
         unclassified,
     });
+    report.overrule_local_exhaustion();
     report
 }
 

@@ -312,7 +312,9 @@ impl Split {
     pub fn expected_requests(&self) -> f64 {
         use rand::SeedableRng;
         let horizon = self.horizon().max(1);
-        let runs = (20_000_000 / horizon).clamp(100, 1_000);
+        // Planning must stay a fraction of a second whatever the tolerance:
+        // the simulation gets a fixed budget of draws, not a fixed run count.
+        let runs = (5_000_000 / horizon).clamp(1, 1_000);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let shares: Vec<f64> = self.tests.iter().map(|t| t.expectation.share).collect();
         let total: u64 = (0..runs)

@@ -214,10 +214,11 @@ impl Connections {
 }
 
 impl ErrorKind {
-    /// A failure while connecting is a connect error unless it is more specific.
+    /// A failure of the TCP connect itself is a connect error unless it is
+    /// more specific (a timeout, or this machine's own exhaustion).
     fn min_connect(self) -> Self {
         match self {
-            ErrorKind::Timeout | ErrorKind::Dns | ErrorKind::Tls => self,
+            ErrorKind::Timeout | ErrorKind::Dns | ErrorKind::Tls | ErrorKind::Local => self,
             _ => ErrorKind::Connect,
         }
     }
@@ -228,17 +229,18 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     if http2 {
+        // The TCP connection is up: a failure now (a reset right after
+        // accept, garbage instead of a SETTINGS frame) is named by what it
+        // is, the same whatever the timing, never `connect`.
         let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
             .await
-            .map_err(|err| kind_of(&err).min_connect())?;
+            .map_err(|err| kind_of(&err))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
         Ok(Sender::Http2(sender))
     } else {
-        let (sender, connection) = http1::handshake(io)
-            .await
-            .map_err(|err| kind_of(&err).min_connect())?;
+        let (sender, connection) = http1::handshake(io).await.map_err(|err| kind_of(&err))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -371,6 +373,17 @@ mod insecure {
     }
 }
 
+/// This machine's own exhaustion: too many open files (per process or
+/// system-wide), no free ephemeral port, no buffer space, no memory. These
+/// say nothing about the target, so they are never counted as `connect`.
+pub fn is_local_exhaustion(io: &std::io::Error) -> bool {
+    matches!(
+        io.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::ENOBUFS | libc::ENOMEM)
+    ) || io.kind() == std::io::ErrorKind::AddrNotAvailable
+        || io.kind() == std::io::ErrorKind::OutOfMemory
+}
+
 /// Names a failure by walking its cause chain.
 pub fn kind_of(err: &(dyn StdError + 'static)) -> ErrorKind {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
@@ -392,12 +405,14 @@ pub fn kind_of(err: &(dyn StdError + 'static)) -> ErrorKind {
         }
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as Io;
+            if is_local_exhaustion(io) {
+                return ErrorKind::Local;
+            }
             match io.kind() {
                 Io::TimedOut => return ErrorKind::Timeout,
-                Io::ConnectionRefused
-                | Io::AddrNotAvailable
-                | Io::HostUnreachable
-                | Io::NetworkUnreachable => return ErrorKind::Connect,
+                Io::ConnectionRefused | Io::HostUnreachable | Io::NetworkUnreachable => {
+                    return ErrorKind::Connect
+                }
                 Io::ConnectionReset
                 | Io::ConnectionAborted
                 | Io::BrokenPipe

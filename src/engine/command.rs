@@ -19,17 +19,15 @@ pub async fn load(args: LoadArgs) -> Result<u8> {
     Ok(report.exit_code)
 }
 
-/// Runs the plan's traffic with progress and Ctrl-C handling.
-pub async fn execute(
-    plan: &LoadPlan,
-    observer: &mut dyn Observer,
-) -> Result<(Recorder, RunInfo), crate::UsageError> {
+/// Runs the plan's traffic with progress; an interrupting signal
+/// (SIGINT, SIGTERM, SIGHUP) stops it and keeps the partial results.
+pub async fn execute(plan: &LoadPlan, observer: &mut dyn Observer) -> Result<(Recorder, RunInfo)> {
     let control = RunControl::default();
     let interrupt = control.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            interrupt.interrupt();
-        }
+    let signal = crate::signals::interrupt();
+    let on_signal = tokio::spawn(async move {
+        signal.cancelled().await;
+        interrupt.interrupt();
     });
     let live = Arc::new(Live::new(plan.classifier.names().len()));
     let progress = Progress::start(
@@ -39,7 +37,7 @@ pub async fn execute(
         live.clone(),
     );
     if !plan.quiet {
-        eprintln!(
+        crate::errln!(
             "gateprobe: {} {} — {}",
             plan.request.method,
             plan.request.display_url,
@@ -47,7 +45,7 @@ pub async fn execute(
         );
     }
     let result = engine::run(plan, control, live, observer).await;
-    ctrl_c.abort();
+    on_signal.abort();
     if let Some(progress) = progress {
         progress.finish();
     }

@@ -166,7 +166,16 @@ pub async fn run(
     control: RunControl,
     live: Arc<Live>,
     observer: &mut dyn Observer,
-) -> Result<(Recorder, RunInfo), crate::UsageError> {
+) -> anyhow::Result<(Recorder, RunInfo)> {
+    let http1_connections = !plan.http2 || plan.request.endpoint.scheme_str() == Some("https");
+    if http1_connections {
+        let closed = matches!(plan.schedule, Schedule::Closed);
+        if let Some(warning) = crate::resources::check_connections(plan.concurrency, closed)? {
+            if !plan.quiet {
+                crate::errln!("gateprobe: {warning}");
+            }
+        }
+    }
     let options = ClientOptions {
         http2: plan.http2,
         insecure: plan.insecure,
@@ -260,7 +269,7 @@ async fn spawn_engine_threads(
         Vec<std::thread::JoinHandle<()>>,
         watch::Sender<Option<Arc<Shared>>>,
     ),
-    crate::UsageError,
+    anyhow::Error,
 > {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -274,7 +283,10 @@ async fn spawn_engine_threads(
             plan.concurrency / count + usize::from(thread_index < plan.concurrency % count);
         let connections = Arc::new(
             Connections::new(&plan.request.endpoint, options, workers).map_err(|why| {
-                crate::UsageError(format!("URL '{}': {why}", plan.request.display_url))
+                anyhow::Error::new(crate::UsageError(format!(
+                    "URL '{}': {why}",
+                    plan.request.display_url
+                )))
             })?,
         );
         let (samples, start) = (samples.clone(), start.clone());
@@ -306,17 +318,15 @@ async fn spawn_engine_threads(
                     }
                 });
             });
-        threads.push(
-            spawned.map_err(|err| {
-                crate::UsageError(format!("cannot start an engine thread: {err}"))
-            })?,
-        );
+        // This machine's failure, not the user's input: exit 4, not 2.
+        threads
+            .push(spawned.map_err(|err| anyhow::anyhow!("cannot start an engine thread: {err}"))?);
         readies.push(is_ready);
     }
     for ready in readies {
-        ready.await.map_err(|_| {
-            crate::UsageError("cannot start an engine thread's runtime".to_string())
-        })?;
+        ready
+            .await
+            .map_err(|_| anyhow::anyhow!("cannot start an engine thread's runtime"))?;
     }
     Ok((threads, starter))
 }
@@ -526,6 +536,7 @@ async fn send_one(
                 status: Some(answer.status),
                 headers: Some(&answer.headers),
                 body,
+                body_bytes: answer.bytes,
                 error: None,
             }
         }
@@ -535,6 +546,7 @@ async fn send_one(
                 status: None,
                 headers: None,
                 body: &[],
+                body_bytes: 0,
                 error: Some(*kind),
             }
         }

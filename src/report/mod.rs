@@ -422,9 +422,15 @@ impl Report {
         let (ended, end_reason) = match &info.end {
             EndReason::Finished => ("finished", None),
             EndReason::Stopped(why) => ("stopped", Some(why.clone())),
-            EndReason::Interrupted => ("interrupted", Some("Ctrl-C".to_string())),
+            EndReason::Interrupted => (
+                "interrupted",
+                Some(format!(
+                    "interrupted by {}",
+                    crate::signals::received_name()
+                )),
+            ),
         };
-        Report {
+        let mut report = Report {
             schema: SCHEMA.to_string(),
             tool: Tool {
                 name: "gateprobe".to_string(),
@@ -478,6 +484,175 @@ impl Report {
             canary: None,
             throttle: None,
             steps: Vec::new(),
+        };
+        report.overrule_local_exhaustion();
+        report
+    }
+}
+
+impl Report {
+    /// A report with no traffic yet: the frame a scenario's steps are summed into.
+    pub fn empty(command: &str, target: &str) -> Self {
+        Report {
+            schema: SCHEMA.to_string(),
+            tool: Tool {
+                name: "gateprobe".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            command: command.to_string(),
+            verdict: Verdict::Pass,
+            exit_code: 0,
+            reason: String::new(),
+            run: RunSection {
+                target: crate::redact::url(target),
+                method: String::new(),
+                headers: IndexMap::new(),
+                model: "open".to_string(),
+                load: String::new(),
+                started_unix_ms: 0,
+                requests_due: 0,
+                requests_sent: 0,
+                requests_completed: 0,
+                responses: 0,
+                dropped: 0,
+                aborted: 0,
+                late: 0,
+                duration_s: 0.0,
+                wall_s: 0.0,
+                target_rate_per_s: None,
+                achieved_rate_per_s: 0.0,
+                concurrency: 0,
+                ended: "finished".to_string(),
+                end_reason: None,
+                peak_rss_bytes: peak_rss_bytes(),
+            },
+            classes: IndexMap::new(),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|kind| (kind.as_str().to_string(), 0))
+                .collect(),
+            schedule_lag_ms: None,
+            series: SeriesSection {
+                interval_s: 1.0,
+                sent: Vec::new(),
+                dropped: Vec::new(),
+                completed: IndexMap::new(),
+            },
+            checks: Vec::new(),
+            canary: None,
+            throttle: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Adds another report's counts, errors and classes to this one (a
+    /// scenario's steps, one after the other): every request that came due
+    /// in a step is counted once here too. Class histograms merge exactly.
+    pub fn absorb(&mut self, other: &Report) {
+        let run = &mut self.run;
+        let theirs = &other.run;
+        if run.started_unix_ms == 0 {
+            run.started_unix_ms = theirs.started_unix_ms;
+            run.method = theirs.method.clone();
+            run.headers = theirs.headers.clone();
+            run.model = theirs.model.clone();
+        }
+        run.requests_due += theirs.requests_due;
+        run.requests_sent += theirs.requests_sent;
+        run.requests_completed += theirs.requests_completed;
+        run.responses += theirs.responses;
+        run.dropped += theirs.dropped;
+        run.aborted += theirs.aborted;
+        run.late += theirs.late;
+        run.duration_s += theirs.duration_s;
+        run.wall_s += theirs.wall_s;
+        run.concurrency = run.concurrency.max(theirs.concurrency);
+        run.achieved_rate_per_s = if run.duration_s > 0.0 {
+            run.requests_sent as f64 / run.duration_s
+        } else {
+            0.0
+        };
+        for (kind, count) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += count;
+        }
+        for (name, class) in &other.classes {
+            match self.classes.get_mut(name) {
+                Some(mine) => mine.merge(class),
+                None => {
+                    self.classes.insert(name.clone(), class.clone());
+                }
+            }
+        }
+        let completed = self.run.requests_completed;
+        for class in self.classes.values_mut() {
+            class.share = if completed == 0 {
+                0.0
+            } else {
+                class.count as f64 / completed as f64
+            };
+        }
+    }
+}
+
+/// Share of requests failing on this machine's own limits above which a run
+/// measured the client, not the target: its verdict becomes "could not
+/// measure" (exit 4), whatever the checks said.
+pub const LOCAL_FAILURE_LIMIT: f64 = 0.01;
+
+impl Report {
+    /// Overrules the verdict when this machine ran out of open files, ports
+    /// or memory for a noticeable share of the requests: those failures say
+    /// nothing about the target, and a pass or a fail built on them would
+    /// blame (or clear) the wrong party. Below the limit, the reason says so.
+    pub fn overrule_local_exhaustion(&mut self) {
+        let local = self.errors.get("local").copied().unwrap_or(0);
+        if local == 0 {
+            return;
+        }
+        let sent = self.run.requests_sent.max(1);
+        let why = format!(
+            "{local} of {} requests failed on this machine's own limits (open files, ephemeral ports or memory; errors.local), not the target's: raise `ulimit -n` or lower --max-in-flight / --connections",
+            self.run.requests_sent
+        );
+        if local as f64 / sent as f64 >= LOCAL_FAILURE_LIMIT {
+            self.verdict = Verdict::Error;
+            self.exit_code = Verdict::Error.exit_code();
+            self.reason = format!("could not measure: {why}");
+        } else if !self.reason.contains("errors.local") {
+            self.reason = format!("{}; note: {why}", self.reason);
+        }
+    }
+}
+
+impl ClassSection {
+    /// Adds another section of the same class: counts, statuses and
+    /// histograms (decoded, added, encoded again; percentiles recomputed).
+    pub fn merge(&mut self, other: &ClassSection) {
+        self.count += other.count;
+        self.failed += other.failed;
+        self.bytes += other.bytes;
+        for (status, count) in &other.statuses {
+            *self.statuses.entry(status.clone()).or_default() += count;
+        }
+        let add = |mine: &mut String, theirs: &str| -> Option<hdrhistogram::Histogram<u64>> {
+            let mut merged = crate::record::histogram_from_base64(mine).ok()?;
+            merged
+                .add(crate::record::histogram_from_base64(theirs).ok()?)
+                .ok()?;
+            *mine = histogram_to_base64(&merged);
+            Some(merged)
+        };
+        if let Some(latency) = add(
+            &mut self.histograms.latency_us,
+            &other.histograms.latency_us,
+        ) {
+            self.latency_ms = Percentiles::from_histogram(&latency);
+        }
+        if let Some(service) = add(
+            &mut self.histograms.service_us,
+            &other.histograms.service_us,
+        ) {
+            self.service_time_ms = Percentiles::from_histogram(&service);
         }
     }
 }
@@ -554,9 +729,9 @@ pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> R
             text.push_str(&format!("  report    {path}\n"));
         }
         if to_stdout {
-            eprint!("{text}");
+            crate::err!("{text}");
         } else {
-            print!("{text}");
+            crate::out!("{text}");
         }
     }
     Ok(())
@@ -569,36 +744,79 @@ pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> R
 pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     crate::plan::check_outputs(&args.outputs)?;
     let shown = args.saved.display().to_string();
-    let text = std::fs::read_to_string(&args.saved).map_err(|err| {
-        crate::UsageError(format!("{shown}: cannot read the saved report: {err}"))
-    })?;
+    let text = crate::input::read_text(&args.saved, "saved report", crate::input::REPORT_LIMIT)?;
     let report: Report = crate::plan::parse_json(&shown, &text)
         .map_err(|why| crate::UsageError(format!("not a gateprobe report: {why}")))?;
+    check_saved(&shown, &report)?;
+    emit(&args.outputs, args.quiet, &report)?;
+    Ok(report.verdict.exit_code())
+}
+
+/// A saved report is input: its schema, and its exit code against its
+/// verdict (a file whose `exit_code` says 7, or 0 beside `fail`, was edited
+/// and must not open a gate).
+fn check_saved(shown: &str, report: &Report) -> Result<(), crate::UsageError> {
     if report.schema != SCHEMA {
         return Err(crate::UsageError(format!(
             "{shown}: schema '{}', expected '{SCHEMA}'",
-            report.schema
-        ))
-        .into());
+            crate::console::escape_controls(&report.schema)
+        )));
     }
-    emit(&args.outputs, args.quiet, &report)?;
-    Ok(report.exit_code)
+    if report.exit_code != report.verdict.exit_code() {
+        return Err(crate::UsageError(format!(
+            "{shown}: exit_code {} does not match verdict '{}' (exit {}): the report was edited",
+            report.exit_code,
+            report.verdict.as_str(),
+            report.verdict.exit_code()
+        )));
+    }
+    for (index, step) in report.steps.iter().enumerate() {
+        check_saved(&format!("{shown}: steps[{index}]"), &step.report)?;
+    }
+    Ok(())
 }
 
-/// Writes `report` with `format` to `path` (`-` is stdout).
+/// Writes `report` with `format` to `path` (`-` is stdout). A file is
+/// written whole or not at all (a temporary file beside it, then a rename),
+/// so an interrupted or failing run never leaves half a report for CI to
+/// read. Standard output that is closed or full (`| head`, `> /dev/full`) is
+/// not an error of the run: the write is dropped quietly.
 pub fn write(format: &dyn Format, report: &Report, path: &Path) -> Result<()> {
     let bytes = format.render(report)?;
     if path.as_os_str() == "-" {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(&bytes)?;
-        stdout.flush()?;
+        let _ = stdout.write_all(&bytes).and_then(|_| stdout.flush());
         return Ok(());
     }
-    std::fs::write(path, bytes).with_context(|| {
+    write_atomically(path, &bytes).with_context(|| {
         format!(
             "{} {}: cannot write the report",
             format.flag(),
             path.display()
         )
     })
+}
+
+/// Writes `bytes` to a temporary file in `path`'s folder and renames it over
+/// `path` (atomic on one file system).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_string());
+    let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
-use indexmap::IndexMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -180,9 +179,9 @@ fn expand(
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| {
-            UsageError(format!("{place}: '${{' without a closing '}}' in '{text}'"))
-        })?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| UsageError(format!("{place}: '${{' without a closing '}}'")))?;
         let name = &after[..end];
         let value = vars
             .get(name)
@@ -219,8 +218,16 @@ fn scalar(value: &Value, place: &str) -> Result<String, UsageError> {
     match value {
         Value::String(text) => Ok(text.clone()),
         Value::Number(number) => Ok(number.to_string()),
+        // Named by its type, not echoed: a header's value may be a secret.
         _ => Err(UsageError(format!(
-            "{place}: expected a string or a number, got {value}"
+            "{place}: expected a string or a number, got {}",
+            match value {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+                _ => "a value",
+            }
         ))),
     }
 }
@@ -284,15 +291,21 @@ fn command_line(
             }
         }
     }
-    let mut argv = vec![
-        "gateprobe".to_string(),
-        kind.to_string(),
-        format!(
-            "{}{}",
-            target.trim_end_matches('/'),
-            expand(&path, vars, place)?.0
-        ),
-    ];
+    // A step names a path on the target, never another host: `--target`
+    // (or the scenario's `target`) alone decides where traffic goes.
+    let path = expand(&path, vars, &format!("{place}.path"))?.0;
+    if !path.is_empty() && !path.starts_with('/') {
+        return Err(UsageError(format!(
+            "{place}.path: expected a path starting with '/' (the target decides the host; a step cannot name another)"
+        )));
+    }
+    let url = format!("{}{path}", target.trim_end_matches('/'));
+    if plan::authority_of(&url) != plan::authority_of(target) {
+        return Err(UsageError(format!(
+            "{place}.path: the path would change the target's host"
+        )));
+    }
+    let mut argv = vec!["gateprobe".to_string(), kind.to_string(), url];
     for (name, value) in headers {
         let (value, substituted) = expand(&value, vars, &format!("{place} header {name}"))?;
         if substituted {
@@ -388,19 +401,34 @@ fn plan_step(
 pub async fn run(args: RunArgs) -> Result<u8> {
     plan::check_outputs(&args.outputs)?;
     let source = args.scenario.display().to_string();
-    let text = std::fs::read_to_string(&args.scenario)
-        .map_err(|err| UsageError(format!("{source}: cannot read the scenario: {err}")))?;
+    let text = crate::input::read_text(&args.scenario, "scenario", crate::input::CONFIG_LIMIT)?;
     let mut vars = BTreeMap::new();
-    for item in &args.set {
-        let (name, value) = item
-            .split_once('=')
-            .ok_or_else(|| UsageError(format!("--set '{item}': expected NAME=VALUE")))?;
+    for (position, item) in args.set.iter().enumerate() {
+        // The text may be a secret with a typo (`TOKEN:VALUE`): never echo it.
+        let (name, value) = item.split_once('=').ok_or_else(|| {
+            UsageError(format!(
+                "--set #{}: expected NAME=VALUE (no '=' found; the value is not shown)",
+                position + 1
+            ))
+        })?;
+        if name.trim().is_empty()
+            || !name
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(UsageError(format!(
+                "--set #{}: expected NAME=VALUE with a NAME of letters, digits and '_'",
+                position + 1
+            ))
+            .into());
+        }
         vars.insert(name.trim().to_string(), value.to_string());
     }
     let report = run_text(&source, &text, &vars, args.target.as_deref(), args.quiet).await?;
     report::emit(&args.outputs, true, &report)?;
     if !args.quiet {
-        print!("{}", summary(&report));
+        crate::out!("{}", summary(&report));
     }
     Ok(report.exit_code)
 }
@@ -428,24 +456,40 @@ pub async fn run_text(
     if steps.is_empty() {
         return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
     }
+    // Checks are named `step: check` and JUnit suites by step: a name used
+    // twice would make two results indistinguishable.
+    for (index, step) in steps.iter().enumerate() {
+        if let Some(first) = steps[..index].iter().position(|s| s.name == step.name) {
+            return Err(UsageError(format!(
+                "{source}: steps[{index}]: the name '{}' is already used by steps[{first}]; step names must be unique",
+                crate::console::escape_controls(&step.name)
+            ))
+            .into());
+        }
+    }
     execute_steps(&steps, &target, quiet).await
 }
 
 async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Report> {
     let mut reports: Vec<StepReport> = Vec::new();
+    let mut ran = 0;
     for step in steps {
+        if crate::signals::interrupted() {
+            break;
+        }
         if !quiet {
-            println!("── step {} ──", step.name);
+            crate::outln!("── step {} ──", step.name);
         }
         let report = match &step.planned {
             Planned::Pause(duration) => {
                 let interrupted = tokio::select! {
                     _ = tokio::time::sleep(*duration) => false,
-                    _ = tokio::signal::ctrl_c() => true,
+                    _ = crate::signals::interrupt().cancelled_owned() => true,
                 };
                 if interrupted {
                     break;
                 }
+                ran += 1;
                 continue;
             }
             Planned::Load(plan, thresholds) => {
@@ -469,7 +513,7 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
             Planned::Throttle(plan) => throttle::probe(plan).await?,
         };
         if !quiet {
-            print!("{}", report::text::render(&report));
+            crate::out!("{}", report::text::render(&report));
         }
         let interrupted = report.run.ended == "interrupted";
         reports.push(StepReport {
@@ -479,59 +523,25 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
         if interrupted {
             break;
         }
+        ran += 1;
     }
-    Ok(combine_steps(reports, steps.len(), target))
+    Ok(combine_steps(
+        reports,
+        steps.len() - ran,
+        steps.len(),
+        target,
+    ))
 }
 
-/// The scenario's report: every step's checks (named `step: check`) and
-/// its report; fail if any step failed, error if one could not measure,
-/// inconclusive if one was, or if a step did not run (interrupted).
-fn combine_steps(steps: Vec<StepReport>, planned: usize, target: &str) -> Report {
-    let mut report = match steps.first() {
-        Some(first) => first.report.clone(),
-        None => unreachable!("a scenario has steps"),
-    };
-    report.command = "run".to_string();
-    report.classes = IndexMap::new();
-    report.canary = None;
-    report.throttle = None;
-    report.schedule_lag_ms = None;
-    report.series = report::SeriesSection {
-        interval_s: 1.0,
-        sent: Vec::new(),
-        dropped: Vec::new(),
-        completed: IndexMap::new(),
-    };
-    report.run.target = crate::redact::url(target);
+/// The scenario's report: every step's checks (named `step: check`), its
+/// classes and counts summed over the steps (so the books balance), and each
+/// step's own report; fail if any step failed, error if one could not
+/// measure, inconclusive if one was, or if a step did not run (interrupted).
+fn combine_steps(steps: Vec<StepReport>, not_run: usize, planned: usize, target: &str) -> Report {
+    let mut report = Report::empty("run", target);
     report.run.load = format!("scenario of {planned} steps");
-    let run = &mut report.run;
-    for (index, step) in steps.iter().enumerate().skip(1) {
-        let other = &step.report.run;
-        run.requests_due += other.requests_due;
-        run.requests_sent += other.requests_sent;
-        run.requests_completed += other.requests_completed;
-        run.responses += other.responses;
-        run.dropped += other.dropped;
-        run.aborted += other.aborted;
-        run.late += other.late;
-        run.duration_s += other.duration_s;
-        run.wall_s += other.wall_s;
-        if index == steps.len() - 1 {
-            run.ended = other.ended.clone();
-            run.end_reason = other.end_reason.clone();
-        }
-    }
-    run.achieved_rate_per_s = if run.duration_s > 0.0 {
-        run.requests_sent as f64 / run.duration_s
-    } else {
-        0.0
-    };
-    run.target_rate_per_s = None;
-    for (kind, count) in report.errors.iter_mut() {
-        *count = steps
-            .iter()
-            .map(|step| step.report.errors.get(kind).copied().unwrap_or(0))
-            .sum();
+    for step in &steps {
+        report.absorb(&step.report);
     }
     report.checks = steps
         .iter()
@@ -542,6 +552,17 @@ fn combine_steps(steps: Vec<StepReport>, planned: usize, target: &str) -> Report
             })
         })
         .collect();
+    let interrupted = crate::signals::interrupted()
+        || steps
+            .iter()
+            .any(|step| step.report.run.ended == "interrupted");
+    if interrupted {
+        report.run.ended = "interrupted".to_string();
+        report.run.end_reason = Some(format!(
+            "interrupted by {}",
+            crate::signals::received_name()
+        ));
+    }
     let worst = [Verdict::Fail, Verdict::Error, Verdict::Inconclusive]
         .into_iter()
         .find_map(|wanted| steps.iter().find(|step| step.report.verdict == wanted));
@@ -550,9 +571,12 @@ fn combine_steps(steps: Vec<StepReport>, planned: usize, target: &str) -> Report
             step.report.verdict,
             format!("step {}: {}", step.name, step.report.reason),
         ),
-        None if steps.len() < planned => (
+        None if not_run > 0 || interrupted => (
             Verdict::Inconclusive,
-            format!("interrupted after {} of {planned} steps", steps.len()),
+            format!(
+                "interrupted after {} of {planned} steps: partial results",
+                planned - not_run
+            ),
         ),
         None if steps.len() == 1 => (Verdict::Pass, "the step passed".to_string()),
         None => (Verdict::Pass, format!("all {} steps passed", steps.len())),

@@ -12,12 +12,7 @@ use crate::sim::config::{self, Config, Integration};
 pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, UsageError> {
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                UsageError(format!(
-                    "--config {}: cannot read the file: {err}",
-                    path.display()
-                ))
-            })?;
+            let text = crate::input::read_text(path, "--config", crate::input::CONFIG_LIMIT)?;
             config::parse(&path.display().to_string(), &text).map_err(UsageError)
         }
         None => config::parse("built-in config", config::DEFAULT_CONFIG).map_err(UsageError),
@@ -36,16 +31,16 @@ pub async fn run(args: SimArgs) -> Result<u8> {
     let running = super::start(config, listen, args.seed)
         .await
         .map_err(|err| UsageError(format!("--listen {listen}: cannot listen: {err}")))?;
-    println!("gateprobe sim listening on http://{}", running.address);
-    print!(
+    crate::outln!("gateprobe sim listening on http://{}", running.address);
+    crate::out!(
         "{}",
         describe(
             running.simulator.config(),
             &format!("http://{}", running.address)
         )
     );
-    println!("Ctrl-C stops it.");
-    let _ = tokio::signal::ctrl_c().await;
+    crate::outln!("Ctrl-C stops it.");
+    crate::signals::interrupt().cancelled().await;
     Ok(crate::exit::PASS)
 }
 

@@ -207,6 +207,39 @@ fn check_throttle(field: &str, throttle: &Throttle) -> Result<(), String> {
     Ok(())
 }
 
+/// A status a response can carry, and headers a response can carry
+/// (no CR/LF or other bytes HTTP forbids).
+fn check_integration(field: &str, integration: &Integration) -> Result<(), String> {
+    let (status, headers) = match integration {
+        Integration::Mock {
+            status, headers, ..
+        }
+        | Integration::Json {
+            status, headers, ..
+        } => (Some(*status), headers),
+        Integration::StartExecution { headers, .. } => (None, headers),
+    };
+    if let Some(status) = status.filter(|status| !(100..=599).contains(status)) {
+        return Err(format!(
+            "field '{field}.status': expected an HTTP status from 100 to 599, got {status}"
+        ));
+    }
+    for (name, value) in headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!(
+                "field '{field}.headers': '{}' is not a header name",
+                crate::console::escape_controls(name)
+            ));
+        }
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(format!(
+                "field '{field}.headers.{name}': the value has characters a header cannot carry (CR, LF or other control characters)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate(config: &Config) -> Result<(), String> {
     check_throttle("account.throttle", &config.account.throttle)?;
     for (name, deployment) in &config.deployments {
@@ -233,6 +266,10 @@ fn validate(config: &Config) -> Result<(), String> {
                     "field 'deployments.{name}.routes[{index}]': expected an HTTP method and a path starting with '/'"
                 ));
             }
+            check_integration(
+                &format!("deployments.{name}.routes[{index}].integration"),
+                &route.integration,
+            )?;
         }
     }
     for (name, stage) in &config.stages {
@@ -264,14 +301,45 @@ fn validate(config: &Config) -> Result<(), String> {
                 &format!("stages.{name}.method_throttles.{method}"),
                 throttle,
             )?;
-            if method.split_once(' ').is_none() {
+            let Some((verb, path)) = method.split_once(' ') else {
                 return Err(format!(
                     "field 'stages.{name}.method_throttles': key '{method}' must be 'METHOD /path'"
+                ));
+            };
+            // A throttle on a route no deployment of the stage serves would
+            // never apply: a typo, said now rather than discovered in a probe.
+            let served = std::iter::once(&stage.deployment)
+                .chain(stage.canary.as_ref().map(|canary| &canary.deployment))
+                .filter_map(|deployment| config.deployments.get(deployment))
+                .any(|deployment| {
+                    deployment
+                        .routes
+                        .iter()
+                        .any(|route| route.method == verb && route.path == path)
+                });
+            if !served {
+                return Err(format!(
+                    "field 'stages.{name}.method_throttles': key '{method}': no route '{verb} {path}' in deployment '{}'",
+                    stage.deployment
                 ));
             }
         }
     }
     for (index, plan) in config.usage_plans.iter().enumerate() {
+        if let Some(quota) = &plan.quota {
+            if quota.limit == 0 {
+                return Err(format!(
+                    "field 'usage_plans[{index}].quota.limit': expected at least 1 request"
+                ));
+            }
+        }
+        for key in &plan.api_keys {
+            if key.is_empty() || http::HeaderValue::from_str(key).is_err() {
+                return Err(format!(
+                    "field 'usage_plans[{index}].api_keys': a key is empty or has characters a header cannot carry"
+                ));
+            }
+        }
         if let Some(throttle) = &plan.throttle {
             check_throttle(&format!("usage_plans[{index}].throttle"), throttle)?;
         }

@@ -147,11 +147,8 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
     if max_duration.is_zero() {
         return usage("--max-duration: expected a duration above 0, e.g. 60s".to_string());
     }
-    let idle = if args.idle.trim() == "0" {
-        Duration::ZERO
-    } else {
-        units::parse_duration(&args.idle).or_else(|why| usage(format!("--idle: {why}")))?
-    };
+    let idle =
+        units::parse_duration_or_zero(&args.idle).or_else(|why| usage(format!("--idle: {why}")))?;
     let start_rate =
         units::parse_rate(&args.start_rate).or_else(|why| usage(format!("--start-rate: {why}")))?;
     if start_rate > max_rate {
@@ -404,7 +401,7 @@ pub async fn run(args: ThrottleArgs) -> Result<u8> {
     let plan = throttle_plan(&args)?;
     if !plan.load.quiet {
         for line in plan.describe() {
-            eprintln!("gateprobe: {line}");
+            crate::errln!("gateprobe: {line}");
         }
     }
     let report = probe(&plan).await?;
@@ -425,7 +422,7 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
     if !plan.idle.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(plan.idle) => {}
-            _ = tokio::signal::ctrl_c() => interrupted = true,
+            _ = crate::signals::interrupt().cancelled_owned() => interrupted = true,
         }
     }
     let mut watch = Watch {
@@ -924,6 +921,7 @@ fn build_report(
         },
         notes,
     });
+    report.overrule_local_exhaustion();
     report
 }
 
