@@ -56,7 +56,7 @@ pub struct SimArgs {
     pub listen: String,
 
     /// Seed for the canary choice and injected faults (reproducible runs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
 }
 
@@ -92,15 +92,25 @@ pub struct CanaryArgs {
 
     /// Error level: the chance of failing a correct split (and of each health
     /// test failing a healthy canary).
-    #[arg(long, default_value = "0.01", value_name = "P")]
+    #[arg(
+        long,
+        default_value = "0.01",
+        value_name = "P",
+        allow_negative_numbers = true
+    )]
     pub alpha: String,
 
     /// Power: the chance of passing a split that is exactly as expected.
-    #[arg(long, default_value = "0.95", value_name = "P")]
+    #[arg(
+        long,
+        default_value = "0.95",
+        value_name = "P",
+        allow_negative_numbers = true
+    )]
     pub power: String,
 
     /// Most requests to send (default: what the checks need, planned up front).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_requests: Option<String>,
 
     /// Most responses outside every variant (429, 5xx without a variant's
@@ -118,7 +128,12 @@ pub struct CanaryArgs {
 
     /// Largest acceptable latency increase: 20% (of the baseline's median,
     /// never under 1ms) or an absolute 50ms.
-    #[arg(long, default_value = "20%", value_name = "N%|DURATION")]
+    #[arg(
+        long,
+        default_value = "20%",
+        value_name = "N%|DURATION",
+        allow_hyphen_values = true
+    )]
     pub max_latency_increase: String,
 
     /// Check the split only: skip the health comparison (stops sooner).
@@ -135,23 +150,38 @@ pub struct CanaryArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ThrottleArgs {
     /// Never send more than this many requests in any one-second window.
-    #[arg(long, default_value = "1000", value_name = "RPS")]
+    #[arg(
+        long,
+        default_value = "1000",
+        value_name = "RPS",
+        allow_negative_numbers = true
+    )]
     pub max_rate: String,
 
     /// Never send more than this many requests in all.
-    #[arg(long, default_value = "20000", value_name = "N")]
+    #[arg(
+        long,
+        default_value = "20000",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub max_requests: String,
 
     /// Stop sending after this long (the idle wait not included).
-    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "60s",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub max_duration: String,
 
     /// Gate: the refill rate the limiter should have (requests per second).
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
     pub expect_rate: Option<String>,
 
     /// Gate: the bucket size (burst) the limiter should have.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub expect_burst: Option<String>,
 
     /// How far the estimates may be from --expect-rate / --expect-burst.
@@ -159,15 +189,30 @@ pub struct ThrottleArgs {
     pub tolerance: String,
 
     /// Wait this long before the first request, so that the bucket is full.
-    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub idle: String,
 
     /// The first rate of the doubling search.
-    #[arg(long, default_value = "10", value_name = "RPS")]
+    #[arg(
+        long,
+        default_value = "10",
+        value_name = "RPS",
+        allow_negative_numbers = true
+    )]
     pub start_rate: String,
 
     /// How long each rate of the doubling search is held.
-    #[arg(long, default_value = "500ms", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "500ms",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub step: String,
 
     /// Keep probing when a 429 carries Retry-After (by default the probe
@@ -185,7 +230,7 @@ pub struct LoadArgs {
     pub url: String,
 
     /// Run time bound, e.g. 30s, 500ms, 2m (default 10s unless --requests is given).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<String>,
 
     /// Request count bound.
@@ -211,7 +256,7 @@ pub struct LoadArgs {
 
     /// Open model: most requests in flight at once; a request that comes due
     /// while all are busy is counted as dropped, never sent late.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_in_flight: Option<String>,
 
     /// Closed model (--rate max): concurrent connections.
@@ -236,7 +281,12 @@ pub struct LoadArgs {
     pub body: Option<String>,
 
     /// Per-request timeout (connect, send and read the body).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "10s",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub timeout: String,
 
     /// Use HTTP/2 (prior knowledge on http://, ALPN on https://).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 
 use crate::canary;
@@ -67,8 +67,12 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     let out = args
         .out
         .unwrap_or_else(|| std::env::temp_dir().join("gateprobe-demo"));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|err| {
+        UsageError(format!(
+            "--out {}: cannot create the folder: {err}",
+            out.display()
+        ))
+    })?;
     let config = config::parse("built-in config", config::DEFAULT_CONFIG).map_err(UsageError)?;
     let running = sim::start(config, "127.0.0.1:0".parse()?, Some(args.seed)).await?;
     let base = format!("http://{}", running.address);

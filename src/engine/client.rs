@@ -215,10 +215,17 @@ impl Connections {
 
 impl ErrorKind {
     /// A failure of the TCP connect itself is a connect error unless it is
-    /// more specific (a timeout, or this machine's own exhaustion).
+    /// more specific: a timeout, this machine's own exhaustion, or a reset —
+    /// the server accepted and reset at once, which the connect call reports
+    /// when the RST overtakes it. That is the same fault as a reset seen on
+    /// the first write, so it gets the same name whatever the timing.
     fn min_connect(self) -> Self {
         match self {
-            ErrorKind::Timeout | ErrorKind::Dns | ErrorKind::Tls | ErrorKind::Local => self,
+            ErrorKind::Timeout
+            | ErrorKind::Dns
+            | ErrorKind::Tls
+            | ErrorKind::Local
+            | ErrorKind::Reset => self,
             _ => ErrorKind::Connect,
         }
     }

@@ -38,7 +38,8 @@ fn case(name: &str, classname: &str, verdict: Verdict, reason: &str) -> TestCase
 pub fn suite(report: &Report, name: &str) -> TestSuite {
     let classname = format!("gateprobe.{}", report.command);
     let mut suite = TestSuite::new(name);
-    suite.set_time(Duration::from_secs_f64(report.run.wall_s.max(0.0)));
+    // A saved report is input: a negative, NaN or overflowing time must not panic.
+    suite.set_time(Duration::try_from_secs_f64(report.run.wall_s.max(0.0)).unwrap_or_default());
     if report.checks.is_empty() {
         suite.add_test_case(case("verdict", &classname, report.verdict, &report.reason));
     }

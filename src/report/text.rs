@@ -256,13 +256,12 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
         })
         .collect();
     let _ = writeln!(out, "  steps     {} (admitted/offered)", steps.join(" · "));
-    let seconds: Vec<String> = (0..throttle.series.offered.len())
-        .map(|second| {
-            format!(
-                "{}/{}",
-                throttle.series.admitted[second], throttle.series.offered[second]
-            )
-        })
+    let seconds: Vec<String> = throttle
+        .series
+        .admitted
+        .iter()
+        .zip(&throttle.series.offered)
+        .map(|(admitted, offered)| format!("{admitted}/{offered}"))
         .collect();
     let _ = writeln!(out, "  per sec   {} (admitted/offered)", seconds.join(" "));
     if throttle.retry_after_count > 0 {

@@ -433,6 +433,22 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     Ok(report.exit_code)
 }
 
+/// The base URL every step's path is appended to: an absolute http(s) URL
+/// with a valid port, checked even when no step sends (pause-only).
+fn check_target(target: &str, place: &str) -> Result<(), UsageError> {
+    let shown = crate::redact::url(target);
+    let valid = target.parse::<http::Uri>().ok().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    });
+    if !valid {
+        return Err(UsageError(format!(
+            "{place} '{shown}': expected an absolute http:// or https:// URL with a host"
+        )));
+    }
+    plan::check_port(target).map_err(|why| UsageError(format!("{place} '{shown}': {why}")))
+}
+
 /// Plans every step of the scenario `text` (named `source` in messages),
 /// then runs them in order and returns the scenario's report.
 pub async fn run_text(
@@ -443,10 +459,14 @@ pub async fn run_text(
     quiet: bool,
 ) -> Result<Report> {
     let scenario = parse(source, text)?;
-    let target = match target {
-        Some(target) => target.to_string(),
-        None => expand(&scenario.target, vars, &format!("{source}: target"))?.0,
+    let (target, place) = match target {
+        Some(target) => (target.to_string(), "--target".to_string()),
+        None => (
+            expand(&scenario.target, vars, &format!("{source}: target"))?.0,
+            format!("{source}: target"),
+        ),
     };
+    check_target(&target, &place)?;
     let steps = scenario
         .steps
         .iter()

@@ -5,10 +5,13 @@
 //! effectively did for the timing-sensitive ones (rates, throttle estimates).
 mod common;
 
+mod faults;
+
 mod canary;
 mod cli;
 mod load;
 mod rate;
+mod safety;
 mod scenarios;
 mod sim;
 mod stats;
