@@ -114,9 +114,15 @@ pub struct CanaryArgs {
     pub max_requests: Option<String>,
 
     /// Most responses outside every variant (429, 5xx without a variant's
-    /// mark, transport errors, unmatched) before the split is inconclusive.
+    /// mark, transport errors, unmatched) before the checks are inconclusive.
+    /// Default: a tenth of the smallest expected share (1% for a 10% canary).
+    #[arg(long, value_name = "N%")]
+    pub max_unclassified: Option<String>,
+
+    /// The baseline's error rate the plan assumes until it is observed
+    /// (the run re-plans from what it sees).
     #[arg(long, default_value = "1%", value_name = "N%")]
-    pub max_unclassified: String,
+    pub baseline_error_rate: String,
 
     /// What makes a variant's response an error (default: status:5xx).
     #[arg(long, value_name = "MATCHER")]
@@ -126,8 +132,9 @@ pub struct CanaryArgs {
     #[arg(long, default_value = "1pp", value_name = "Npp")]
     pub max_error_increase: String,
 
-    /// Largest acceptable latency increase: 20% (of the baseline's median,
-    /// never under 1ms) or an absolute 50ms.
+    /// Largest acceptable latency increase: 20% (the canary's geometric-mean
+    /// latency at most 1.2× the baseline's) or an absolute 50ms (difference
+    /// of mean latencies).
     #[arg(
         long,
         default_value = "20%",

@@ -80,6 +80,9 @@ pub struct LoadPlan {
     /// A hard cap on sends per sliding second, shared across runs (the
     /// throttle probe's `--max-rate`); `None` for plain load.
     pub pacer: Option<std::sync::Arc<crate::engine::pacer::Pacer>>,
+    /// Connections opened before the clock starts (requests rotate over
+    /// them): the canary check's guard against a split per connection.
+    pub warm_connections: usize,
 }
 
 impl LoadPlan {
@@ -246,6 +249,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         outputs: args.outputs.clone(),
         quiet: args.quiet,
         pacer: None,
+        warm_connections: 0,
     })
 }
 

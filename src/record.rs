@@ -270,6 +270,7 @@ mod tests {
             error: None,
             failed: false,
             retry_after_ms: None,
+            connection: 0,
             outcome,
         }
     }

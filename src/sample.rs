@@ -85,6 +85,8 @@ pub struct Sample {
     pub failed: bool,
     /// `Retry-After` of a 429 or 503, in milliseconds.
     pub retry_after_ms: Option<u32>,
+    /// The connection that carried it (0: none, e.g. the connect failed).
+    pub connection: u32,
     pub outcome: Outcome,
 }
 

@@ -1,298 +1,422 @@
-//! Canary health against the baseline, from the recorder's per-class counts
-//! and latency histograms: the error-rate and latency checks.
+//! Canary health against the baseline, decided sequentially: an error-rate
+//! check and a latency check, each with a confidence statement valid at
+//! whatever moment the run stops.
 //!
-//! Each check has three outcomes. *Fail*: the canary is worse with
-//! significance (one-sided test, Holm-adjusted across every health test of
-//! the run) **and** by more than the allowed margin. *Pass*: the one-sided
-//! (1 − α) upper bound of the increase is below the margin (non-inferiority;
-//! passing needs every test to pass, an intersection–union test, which needs
-//! no multiplicity correction — Berger 1982). *Inconclusive*: neither.
-use serde_json::json;
-
-use crate::record::{ClassStats, Recorder};
-use crate::report::{format_p, Check, Interval, Verdict};
+//! Each check has three outcomes, with these errors:
+//! - *fail* when the canary is worse than the baseline by more than the
+//!   margin with confidence (the lower bound of the increase is above the
+//!   margin): a canary within the margin fails with probability ≤ α;
+//! - *pass* when the upper bound of the increase is below the margin: a
+//!   canary worse by the margin or more passes with probability ≤ α (passing
+//!   needs every check to pass, an intersection–union test: no multiplicity
+//!   correction — Berger 1982);
+//! - *inconclusive* when the planned sample ends with neither.
+//!
+//! Errors. Each variant's error rate has an exact confidence sequence
+//! ([`BernoulliCs`], level 1 − α/2); the increase's bounds combine them
+//! (U_canary − L_baseline, L_canary − U_baseline), so each side of the
+//! increase is wrong with probability ≤ α/2 + α/2. Responses that no variant
+//! claims (transport errors, timeouts, unmarked 5xx, 429s, unmatched) cannot
+//! be attributed: for passing they all count as the canary's errors, for
+//! failing none do — so a canary whose requests time out never passes.
+//!
+//! Latency. Responses are not independent (queues, GC pauses, shared
+//! backends), so individual responses are not compared. Each second of the
+//! run is a block: the difference of the variants' mean log latency in that
+//! second (the log of the ratio of their geometric means; for an absolute
+//! margin, of their mean latencies in ms). Drift both variants share cancels
+//! in the difference; what remains is treated as a stationary series whose
+//! variance is inflated by its lag-1 autocorrelation ρ̂ — (1+ρ̂)/(1−ρ̂), the
+//! long-run variance of an AR(1) — and bounded with the Gaussian-mixture
+//! confidence sequence ([`normal_mixture_radius`]). It is asymptotic: no
+//! latency decision before [`MIN_SECONDS`] blocks.
 use crate::stats::binomial::normal_quantile;
-use crate::stats::health::{
-    fisher_greater, groups_of, hodges_lehmann, holm, mann_whitney_greater, newcombe_difference,
-};
+use crate::stats::confseq::{normal_mixture_radius, tuned_rho2, BernoulliCs, Mixture};
 
-/// Never fail a latency increase below this: loopback and timer jitter.
-pub const LATENCY_FLOOR_MS: f64 = 1.0;
+/// Fewest one-second blocks before a latency decision (the bound is a CLT one).
+pub const MIN_SECONDS: usize = 10;
+/// Weight of "no errors at all" in the error-rate mixture: most healthy
+/// variants answer without a single error, and that should be quick to show.
+const ERROR_W_ZERO: f64 = 0.3;
+/// Weight of a flat prior: an error rate far above the margin (a canary
+/// failing half its requests) fails in tens of responses.
+const ERROR_W_FLAT: f64 = 0.1;
 
 /// The largest acceptable latency increase.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LatencyMargin {
-    /// A fraction of the baseline's median (never under [`LATENCY_FLOOR_MS`]).
+    /// A fraction of the baseline's latency: the canary's geometric-mean
+    /// latency may be at most (1 + fraction) times the baseline's.
     Relative(f64),
-    Absolute {
-        ms: f64,
-    },
+    Absolute { ms: f64 },
 }
 
 impl LatencyMargin {
-    fn ms(self, baseline_median_ms: f64) -> f64 {
+    /// The margin on the scale the blocks are compared on.
+    pub fn on_block_scale(self) -> f64 {
         match self {
-            LatencyMargin::Relative(fraction) => {
-                (fraction * baseline_median_ms).max(LATENCY_FLOOR_MS)
-            }
+            LatencyMargin::Relative(fraction) => fraction.ln_1p(),
             LatencyMargin::Absolute { ms } => ms,
         }
     }
 
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
             LatencyMargin::Relative(fraction) => format!(
-                "{}% of the baseline median (at least {LATENCY_FLOOR_MS}ms)",
-                crate::plan::trim_float(fraction * 100.0)
+                "+{}% (ratio of geometric means)",
+                crate::plan::trim_float((fraction * 1000.0).round() / 10.0)
             ),
-            LatencyMargin::Absolute { ms } => format!("{}ms", crate::plan::trim_float(ms)),
+            LatencyMargin::Absolute { ms } => {
+                format!("+{}ms (difference of means)", crate::plan::trim_float(ms))
+            }
+        }
+    }
+
+    /// An increase on the block scale, for people: `+12.3%` or `+4.1ms`.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            LatencyMargin::Relative(_) => format!("{:+.1}%", value.exp_m1() * 100.0),
+            LatencyMargin::Absolute { .. } => format!("{value:+.1}ms"),
         }
     }
 }
 
+/// What the health checks compare and at which level.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthSpec {
     pub alpha: f64,
+    pub power: f64,
     pub max_error_increase: f64,
     pub max_latency_increase: LatencyMargin,
+    /// The baseline error rate the plan assumes until it is observed.
+    pub assumed_error_rate: f64,
+}
+
+/// Where a health check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Pass,
+    Fail,
+    Undecided,
+}
+
+/// The counts behind the error check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    pub variant_failed: u64,
+    pub variant: u64,
+    pub baseline_failed: u64,
+    pub baseline: u64,
+    /// Responses no variant claims, possibly either variant's failures.
+    pub unattributable: u64,
+}
+
+/// Bounds on the error-rate increase (canary − baseline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorBounds {
+    pub increase: f64,
+    /// Lower bound, with every unattributable response the baseline's.
+    pub low: f64,
+    /// Upper bound, with every unattributable response a canary error.
+    pub high: f64,
+    pub standing: Standing,
 }
 
 impl HealthSpec {
-    /// Responses a variant needs so that, with no errors on either side, its
-    /// error-rate increase is shown below the margin: the Wilson upper bound
-    /// of 0/n at one-sided level α, z²/(n + z²), under the margin — with 10%
-    /// to spare, so that a handful of baseline errors does not tip it.
-    pub fn responses_needed(&self) -> u64 {
-        let z = normal_quantile(1.0 - self.alpha);
+    /// The error-rate sequences' mixture: centred on the assumed baseline
+    /// rate (at least a quarter of the margin), spread to resolve the margin.
+    fn error_mixture(&self) -> Mixture {
         let margin = self.max_error_increase;
-        (1.1 * z * z * (1.0 - margin) / margin).ceil() as u64
+        Mixture::centred(
+            self.assumed_error_rate.max(margin / 4.0),
+            margin,
+            ERROR_W_ZERO,
+            0.0,
+            ERROR_W_FLAT,
+        )
+    }
+
+    fn rate_bounds(&self, failed: u64, total: u64) -> (f64, f64) {
+        if total == 0 {
+            return (0.0, 1.0);
+        }
+        BernoulliCs::from_counts(self.error_mixture(), self.alpha / 2.0, failed, total)
+            .interval()
+            .unwrap_or((0.0, 1.0))
+    }
+
+    /// The error check now.
+    pub fn error_bounds(&self, counts: &ErrorCounts) -> ErrorBounds {
+        let u = counts.unattributable;
+        let (variant_low, _) = self.rate_bounds(counts.variant_failed, counts.variant);
+        let (_, variant_high) =
+            self.rate_bounds(counts.variant_failed + u, counts.variant + u);
+        let (baseline_low, _) = self.rate_bounds(counts.baseline_failed, counts.baseline);
+        let (_, baseline_high) =
+            self.rate_bounds(counts.baseline_failed + u, counts.baseline + u);
+        let rate = |failed: u64, total: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                failed as f64 / total as f64
+            }
+        };
+        let low = variant_low - baseline_high;
+        let high = variant_high - baseline_low;
+        let margin = self.max_error_increase;
+        ErrorBounds {
+            increase: rate(counts.variant_failed, counts.variant)
+                - rate(counts.baseline_failed, counts.baseline),
+            low,
+            high,
+            standing: if counts.variant == 0 || counts.baseline == 0 {
+                Standing::Undecided
+            } else if low > margin {
+                Standing::Fail
+            } else if high < margin {
+                Standing::Pass
+            } else {
+                Standing::Undecided
+            },
+        }
+    }
+
+    /// Classified responses the error check plans for when the baseline's
+    /// error rate is `rate` and the variant gets `variant_share` of the
+    /// classified responses (the baseline `baseline_share`): the first total
+    /// at which equal variants, observed z(power) standard errors against
+    /// the canary, would already pass — and at which a canary worse by twice
+    /// the margin, observed z standard errors in its favour, would already fail.
+    pub fn error_plan(&self, rate: f64, variant_share: f64, baseline_share: f64) -> u64 {
+        let z = normal_quantile(self.power);
+        let rate = rate.clamp(0.0, 0.5);
+        let worse = (rate + 2.0 * self.max_error_increase).min(1.0);
+        let standing_at = |total: u64, variant_rate: f64, toward: f64| {
+            let variant = (total as f64 * variant_share).max(1.0);
+            let baseline = (total as f64 * baseline_share).max(1.0);
+            let spread = (variant_rate * (1.0 - variant_rate) / variant
+                + rate * (1.0 - rate) / baseline)
+                .sqrt();
+            let weight = (variant_rate * (1.0 - variant_rate) / variant)
+                / (variant_rate * (1.0 - variant_rate) / variant + rate * (1.0 - rate) / baseline)
+                    .max(f64::MIN_POSITIVE);
+            let counts = ErrorCounts {
+                variant_failed: ((variant_rate + toward * z * spread * weight).clamp(0.0, 1.0)
+                    * variant)
+                    .round() as u64,
+                variant: variant as u64,
+                baseline_failed: ((rate - toward * z * spread * (1.0 - weight)).clamp(0.0, 1.0)
+                    * baseline)
+                    .round() as u64,
+                baseline: baseline as u64,
+                unattributable: 0,
+            };
+            self.error_bounds(&counts).standing
+        };
+        let passes = |total: u64| standing_at(total, rate, 1.0) == Standing::Pass;
+        let fails = |total: u64| standing_at(total, worse, -1.0) == Standing::Fail;
+        doubling_search(passes).max(doubling_search(fails))
     }
 }
 
-/// One variant compared with the baseline.
-pub struct Pair<'a> {
-    pub name: &'a str,
-    pub baseline_name: &'a str,
-    pub variant: &'a ClassStats,
-    pub baseline: &'a ClassStats,
-}
-
-fn pct(value: f64) -> String {
-    format!("{:.2}%", value * 100.0)
-}
-
-fn pp(value: f64) -> String {
-    format!("{:+.2}pp", value * 100.0)
-}
-
-fn quantiles_ms(stats: &ClassStats) -> serde_json::Value {
-    let ms = |q: f64| stats.latency_us.value_at_quantile(q) as f64 / 1000.0;
-    if stats.latency_us.is_empty() {
-        return json!(null);
+/// The first n for which `holds(n)` (assumed monotone), by doubling and then
+/// bisection; capped at 2^32.
+pub fn doubling_search(holds: impl Fn(u64) -> bool) -> u64 {
+    let mut high = 16u64;
+    while !holds(high) {
+        high *= 2;
+        if high > 1 << 32 {
+            return high;
+        }
     }
-    json!({ "p50": ms(0.5), "p95": ms(0.95), "p99": ms(0.99) })
-}
-
-/// The health checks for every pair, Holm-adjusted together.
-pub fn checks(spec: &HealthSpec, pairs: &[Pair<'_>]) -> Vec<Check> {
-    let confidence = 1.0 - 2.0 * spec.alpha;
-    let mut p_values = Vec::new();
-    struct Pending {
-        check: Check,
-        raw_p: Option<f64>,
-        worse_by_more: bool,
-        below_margin: bool,
-    }
-    let mut pending: Vec<Pending> = Vec::new();
-    for pair in pairs {
-        let (v, b) = (pair.variant, pair.baseline);
-        let name = format!("errors {} vs {}", pair.name, pair.baseline_name);
-        // Error rate.
-        if v.count == 0 || b.count == 0 {
-            pending.push(Pending {
-                check: Check::new(
-                    name,
-                    "health.errors",
-                    Verdict::Inconclusive,
-                    json!({ "responses": v.count, "baseline_responses": b.count }),
-                    json!({ "max_increase": spec.max_error_increase }),
-                    format!(
-                        "no responses from {}: nothing to compare",
-                        if v.count == 0 {
-                            pair.name
-                        } else {
-                            pair.baseline_name
-                        }
-                    ),
-                ),
-                raw_p: None,
-                worse_by_more: false,
-                below_margin: false,
-            });
+    let mut low = high / 2;
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if holds(middle) {
+            high = middle;
         } else {
-            let rate_v = v.failed as f64 / v.count as f64;
-            let rate_b = b.failed as f64 / b.count as f64;
-            let increase = rate_v - rate_b;
-            let p = fisher_greater(v.failed, v.count, b.failed, b.count);
-            let (low, high) = newcombe_difference(v.failed, v.count, b.failed, b.count, confidence);
-            let margin = spec.max_error_increase;
-            let mut check = Check::new(
-                name,
-                "health.errors",
-                Verdict::Inconclusive,
-                json!({
-                    "error_rate": rate_v, "errors": v.failed, "responses": v.count,
-                    "baseline_error_rate": rate_b, "baseline_errors": b.failed,
-                    "baseline_responses": b.count, "increase": increase,
-                    "smallest_increase_ruled_out": high,
-                }),
-                json!({ "max_increase": margin }),
-                format!(
-                    "{} errors {} ({}/{}) vs {} {} ({}/{}): increase {}, {} upper bound {}, allowed {}",
-                    pair.name,
-                    pct(rate_v),
-                    v.failed,
-                    v.count,
-                    pair.baseline_name,
-                    pct(rate_b),
-                    b.failed,
-                    b.count,
-                    pp(increase),
-                    super::level(1.0 - spec.alpha),
-                    pp(high),
-                    pp(margin)
-                ),
-            );
-            check.interval = Some(Interval {
-                low,
-                high,
-                confidence,
-            });
-            check.used = Some(v.count);
-            pending.push(Pending {
-                check,
-                raw_p: Some(p),
-                worse_by_more: increase > margin,
-                below_margin: high < margin,
-            });
-        }
-        // Latency.
-        let name = format!("latency {} vs {}", pair.name, pair.baseline_name);
-        let (x, y) = (groups_of(&v.latency_us), groups_of(&b.latency_us));
-        let shift = hodges_lehmann(&x, &y, confidence);
-        match shift {
-            None => pending.push(Pending {
-                check: Check::new(
-                    name,
-                    "health.latency",
-                    Verdict::Inconclusive,
-                    json!({ "responses": v.count, "baseline_responses": b.count }),
-                    json!({ "max_increase": spec.max_latency_increase.describe() }),
-                    "no latencies on one side: nothing to compare".to_string(),
-                ),
-                raw_p: None,
-                worse_by_more: false,
-                below_margin: false,
-            }),
-            Some(shift) => {
-                let test = mann_whitney_greater(&x, &y);
-                let baseline_median_ms = b.latency_us.value_at_quantile(0.5) as f64 / 1000.0;
-                let margin_ms = spec.max_latency_increase.ms(baseline_median_ms);
-                let (estimate_ms, low_ms, high_ms) = (
-                    shift.estimate / 1000.0,
-                    shift.low / 1000.0,
-                    shift.high / 1000.0,
-                );
-                let mut check = Check::new(
-                    name,
-                    "health.latency",
-                    Verdict::Inconclusive,
-                    json!({
-                        "variant_ms": quantiles_ms(v), "baseline_ms": quantiles_ms(b),
-                        "shift_ms": estimate_ms, "mann_whitney_u": test.u, "z": test.z,
-                        "smallest_increase_ruled_out_ms": high_ms,
-                    }),
-                    json!({ "max_increase_ms": margin_ms, "rule": spec.max_latency_increase.describe() }),
-                    format!(
-                        "{} is {:+.2}ms vs {} (Hodges–Lehmann; median {:.2}ms), {} upper bound {:+.2}ms, allowed +{:.2}ms",
-                        pair.name,
-                        estimate_ms,
-                        pair.baseline_name,
-                        baseline_median_ms,
-                        super::level(1.0 - spec.alpha),
-                        high_ms,
-                        margin_ms
-                    ),
-                );
-                check.interval = Some(Interval {
-                    low: low_ms,
-                    high: high_ms,
-                    confidence,
-                });
-                check.used = Some(v.count);
-                pending.push(Pending {
-                    check,
-                    raw_p: Some(test.p_greater),
-                    worse_by_more: estimate_ms > margin_ms,
-                    below_margin: high_ms < margin_ms,
-                });
-            }
+            low = middle;
         }
     }
-    for entry in &pending {
-        if let Some(p) = entry.raw_p {
-            p_values.push(p);
-        }
-    }
-    let adjusted = holm(&p_values);
-    let mut next = adjusted.iter();
-    pending
-        .into_iter()
-        .map(|mut entry| {
-            if entry.raw_p.is_some() {
-                let p = *next.next().expect("one adjusted p per raw p");
-                entry.check.p_value = Some(p);
-                let (verdict, lead) = if p < spec.alpha && entry.worse_by_more {
-                    (Verdict::Fail, "worse beyond the margin")
-                } else if entry.below_margin {
-                    (Verdict::Pass, "within the margin")
-                } else if p < spec.alpha {
-                    (
-                        Verdict::Inconclusive,
-                        "significantly worse, by less than the margin so far",
-                    )
-                } else {
-                    (
-                        Verdict::Inconclusive,
-                        "not enough responses to rule out the margin",
-                    )
-                };
-                entry.check.verdict = verdict;
-                entry.check.reason = format!(
-                    "{lead}: {}; one-sided p {} (Holm)",
-                    entry.check.reason,
-                    format_p(p)
-                );
-            }
-            entry.check
-        })
-        .collect()
+    high
 }
 
-/// Pairs every non-baseline variant with the baseline, by class index.
-pub fn pairs<'a>(
-    recorder: &'a Recorder,
-    variants: &[(u16, &'a str)],
-    baseline: (u16, &'a str),
-) -> Vec<Pair<'a>> {
-    variants
-        .iter()
-        .filter(|(class, _)| *class != baseline.0)
-        .map(|&(class, name)| Pair {
-            name,
-            baseline_name: baseline.1,
-            variant: &recorder.classes[class as usize],
-            baseline: &recorder.classes[baseline.0 as usize],
+/// One second of a variant's responses.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Block {
+    pub count: u64,
+    pub sum_ln_ms: f64,
+    pub sum_ms: f64,
+}
+
+impl Block {
+    pub fn add(&mut self, latency_ms: f64) {
+        self.count += 1;
+        self.sum_ln_ms += latency_ms.max(1e-3).ln();
+        self.sum_ms += latency_ms;
+    }
+
+    fn mean(&self, margin: LatencyMargin) -> f64 {
+        match margin {
+            LatencyMargin::Relative(_) => self.sum_ln_ms / self.count as f64,
+            LatencyMargin::Absolute { .. } => self.sum_ms / self.count as f64,
+        }
+    }
+}
+
+/// Bounds on the latency increase, on the block scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyBounds {
+    pub increase: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Seconds compared, their spread, and the lag-1 autocorrelation used.
+    pub seconds: usize,
+    pub spread: f64,
+    pub autocorrelation: f64,
+    pub standing: Standing,
+}
+
+impl HealthSpec {
+    /// The latency check over per-second blocks `(variant, baseline)`;
+    /// `t_star` is the number of seconds the boundary is tuned for.
+    pub fn latency_bounds(&self, blocks: &[(Block, Block)], t_star: f64) -> Option<LatencyBounds> {
+        let margin = self.max_latency_increase;
+        let differences: Vec<f64> = blocks
+            .iter()
+            .filter(|(variant, baseline)| variant.count > 0 && baseline.count > 0)
+            .map(|(variant, baseline)| variant.mean(margin) - baseline.mean(margin))
+            .collect();
+        let seconds = differences.len();
+        if seconds < 2 {
+            return None;
+        }
+        let (mean, spread, autocorrelation) = block_moments(&differences);
+        let inflated = spread * ((1.0 + autocorrelation) / (1.0 - autocorrelation)).sqrt();
+        let radius = normal_mixture_radius(
+            seconds as f64,
+            inflated,
+            self.alpha,
+            tuned_rho2(t_star, self.alpha),
+        );
+        let limit = margin.on_block_scale();
+        let (low, high) = (mean - radius, mean + radius);
+        Some(LatencyBounds {
+            increase: mean,
+            low,
+            high,
+            seconds,
+            spread: inflated,
+            autocorrelation,
+            standing: if seconds < MIN_SECONDS {
+                Standing::Undecided
+            } else if low > limit {
+                Standing::Fail
+            } else if high < limit {
+                Standing::Pass
+            } else {
+                Standing::Undecided
+            },
         })
-        .collect()
+    }
+
+    /// Seconds the latency check plans for, given the blocks' (inflated)
+    /// spread: the first t at which an observed increase of z(power)
+    /// standard errors above zero would already pass, and one of twice the
+    /// margin, z standard errors lower, would already fail; at least
+    /// [`MIN_SECONDS`].
+    pub fn latency_plan(&self, spread: f64) -> u64 {
+        let z = normal_quantile(self.power);
+        let limit = self.max_latency_increase.on_block_scale();
+        let radius = |t: f64| normal_mixture_radius(t, spread, self.alpha, tuned_rho2(t, self.alpha));
+        let decided = |t: u64| {
+            let t = t as f64;
+            let wobble = z * spread / t.sqrt();
+            wobble + radius(t) < limit && 2.0 * limit - wobble - radius(t) > limit
+        };
+        doubling_search(decided).max(MIN_SECONDS as u64)
+    }
+}
+
+/// Mean, standard deviation (n − 1) and lag-1 autocorrelation (clamped to
+/// [0, 0.9]: a negative one is not used to narrow the bound, and one near 1
+/// means the blocks are not enough to say anything) of a series.
+pub fn block_moments(values: &[f64]) -> (f64, f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let lagged: f64 = values
+        .windows(2)
+        .map(|pair| (pair[0] - mean) * (pair[1] - mean))
+        .sum::<f64>()
+        / n;
+    let biased = variance * (n - 1.0) / n;
+    let autocorrelation = if biased > 0.0 {
+        (lagged / biased).clamp(0.0, 0.9)
+    } else {
+        0.0
+    };
+    (mean, variance.sqrt(), autocorrelation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> HealthSpec {
+        HealthSpec {
+            alpha: 0.01,
+            power: 0.95,
+            max_error_increase: 0.01,
+            max_latency_increase: LatencyMargin::Relative(0.2),
+            assumed_error_rate: 0.01,
+        }
+    }
+
+    #[test]
+    fn unattributable_failures_block_a_pass() {
+        let clean = ErrorCounts {
+            variant_failed: 0,
+            variant: 5_000,
+            baseline_failed: 0,
+            baseline: 45_000,
+            unattributable: 0,
+        };
+        assert_eq!(spec().error_bounds(&clean).standing, Standing::Pass);
+        let timeouts = ErrorCounts {
+            unattributable: 450,
+            ..clean
+        };
+        let bounds = spec().error_bounds(&timeouts);
+        assert_eq!(bounds.standing, Standing::Undecided, "{bounds:?}");
+        assert!(bounds.high > 0.05);
+    }
+
+    #[test]
+    fn a_clearly_worse_canary_fails() {
+        let worse = ErrorCounts {
+            variant_failed: 200,
+            variant: 2_000,
+            baseline_failed: 180,
+            baseline: 18_000,
+            unattributable: 0,
+        };
+        assert_eq!(spec().error_bounds(&worse).standing, Standing::Fail);
+    }
+
+    #[test]
+    fn plans_grow_with_the_baseline_rate() {
+        let at = |rate| spec().error_plan(rate, 0.1, 0.9);
+        let (zero, half, five) = (at(0.0), at(0.005), at(0.05));
+        assert!(zero < half && half < five, "{zero} {half} {five}");
+        assert!((2_000..20_000).contains(&zero), "{zero}");
+    }
+
+    #[test]
+    fn moments_of_a_series() {
+        let (mean, spread, rho) = block_moments(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((mean - 2.5).abs() < 1e-12);
+        assert!((spread - 1.2909944487358056).abs() < 1e-12);
+        assert!(rho > 0.0 && rho <= 0.9);
+    }
 }

@@ -1,26 +1,33 @@
 //! `gateprobe canary`: is the split what it should be, and is the canary as
 //! healthy as the baseline? The load engine sends the traffic; an observer
-//! runs the sequential split test on every response and stops the load as
-//! soon as every check has its evidence; the health checks run on the
-//! recorder's counts and histograms at the end.
+//! ([`watch::Watch`]) feeds every response to the split's confidence
+//! sequences and the health checks, looks once per second, re-plans from
+//! what it sees, and stops the load as soon as every check is decided, one
+//! fails, or the responses turn out not to be independent per request.
+//!
+//! Every statement the checks make holds at whatever moment the run stops
+//! (confidence sequences, [`crate::stats::confseq`]): the split's pass and
+//! fail, the error check's and the latency check's, each at its stated α.
 pub mod health;
+pub mod simulate;
 pub mod split;
+pub mod watch;
 
 use anyhow::Result;
 use indexmap::IndexMap;
 use serde_json::json;
 
 use crate::cli::CanaryArgs;
-use crate::engine::{command, EndReason, Observer, Verdict as Next};
+use crate::engine::{command, EndReason};
+use crate::engine::schedule::Schedule;
 use crate::plan::{self, LoadPlan, UsageError};
 use crate::record::Recorder;
 use crate::report::{self, CanarySection, Check, Interval, Report, Verdict};
-use crate::sample::{Outcome, Sample};
-use crate::stats::binomial::{chi_square_goodness_of_fit, clopper_pearson};
-use crate::stats::sprt::Equivalence;
+use crate::stats::binomial::tost_sample_size;
 use crate::units;
-use health::{HealthSpec, LatencyMargin};
-use split::{Expectation, Rule, Split, State};
+use health::{HealthSpec, LatencyMargin, Standing};
+use split::{Expectation, Outcome, Rule, Split};
+use watch::Watch;
 
 /// A class the split is about.
 #[derive(Debug, Clone)]
@@ -40,15 +47,29 @@ pub struct CanaryPlan {
     pub split: Split,
     pub alpha: f64,
     pub power: f64,
+    /// Most responses outside every variant before the checks are inconclusive.
     pub max_unclassified: f64,
     pub health: Option<HealthSpec>,
-    /// Responses each non-baseline variant needs for the health checks.
-    pub health_needs: Vec<(u16, u64)>,
+    /// Responses the checks plan for at the start (re-planned during the run).
     pub planned_requests: u64,
+    /// The run's hard bound on requests.
     pub max_requests: u64,
+    /// The fixed-horizon (TOST) size at the same α and power, for comparison.
+    pub tost_size: u64,
+    /// Mean classified responses to a split decision at the expected shares
+    /// (seeded simulation of this procedure).
     pub expected_sequential: f64,
+    /// Seconds the latency check plans for until it has seen the spread.
+    pub latency_seconds: u64,
+    /// The offered rate, when it is fixed (open model).
+    pub rate_per_s: Option<f64>,
     pub notes: Vec<String>,
 }
+
+/// Connections opened before the clock starts, so that a split that sticks
+/// to connections shows (at 10% per connection, P(none of 64 is the
+/// canary's) = 0.9^64 = 0.1%).
+pub const WARM_CONNECTIONS: usize = 64;
 
 fn usage<T>(message: String) -> Result<T, UsageError> {
     Err(UsageError(message))
@@ -87,8 +108,6 @@ pub const MIN_TOLERANCE: f64 = 0.001;
 pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
     let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
-    let max_unclassified = units::parse_percent(&args.max_unclassified)
-        .or_else(|why| usage(format!("--max-unclassified: {why}")))?;
     let classifier = crate::classify::Classifier::parse(&args.load.classify).map_err(UsageError)?;
     let names = classifier.names();
     let known = names[..names.len() - 1].join(", ");
@@ -270,44 +289,28 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         variants[index].test = Some(expectations.len());
         expectations.push(Expectation { share, tolerance });
     }
-    let split = Split::new(&expectations, alpha, 1.0 - power);
+    let split = Split::new(&expectations, alpha, power);
     let expected_sequential = split.expected_requests();
+    let tost_size = expectations
+        .iter()
+        .filter(|e| e.share > 0.0 && e.share < 1.0)
+        .map(|e| tost_sample_size(e.share, e.tolerance, alpha / expectations.len() as f64, power))
+        .max()
+        .unwrap_or(0);
+    let smallest_share = variants
+        .iter()
+        .map(|variant| variant.share)
+        .filter(|share| *share > 0.0)
+        .fold(1.0, f64::min);
+    let max_unclassified = match &args.max_unclassified {
+        Some(text) => units::parse_percent(text)
+            .or_else(|why| usage(format!("--max-unclassified: {why}")))?,
+        None => smallest_share / 10.0,
+    };
 
     // Health: every other variant against the baseline.
     let health = match baseline {
-        Some(_) if !args.no_health && variants.len() > 1 => {
-            let max_error_increase = units::parse_points(&args.max_error_increase)
-                .ok()
-                .filter(|margin| *margin > 0.0)
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "--max-error-increase {}: expected percentage points above 0, like 1pp",
-                        args.max_error_increase
-                    ))
-                })?;
-            let text = args.max_latency_increase.trim();
-            let max_latency_increase = if text.ends_with('%') {
-                let fraction = units::parse_percent(text)
-                    .ok()
-                    .filter(|fraction| *fraction > 0.0)
-                    .ok_or_else(|| UsageError(format!("--max-latency-increase {text}: expected a percentage above 0% or a duration like 50ms")))?;
-                LatencyMargin::Relative(fraction)
-            } else {
-                let duration = units::parse_duration(text).map_err(|why| {
-                    UsageError(format!(
-                        "--max-latency-increase: {why} (or a percentage like 20%)"
-                    ))
-                })?;
-                LatencyMargin::Absolute {
-                    ms: duration.as_secs_f64() * 1000.0,
-                }
-            };
-            Some(HealthSpec {
-                alpha,
-                max_error_increase,
-                max_latency_increase,
-            })
-        }
+        Some(_) if !args.no_health && variants.len() > 1 => Some(health_spec(args, alpha, power)?),
         _ => None,
     };
     if let Some(matcher) = &args.error_if {
@@ -317,20 +320,8 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
             ));
         }
     }
-    let mut health_needs = Vec::new();
-    let mut planned = split.horizon();
-    if let (Some(spec), Some(baseline)) = (&health, baseline) {
-        let needed = spec.responses_needed();
-        for (index, variant) in variants.iter().enumerate() {
-            if index != baseline && variant.share > 0.0 {
-                health_needs.push((variant.class, needed));
-                let share = variant.share.min(variants[baseline].share);
-                planned = planned.max((needed as f64 / share).ceil() as u64);
-            }
-        }
-    }
 
-    // The load: bounded by --max-requests (or the plan), every load flag applies.
+    // The load: bounded by --max-requests (or four times the plan).
     let given = match (&args.max_requests, &args.load.requests) {
         (Some(_), Some(_)) => {
             return usage("--max-requests and --requests conflict: give one".to_string())
@@ -343,22 +334,15 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         }
         (None, None) => None,
     };
-    if let Some(cap) = given.filter(|cap| *cap < planned) {
-        notes.push(format!(
-            "--max-requests {cap} is below the {planned} requests the checks planned for: expect an inconclusive verdict"
-        ));
-    }
-    let max_requests = given.unwrap_or(planned);
     let mut load_args = args.load.clone();
-    load_args.requests = Some(max_requests.to_string());
-    let mut load = plan::load_plan(&load_args)?;
-    if let Some(matcher) = &args.error_if {
-        load.classifier
-            .set_error_rule(matcher)
-            .map_err(UsageError)?;
-    }
-    Ok(CanaryPlan {
-        load,
+    load_args.requests = Some("1".to_string());
+    let probe = plan::load_plan(&load_args)?;
+    let rate_per_s = match &probe.schedule {
+        Schedule::Open(curve) => Some(curve.max_rate_per_s()),
+        Schedule::Closed => None,
+    };
+    let mut canary = CanaryPlan {
+        load: probe,
         variants,
         baseline,
         split,
@@ -366,15 +350,106 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         power,
         max_unclassified,
         health,
-        health_needs,
-        planned_requests: planned,
-        max_requests,
+        planned_requests: 0,
+        max_requests: 0,
+        tost_size,
         expected_sequential,
+        latency_seconds: health::MIN_SECONDS as u64,
+        rate_per_s,
         notes,
+    };
+    let mut planned = canary.split.horizon();
+    if let Some(spec) = &canary.health {
+        planned = planned.max(canary.error_requests(spec, spec.assumed_error_rate));
+        if let Some(rate) = rate_per_s {
+            planned = planned.max((rate * canary.latency_seconds as f64).ceil() as u64);
+        }
+    }
+    canary.planned_requests = planned;
+    if let Some(cap) = given.filter(|cap| *cap < planned) {
+        canary.notes.push(format!(
+            "--max-requests {cap} is below the {planned} requests the checks plan for: expect an inconclusive verdict"
+        ));
+    }
+    canary.max_requests = given.unwrap_or_else(|| planned.saturating_mul(4));
+    load_args.requests = Some(canary.max_requests.to_string());
+    let mut load = plan::load_plan(&load_args)?;
+    load.warm_connections = WARM_CONNECTIONS.min(load.concurrency);
+    if let Some(matcher) = &args.error_if {
+        load.classifier
+            .set_error_rule(matcher)
+            .map_err(UsageError)?;
+    }
+    canary.load = load;
+    Ok(canary)
+}
+
+fn health_spec(args: &CanaryArgs, alpha: f64, power: f64) -> Result<HealthSpec, UsageError> {
+    let max_error_increase = units::parse_points(&args.max_error_increase)
+        .ok()
+        .filter(|margin| *margin >= 0.0005)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--max-error-increase {}: expected percentage points of at least 0.05pp, like 1pp",
+                args.max_error_increase
+            ))
+        })?;
+    let text = args.max_latency_increase.trim();
+    let max_latency_increase = if text.ends_with('%') {
+        let fraction = units::parse_percent(text)
+            .ok()
+            .filter(|fraction| *fraction >= 0.01)
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--max-latency-increase {text}: expected a percentage of at least 1% or a duration like 50ms"
+                ))
+            })?;
+        LatencyMargin::Relative(fraction)
+    } else {
+        let duration = units::parse_duration(text).map_err(|why| {
+            UsageError(format!(
+                "--max-latency-increase: {why} (or a percentage like 20%)"
+            ))
+        })?;
+        LatencyMargin::Absolute {
+            ms: duration.as_secs_f64() * 1000.0,
+        }
+    };
+    let assumed_error_rate = units::parse_percent(&args.baseline_error_rate)
+        .ok()
+        .filter(|rate| *rate < 0.5)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--baseline-error-rate {}: expected a percentage below 50%, like 1%",
+                args.baseline_error_rate
+            ))
+        })?;
+    Ok(HealthSpec {
+        alpha,
+        power,
+        max_error_increase,
+        max_latency_increase,
+        assumed_error_rate,
     })
 }
 
 impl CanaryPlan {
+    /// Responses (classified and not) the error check plans for at a
+    /// baseline error rate: for the smallest compared variant.
+    pub fn error_requests(&self, spec: &HealthSpec, rate: f64) -> u64 {
+        let Some(baseline) = self.baseline else {
+            return 0;
+        };
+        let baseline_share = self.variants[baseline].share;
+        self.variants
+            .iter()
+            .enumerate()
+            .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+            .map(|(_, variant)| spec.error_plan(rate, variant.share, baseline_share))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// What the run will do and why, printed before it starts.
     pub fn describe(&self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -382,35 +457,33 @@ impl CanaryPlan {
             let Some(test) = variant.test else { continue };
             let test = &self.split.tests[test];
             let e = &test.expectation;
-            let whole = if self.split.tests.len() > 1 {
-                " for the whole split"
-            } else {
-                ""
-            };
             let mut line = format!(
-                "share {}: expect {} ± {}pp · fixed-horizon (TOST) needs {} responses; sequential stopping ≈ {:.0} on average{whole}",
+                "share {}: expect {} ± {}pp · {} confidence sequence, valid at any stop · plans ≤ {} responses; ≈ {:.0} on average at {} (a fixed-horizon TOST needs {})",
                 variant.name,
                 percent(e.share),
                 plan::trim_float((e.tolerance * 1e6).round() / 1e4),
+                level(1.0 - test.alpha()),
                 test.horizon(),
-                self.expected_sequential
+                self.expected_sequential,
+                percent(e.share),
+                self.tost_size
             );
             if let Some(after) = test.dead_after() {
-                line.push_str(&format!(" · dead after {after} without one"));
+                line.push_str(&format!(" · a dead {} fails after {after}", variant.name));
             }
             lines.push(line);
         }
-        if let Some(spec) = &self.health {
-            let needed = self.health_needs.first().map_or(0, |need| need.1);
+        if let (Some(spec), Some(baseline)) = (&self.health, self.baseline) {
             lines.push(format!(
-                "health vs {}: errors +{} at most, latency +{} at most · needs ≈ {} responses per variant",
-                self.variants[self.baseline.expect("health has a baseline")].name,
+                "health vs {}: errors +{} at most, latency {} at most · {} sequences · plans {} requests for a baseline error rate of {} (assumed until seen; re-planned from it) and ≥ {} one-second latency blocks, power {}",
+                self.variants[baseline].name,
                 plan::trim_float(spec.max_error_increase * 100.0) + "pp",
-                match spec.max_latency_increase {
-                    LatencyMargin::Relative(fraction) => format!("{}% of its median", plan::trim_float(fraction * 100.0)),
-                    LatencyMargin::Absolute { ms } => format!("{}ms", plan::trim_float(ms)),
-                },
-                needed
+                spec.max_latency_increase.describe(),
+                level(1.0 - self.alpha),
+                self.error_requests(spec, spec.assumed_error_rate),
+                percent(spec.assumed_error_rate),
+                self.latency_seconds,
+                self.power
             ));
         } else {
             lines.push(
@@ -418,89 +491,15 @@ impl CanaryPlan {
             );
         }
         lines.push(format!(
-            "α {} · power {} · this run sends at most {} requests (planned {}), stopping as soon as the checks are decided",
-            self.alpha, self.power, self.max_requests, self.planned_requests
+            "α {} · power {} · plans {} requests, never more than {}; stops as soon as every check is decided · responses no variant claims count against the canary (at most {})",
+            self.alpha,
+            self.power,
+            self.planned_requests,
+            self.max_requests,
+            percent(self.max_unclassified)
         ));
         lines.extend(self.notes.iter().map(|note| format!("note: {note}")));
         lines
-    }
-}
-
-/// Runs the split test on every response and stops the load when every
-/// check has what it needs.
-///
-/// Responses are fed to the split in the order the requests were *sent*,
-/// not the order they completed: the assignment to variants happens per
-/// request, and a slower canary's responses arrive late, so completion
-/// order would make a 50 ms-slower canary look dead for its first 50 ms.
-/// A reorder buffer (as long as the requests in flight) restores the order.
-struct Watch<'a> {
-    plan: &'a CanaryPlan,
-    split: Split,
-    /// Per class: `Some((variant index, test index or None))` for a variant,
-    /// `None` outside every variant.
-    variant_of_class: Vec<Option<(usize, Option<usize>)>>,
-    /// Responses per variant, all of them (the tests stop counting when decided).
-    counts: Vec<u64>,
-    classified: u64,
-    unclassified: u64,
-    /// Request index the split sees next, and what came back for the ones
-    /// after it: `None` still in flight, `Some(class)` (u16::MAX: no response).
-    next_index: u64,
-    pending: std::collections::VecDeque<Option<u16>>,
-    state: State,
-}
-
-const NO_RESPONSE: u16 = u16::MAX;
-
-impl Watch<'_> {
-    fn feed(&mut self, class: u16) {
-        if class == NO_RESPONSE {
-            return;
-        }
-        match self.variant_of_class.get(class as usize).copied().flatten() {
-            Some((variant, test)) => {
-                self.classified += 1;
-                self.counts[variant] += 1;
-                self.state = self.split.observe(test);
-            }
-            None => self.unclassified += 1,
-        }
-    }
-}
-
-impl Observer for Watch<'_> {
-    fn observe(&mut self, sample: &Sample, recorder: &Recorder) -> Next {
-        let class = if sample.outcome == Outcome::Completed {
-            sample.class
-        } else {
-            NO_RESPONSE
-        };
-        if let Some(offset) = sample.index.checked_sub(self.next_index) {
-            let offset = offset as usize;
-            if self.pending.len() <= offset {
-                self.pending.resize(offset + 1, None);
-            }
-            self.pending[offset] = Some(class);
-            while let Some(Some(class)) = self.pending.front().copied() {
-                self.pending.pop_front();
-                self.next_index += 1;
-                self.feed(class);
-            }
-        }
-        match self.state {
-            State::Failed => Next::Stop("the split check failed".to_string()),
-            State::Decided
-                if self
-                    .plan
-                    .health_needs
-                    .iter()
-                    .all(|(class, needed)| recorder.classes[*class as usize].count >= *needed) =>
-            {
-                Next::Stop("every check has its evidence".to_string())
-            }
-            _ => Next::Continue,
-        }
     }
 }
 
@@ -519,29 +518,9 @@ pub async fn run(args: CanaryArgs) -> Result<u8> {
 
 /// Sends the plan's traffic and returns the report with its checks.
 pub async fn verify(plan: &CanaryPlan) -> Result<Report> {
-    let class_count = plan.load.classifier.names().len();
-    let mut variant_of_class = vec![None; class_count];
-    for (index, variant) in plan.variants.iter().enumerate() {
-        variant_of_class[variant.class as usize] = Some((index, variant.test));
-    }
-    let mut watch = Watch {
-        plan,
-        split: plan.split.clone(),
-        variant_of_class,
-        counts: vec![0; plan.variants.len()],
-        classified: 0,
-        unclassified: 0,
-        next_index: 0,
-        pending: std::collections::VecDeque::new(),
-        state: State::Running,
-    };
+    let mut watch = Watch::new(plan);
     let (recorder, info) = command::execute(&plan.load, &mut watch).await?;
-    // Whatever is left behind a request that never reported (none should).
-    while let Some(slot) = watch.pending.pop_front() {
-        if let Some(class) = slot {
-            watch.feed(class);
-        }
-    }
+    watch.finish();
     Ok(build_report(plan, &mut watch, &recorder, &info))
 }
 
@@ -553,52 +532,45 @@ fn build_report(
 ) -> Report {
     let mut report = Report::for_load(&plan.load, recorder, info);
     report.command = "canary".to_string();
-    let classified = watch.classified;
-    let unclassified = watch.unclassified;
-    let seen = classified + unclassified;
-    let too_many_unclassified =
-        seen > 0 && unclassified as f64 / seen as f64 > plan.max_unclassified;
-    let mut checks = share_checks(plan, &mut watch.split, &watch.counts, too_many_unclassified);
-    let mut unclassified_check = Check::new(
-        "unclassified",
-        "split.unclassified",
-        if too_many_unclassified {
+    let dependence = watch.dependence.finding();
+    let seen = watch.classified + watch.unattributable;
+    let unattributable_share = if seen == 0 {
+        0.0
+    } else {
+        watch.unattributable as f64 / seen as f64
+    };
+    let too_many = unattributable_share > plan.max_unclassified;
+    let mut checks = share_checks(plan, watch, dependence.is_some());
+    let mut unattributable = Check::new(
+        "unattributable",
+        "split.unattributable",
+        if too_many {
             Verdict::Inconclusive
         } else {
             Verdict::Pass
         },
-        json!({ "unclassified": unclassified, "responses": seen,
-                "share": if seen == 0 { 0.0 } else { unclassified as f64 / seen as f64 } }),
+        json!({ "unattributable": watch.unattributable, "responses": seen, "share": unattributable_share }),
         json!({ "max_share": plan.max_unclassified }),
         format!(
-            "{unclassified} of {seen} responses were in no variant (429, unmarked 5xx, transport errors, unmatched): {} (at most {} allowed){}",
-            percent(if seen == 0 { 0.0 } else { unclassified as f64 / seen as f64 }),
+            "{} of {seen} responses were in no variant (transport errors, timeouts, 429, unmarked 5xx, unmatched): {} (at most {}); they count both ways in the split and as the canary's errors in the health check{}",
+            watch.unattributable,
+            percent(unattributable_share),
             percent(plan.max_unclassified),
-            if too_many_unclassified { " — the split cannot be trusted" } else { "" }
+            if too_many { " — too many to trust the checks" } else { "" }
         ),
     );
-    unclassified_check.used = Some(seen);
-    checks.push(unclassified_check);
-    if let (Some(spec), Some(baseline)) = (&plan.health, plan.baseline) {
-        let variants: Vec<(u16, &str)> = plan
-            .variants
-            .iter()
-            .filter(|variant| variant.share > 0.0)
-            .map(|variant| (variant.class, variant.name.as_str()))
-            .collect();
-        let base = &plan.variants[baseline];
-        let pairs = health::pairs(recorder, &variants, (base.class, &base.name));
-        let mut health_checks = health::checks(spec, &pairs);
-        for check in &mut health_checks {
-            check.planned = plan.health_needs.first().map(|need| need.1);
-        }
-        checks.extend(health_checks);
+    unattributable.used = Some(seen);
+    checks.push(unattributable);
+    checks.push(independence_check(watch, dependence.as_deref()));
+    if plan.health.is_some() {
+        checks.extend(health_checks(plan, watch, dependence.is_some()));
     }
     let (verdict, deciding) = report::combine(&checks);
     let deciding_reason = deciding.map(|check| format!("{}: {}", check.name, check.reason));
     match (&info.end, report.verdict) {
         (_, Verdict::Error) => {}
         (EndReason::Interrupted, _) => {
+            report.verdict = Verdict::Inconclusive;
             report.reason = format!(
                 "interrupted before the checks were decided: partial results{}",
                 deciding_reason
@@ -614,7 +586,13 @@ fn build_report(
     }
     report.exit_code = report.verdict.exit_code();
     report.checks = checks;
-    report.canary = Some(CanarySection {
+    report.canary = Some(canary_section(plan, watch));
+    report.overrule_local_exhaustion();
+    report
+}
+
+fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
+    CanarySection {
         expect: plan
             .variants
             .iter()
@@ -623,28 +601,34 @@ fn build_report(
         baseline: plan.baseline.map(|index| plan.variants[index].name.clone()),
         alpha: plan.alpha,
         power: plan.power,
-        split_fixed_horizon: plan.split.horizon(),
+        split_fixed_horizon: plan.tost_size,
         split_expected_sequential: plan.expected_sequential,
-        planned_requests: plan.planned_requests,
+        planned_requests: watch.planned,
         max_requests: plan.max_requests,
-        classified,
-        unclassified,
-    });
-    report.overrule_local_exhaustion();
-    report
+        classified: watch.classified,
+        unclassified: watch.unattributable,
+        interval_kind: Some(INTERVAL_KIND.to_string()),
+        split_horizon: Some(plan.split.horizon()),
+        initial_planned_requests: Some(plan.planned_requests),
+        assumed_baseline_error_rate: plan.health.map(|spec| spec.assumed_error_rate),
+        observed_baseline_error_rate: watch.observed_baseline_error_rate,
+        stopped_because: watch.stopped.clone(),
+        connections: Some(watch.dependence.connections as u64),
+        connection_dispersion_p: watch.dependence.by_connection.map(|d| d.2),
+        second_dispersion_p: watch.dependence.by_second.map(|d| d.2),
+    }
 }
 
-/// One check per tested share, and χ² across variants when there are more than two.
-fn share_checks(
-    plan: &CanaryPlan,
-    split: &mut Split,
-    counts: &[u64],
-    untrusted: bool,
-) -> Vec<Check> {
+/// How the share intervals are made, for reports.
+pub const INTERVAL_KIND: &str =
+    "confidence sequence (beta-binomial mixture; valid at any stopping time)";
+
+/// One check per tested share.
+fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     for variant in &plan.variants {
         let Some(index) = variant.test else { continue };
-        let test = &mut split.tests[index];
+        let test = &mut watch.split.tests[index];
         let decision = test.finish();
         let e = test.expectation.clone();
         let (hits, trials) = test.counts();
@@ -653,31 +637,34 @@ fn share_checks(
         } else {
             hits as f64 / trials as f64
         };
-        let confidence = 1.0 - 2.0 * test.alpha();
-        let (low, high) = clopper_pearson(hits, trials, confidence);
+        let confidence = 1.0 - test.alpha();
+        let (low, high) = test.interval().unwrap_or((0.0, 1.0));
         let (band_low, band_high) = e.band();
-        let how = match decision.rule {
-            Rule::DeadVariant => format!(
-                "no {} response in {} (dead {})",
-                variant.name, decision.trials, variant.name
-            ),
-            Rule::Sequential => format!(
-                "sequential test decided after {} responses",
+        let how = match (decision.rule, decision.verdict) {
+            (Rule::Sequence, Outcome::Pass) => format!(
+                "inside the band after {} responses",
                 decision.trials
             ),
-            Rule::FixedHorizon => format!("fixed-horizon rule at {} responses", decision.trials),
-            Rule::EndOfRun => format!(
-                "fixed rule on the {} responses the run got",
+            (Rule::Sequence, _) => format!(
+                "outside the band after {} responses",
+                decision.trials
+            ),
+            (Rule::Horizon, _) => format!(
+                "still overlapping the band at the planned {} responses",
+                decision.trials
+            ),
+            (Rule::EndOfRun, _) => format!(
+                "still overlapping the band when the run ended ({} responses)",
                 decision.trials
             ),
         };
         let mut verdict = match decision.verdict {
-            Equivalence::Pass => Verdict::Pass,
-            Equivalence::Fail => Verdict::Fail,
-            Equivalence::Continue => Verdict::Inconclusive,
+            Outcome::Pass => Verdict::Pass,
+            Outcome::Fail => Verdict::Fail,
+            Outcome::Inconclusive => Verdict::Inconclusive,
         };
         let mut reason = format!(
-            "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} interval {}–{}; {how}",
+            "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} confidence sequence {}–{}: {how}",
             variant.name,
             percent(observed),
             percent(e.share),
@@ -685,17 +672,25 @@ fn share_checks(
             percent(band_high),
             level(confidence),
             percent(low),
-            percent(high)
+            percent(high),
         );
-        if untrusted {
+        if watch.unattributable > 0 {
+            reason.push_str(&format!(
+                " ({} unattributable responses counted both ways)",
+                watch.unattributable
+            ));
+        }
+        if dependent {
             verdict = Verdict::Inconclusive;
-            reason.push_str(" — but too many responses were in no variant");
+            reason.push_str(" — but the responses are not independent per request (see split independence)");
         }
         let mut check = Check::new(
             format!("share {}", variant.name),
             "split.share",
             verdict,
-            json!({ "share": observed, "responses": hits, "of": trials, "rule": format!("{:?}", decision.rule).to_lowercase() }),
+            json!({ "share": observed, "responses": hits, "of": trials,
+                    "rule": format!("{:?}", decision.rule).to_lowercase(),
+                    "unattributable": watch.unattributable }),
             json!({ "share": e.share, "tolerance": e.tolerance, "band": [band_low, band_high] }),
             reason,
         );
@@ -703,50 +698,152 @@ fn share_checks(
             low,
             high,
             confidence,
+            kind: Some(INTERVAL_KIND.to_string()),
         });
-        check.p_value = Some(split::exact_p(e.share, hits, trials));
+        check.p_value = Some(test.always_valid_p());
         check.planned = Some(test.horizon());
         check.used = Some(decision.trials);
         checks.push(check);
     }
-    if plan.variants.len() > 2 {
-        let observed = counts.to_vec();
-        let shares: Vec<f64> = plan.variants.iter().map(|variant| variant.share).collect();
-        let total: u64 = observed.iter().sum();
-        let (statistic, freedom, p) = chi_square_goodness_of_fit(&observed, &shares);
-        let off = plan.variants.iter().zip(&observed).any(|(variant, seen)| {
-            let tolerance = variant
-                .test
-                .map_or(0.0, |index| split.tests[index].expectation.tolerance);
-            total > 0 && (*seen as f64 / total as f64 - variant.share).abs() > tolerance
-        });
-        let all_pass = checks.iter().all(|check| check.verdict == Verdict::Pass);
-        let verdict = if p < split::DECISIVE_P && off {
-            Verdict::Fail
-        } else if all_pass {
-            Verdict::Pass
-        } else {
+    checks
+}
+
+/// Whether the responses look independent per request (per connection, per second).
+fn independence_check(watch: &Watch<'_>, finding: Option<&str>) -> Check {
+    let dependence = &watch.dependence;
+    let p = |test: Option<(f64, usize, f64)>| test.map(|(_, _, p)| p);
+    let mut check = Check::new(
+        "split independence",
+        "split.independence",
+        if finding.is_some() {
             Verdict::Inconclusive
+        } else {
+            Verdict::Pass
+        },
+        json!({ "connections": dependence.connections,
+                "by_connection_p": p(dependence.by_connection),
+                "by_second_p": p(dependence.by_second) }),
+        json!({ "assumption": "each request is assigned to a variant independently", "min_p": watch::DEPENDENCE_P }),
+        match finding {
+            Some(finding) => format!("{finding}: the checks assume a random split per request, so no verdict is given"),
+            None => format!(
+                "no sign that the split depends on the connection ({} connections{}) or the second{}",
+                dependence.connections,
+                p(dependence.by_connection).map_or(String::new(), |p| format!(", p = {}", report::format_p(p))),
+                p(dependence.by_second).map_or(String::new(), |p| format!(" (p = {})", report::format_p(p)))
+            ),
+        },
+    );
+    check.p_value = p(dependence.by_connection);
+    check
+}
+
+/// The error-rate and latency checks, per compared variant.
+fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<Check> {
+    let (Some(spec), Some(baseline)) = (&plan.health, plan.baseline) else {
+        return Vec::new();
+    };
+    let baseline_name = &plan.variants[baseline].name;
+    let mut checks = Vec::new();
+    let confidence = 1.0 - spec.alpha;
+    let standing_verdict = |standing: Standing| match standing {
+        Standing::Pass => Verdict::Pass,
+        Standing::Fail => Verdict::Fail,
+        Standing::Undecided => Verdict::Inconclusive,
+    };
+    for health in &watch.health {
+        let name = &plan.variants[health.variant].name;
+        let count = watch.counts[health.variant];
+        let failed = watch.failed[health.variant];
+        let base_count = watch.counts[baseline];
+        let base_failed = watch.failed[baseline];
+        let rate = |f: u64, n: u64| if n == 0 { 0.0 } else { f as f64 / n as f64 };
+        let (verdict, reason, interval) = match health.errors {
+            Some(bounds) => (
+                standing_verdict(bounds.standing),
+                format!(
+                    "{name} {} ({failed}/{count}) vs {baseline_name} {} ({base_failed}/{base_count}): increase {}, {} bounds {}–{} (upper bound with all {} unattributable responses as {name} errors), margin {}{}",
+                    percent(rate(failed, count)),
+                    percent(rate(base_failed, base_count)),
+                    points(bounds.increase),
+                    level(confidence),
+                    points(bounds.low),
+                    points(bounds.high),
+                    watch.unattributable,
+                    points(spec.max_error_increase),
+                    match bounds.standing {
+                        Standing::Pass => ": within the margin".to_string(),
+                        Standing::Fail => ": worse than the margin".to_string(),
+                        Standing::Undecided if watch.unattributable > 0 && bounds.low <= spec.max_error_increase && bounds.high - bounds.increase > 2.0 * spec.max_error_increase =>
+                            format!(": undecided — {} responses no variant claims could be {name}'s failures", watch.unattributable),
+                        Standing::Undecided => ": undecided within the planned sample".to_string(),
+                    }
+                ),
+                Some(Interval { low: bounds.low, high: bounds.high, confidence, kind: Some("difference of two confidence sequences (beta-binomial mixture)".to_string()) }),
+            ),
+            None => (Verdict::Inconclusive, format!("no {name} or {baseline_name} responses to compare"), None),
         };
         let mut check = Check::new(
-            "split χ²",
-            "split.chi_square",
-            verdict,
-            json!({ "counts": plan.variants.iter().map(|v| v.name.clone()).zip(observed.clone()).collect::<IndexMap<_, _>>(),
-                    "statistic": statistic, "degrees_of_freedom": freedom }),
-            json!({ "shares": plan.variants.iter().map(|v| (v.name.clone(), v.share)).collect::<IndexMap<_, _>>() }),
-            format!(
-                "χ²={statistic:.2} on {freedom} df over {total} responses, p={p:.3}: {}",
-                match verdict {
-                    Verdict::Fail => "the split differs from the expected shares beyond tolerance",
-                    Verdict::Pass => "consistent with the expected shares",
-                    _ => "not every variant's share is decided",
-                }
-            ),
+            format!("errors {name}"),
+            "health.errors",
+            if dependent { Verdict::Inconclusive } else { verdict },
+            json!({ "variant_rate": rate(failed, count), "baseline_rate": rate(base_failed, base_count),
+                    "variant_failed": failed, "variant_responses": count,
+                    "baseline_failed": base_failed, "baseline_responses": base_count,
+                    "unattributable": watch.unattributable,
+                    "increase": health.errors.map(|b| b.increase) }),
+            json!({ "max_increase": spec.max_error_increase,
+                    "assumed_baseline_rate": spec.assumed_error_rate,
+                    "observed_baseline_rate": watch.observed_baseline_error_rate }),
+            reason,
         );
-        check.p_value = Some(p);
-        check.used = Some(total);
+        check.interval = interval;
+        check.planned = Some(watch.planned);
+        check.used = Some(count + base_count);
+        checks.push(check);
+
+        let margin = spec.max_latency_increase;
+        let (verdict, reason, interval) = match health.latency {
+            Some(bounds) => (
+                standing_verdict(bounds.standing),
+                format!(
+                    "{name} vs {baseline_name}: {} over {} one-second blocks, {} bounds {} to {} (spread inflated for lag-1 autocorrelation {:.2}), margin {}{}",
+                    margin.show(bounds.increase),
+                    bounds.seconds,
+                    level(confidence),
+                    margin.show(bounds.low),
+                    margin.show(bounds.high),
+                    bounds.autocorrelation,
+                    margin.describe(),
+                    match bounds.standing {
+                        Standing::Pass => ": within the margin",
+                        Standing::Fail => ": slower than the margin",
+                        Standing::Undecided if bounds.seconds < health::MIN_SECONDS => ": too few seconds to decide",
+                        Standing::Undecided => ": undecided within the planned sample",
+                    }
+                ),
+                Some(Interval { low: bounds.low, high: bounds.high, confidence, kind: Some("Gaussian-mixture confidence sequence over per-second blocks".to_string()) }),
+            ),
+            None => (Verdict::Inconclusive, format!("fewer than 2 seconds with both {name} and {baseline_name} responses"), None),
+        };
+        let mut check = Check::new(
+            format!("latency {name}"),
+            "health.latency",
+            if dependent { Verdict::Inconclusive } else { verdict },
+            json!({ "increase": health.latency.map(|b| b.increase), "seconds": health.latency.map(|b| b.seconds),
+                    "scale": match margin { LatencyMargin::Relative(_) => "log ratio of geometric means", LatencyMargin::Absolute { .. } => "ms difference of means" },
+                    "autocorrelation": health.latency.map(|b| b.autocorrelation) }),
+            json!({ "max_increase": margin.on_block_scale(), "margin": margin.describe() }),
+            reason,
+        );
+        check.interval = interval;
+        check.used = health.latency.map(|b| b.seconds as u64);
         checks.push(check);
     }
     checks
+}
+
+/// A difference of rates in percentage points: +0.42pp.
+fn points(value: f64) -> String {
+    format!("{:+.2}pp", value * 100.0)
 }

@@ -62,12 +62,23 @@ impl Sender {
     }
 }
 
+/// A connection and its number (unique in the process, never 0), so that a
+/// check can ask whether responses depend on the connection they came on.
+struct Connection {
+    sender: Sender,
+    id: u32,
+}
+
+/// Connection numbers, process-wide (0 means "no connection").
+static NEXT_CONNECTION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 /// All connections to the target. HTTP/1.1: one request per connection at a
 /// time, so there are at most as many connections as requests in flight.
-/// HTTP/2: requests share connections.
+/// HTTP/2: requests share connections. Idle connections are taken in FIFO
+/// order, so requests rotate over every open connection.
 pub struct Connections {
     endpoint: Endpoint,
-    idle: ArrayQueue<Sender>,
+    idle: ArrayQueue<Connection>,
     tls: Option<TlsConnector>,
     http2: bool,
     connect_timeout: Duration,
@@ -78,6 +89,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub bytes: u64,
+    /// The number of the connection that carried the exchange.
+    pub connection: u32,
 }
 
 impl Connections {
@@ -132,17 +145,17 @@ impl Connections {
             to_origin_form(&mut request, &self.endpoint.authority);
         }
         let mut may_retry = true;
-        let (sender, response) = loop {
-            let (mut sender, fresh) = match self.checkout() {
-                Some(sender) => (sender, false),
+        let (connection, response) = loop {
+            let (mut connection, fresh) = match self.checkout() {
+                Some(connection) => (connection, false),
                 None => (self.connect().await?, true),
             };
-            let sent = match &mut sender {
+            let sent = match &mut connection.sender {
                 Sender::Http1(inner) => inner.try_send_request(request).await,
                 Sender::Http2(inner) => inner.try_send_request(request).await,
             };
             match sent {
-                Ok(response) => break (sender, response),
+                Ok(response) => break (connection, response),
                 Err(mut failed) => match failed.take_message() {
                     Some(unsent) if may_retry && !fresh => {
                         request = unsent;
@@ -152,34 +165,64 @@ impl Connections {
                 },
             }
         };
-        let answer = read_body(response, body, keep).await?;
-        self.checkin(sender);
+        let mut answer = read_body(response, body, keep).await?;
+        answer.connection = connection.id;
+        self.checkin(connection);
         Ok(answer)
     }
 
-    fn checkout(&self) -> Option<Sender> {
-        while let Some(sender) = self.idle.pop() {
-            if sender.is_closed() {
+    /// Opens up to `count` connections before the run's clock starts, so
+    /// that requests rotate over that many from the first one (the canary
+    /// check needs several connections to see a split that sticks to one).
+    /// A connection that cannot be opened now is simply not there: the
+    /// requests that need it will open it, and count its failure.
+    pub async fn warm(&self, count: usize) {
+        for _ in 0..count {
+            match self.connect().await {
+                Ok(connection) => {
+                    if self.idle.push(connection).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn checkout(&self) -> Option<Connection> {
+        while let Some(connection) = self.idle.pop() {
+            if connection.sender.is_closed() {
                 continue;
             }
-            if let Sender::Http2(shared) = &sender {
+            if let Sender::Http2(shared) = &connection.sender {
                 // HTTP/2 multiplexes: hand out a clone, keep the connection idle.
-                let clone = Sender::Http2(shared.clone());
-                let _ = self.idle.push(sender);
+                let clone = Connection {
+                    sender: Sender::Http2(shared.clone()),
+                    id: connection.id,
+                };
+                let _ = self.idle.push(connection);
                 return Some(clone);
             }
-            return Some(sender);
+            return Some(connection);
         }
         None
     }
 
-    fn checkin(&self, sender: Sender) {
-        if matches!(sender, Sender::Http1(_)) && !sender.is_closed() {
-            let _ = self.idle.push(sender);
+    fn checkin(&self, connection: Connection) {
+        if matches!(connection.sender, Sender::Http1(_)) && !connection.sender.is_closed() {
+            let _ = self.idle.push(connection);
         }
     }
 
-    async fn connect(&self) -> Result<Sender, ErrorKind> {
+    async fn connect(&self) -> Result<Connection, ErrorKind> {
+        let sender = self.open().await?;
+        Ok(Connection {
+            sender,
+            id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    async fn open(&self) -> Result<Sender, ErrorKind> {
         let endpoint = &self.endpoint;
         let connect = async {
             let addresses: Vec<SocketAddr> =
@@ -292,6 +335,7 @@ async fn read_body(
         status: parts.status.as_u16(),
         headers: parts.headers,
         bytes,
+        connection: 0,
     })
 }
 

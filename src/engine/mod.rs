@@ -281,6 +281,9 @@ async fn spawn_engine_threads(
         // Spread the workers evenly: the first `concurrency % count` threads get one more.
         let workers =
             plan.concurrency / count + usize::from(thread_index < plan.concurrency % count);
+        let warm = (plan.warm_connections / count
+            + usize::from(thread_index < plan.warm_connections % count))
+        .min(workers);
         let connections = Arc::new(
             Connections::new(&plan.request.endpoint, options, workers).map_err(|why| {
                 anyhow::Error::new(crate::UsageError(format!(
@@ -301,6 +304,7 @@ async fn spawn_engine_threads(
                     return;
                 };
                 runtime.block_on(async move {
+                    connections.warm(warm).await;
                     // Spawning hundreds of workers takes milliseconds: do it before
                     // the clock starts; each waits for the start signal.
                     let tasks: Vec<_> = (0..workers)
@@ -435,6 +439,7 @@ async fn worker(
                     error: None,
                     failed: false,
                     retry_after_ms: None,
+                    connection: 0,
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -503,6 +508,7 @@ async fn send_one(
         error: None,
         failed: false,
         retry_after_ms: None,
+        connection: 0,
         outcome: Outcome::Completed,
     };
     let result = match request::build(&shared.request, index, scratch) {
@@ -529,6 +535,7 @@ async fn send_one(
         Some(Ok(answer)) => {
             sample.status = answer.status;
             sample.bytes = answer.bytes;
+            sample.connection = answer.connection;
             if answer.status == 429 || answer.status == 503 {
                 sample.retry_after_ms = retry_after_ms(&answer.headers);
             }

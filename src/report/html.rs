@@ -12,7 +12,8 @@ use plotters::prelude::*;
 
 use super::{Format, Report, Verdict};
 use crate::record::histogram_from_base64;
-use crate::stats::binomial::clopper_pearson;
+use crate::canary::split::Expectation;
+use crate::stats::confseq::BernoulliCs;
 
 pub struct Html;
 
@@ -168,7 +169,8 @@ fn traffic_chart(report: &Report) -> Result<Option<String>> {
 }
 
 /// The canary share over time: cumulative share per variant, the expected
-/// band and the running Clopper–Pearson interval.
+/// band and the running confidence sequence (the same the check used: it
+/// depends on the counts only, so it is recomputed exactly from the series).
 fn share_chart(report: &Report) -> Result<Option<String>> {
     let Some(canary) = &report.canary else {
         return Ok(None);
@@ -203,7 +205,18 @@ fn share_chart(report: &Report) -> Result<Option<String>> {
         let Some(series) = report.series.completed.get(*name) else {
             continue;
         };
-        let confidence = check.interval.as_ref().map_or(0.95, |i| i.confidence);
+        let confidence = check.interval.as_ref().map_or(0.99, |i| i.confidence);
+        let expectation = Expectation {
+            share: check.expected.get("share").and_then(|v| v.as_f64()).unwrap_or(0.0),
+            tolerance: check
+                .expected
+                .get("tolerance")
+                .and_then(|v| v.as_f64())
+                .filter(|t| *t > 0.0 && *t < 1.0)
+                .unwrap_or(0.02),
+        };
+        let mixture = expectation.mixture();
+        let alpha = (1.0 - confidence).clamp(1e-9, 0.5);
         let (mut hits, mut trials) = (0_u64, 0_u64);
         let (mut share, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
         for (second, total) in totals.iter().enumerate() {
@@ -213,7 +226,9 @@ fn share_chart(report: &Report) -> Result<Option<String>> {
                 continue;
             }
             let t = (second + 1) as f64;
-            let (l, h) = clopper_pearson(hits, trials, confidence);
+            let (l, h) = BernoulliCs::from_counts(mixture, alpha, hits.min(trials), trials)
+                .interval()
+                .unwrap_or((0.0, 1.0));
             share.push((t, 100.0 * hits as f64 / trials as f64));
             low.push((t, 100.0 * l));
             high.push((t, 100.0 * h));
@@ -221,7 +236,7 @@ fn share_chart(report: &Report) -> Result<Option<String>> {
         let end = share.last().map_or(1.0, |p| p.0);
         let level = format!("{:.0}%", confidence * 100.0);
         lines.push(Line::new(format!("{name} share"), share));
-        lines.push(Line::new(format!("{name} {level} interval"), low).dashed());
+        lines.push(Line::new(format!("{name} {level} confidence sequence"), low).dashed());
         lines.push(Line::edge_of_previous(high).dashed());
         let band: Vec<f64> = check
             .expected

@@ -173,6 +173,29 @@ pub struct CanarySection {
     /// Responses in a variant, and responses outside every variant.
     pub classified: u64,
     pub unclassified: u64,
+    /// How the share intervals are made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_kind: Option<String>,
+    /// Classified responses after which an undecided split is inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_horizon: Option<u64>,
+    /// The plan before the run (`planned_requests` is the final one, re-planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_planned_requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assumed_baseline_error_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_baseline_error_rate: Option<f64>,
+    /// Why the run stopped (every check decided, a check failed, the plan was complete…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_because: Option<String>,
+    /// Connections the responses came on, and the dispersion tests' p-values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_dispersion_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_dispersion_p: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +320,9 @@ pub struct Interval {
     pub low: f64,
     pub high: f64,
     pub confidence: f64,
+    /// How it was made (e.g. a confidence sequence, valid at any stop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl Check {

@@ -74,6 +74,7 @@ impl StepKind for CanaryKind {
         "power",
         "max_requests",
         "max_unclassified",
+        "baseline_error_rate",
         "error_if",
         "max_error_increase",
         "max_latency_increase",

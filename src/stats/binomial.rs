@@ -155,6 +155,35 @@ pub fn chi_square_goodness_of_fit(observed: &[u64], shares: &[f64]) -> (f64, usi
     (statistic, freedom, p)
 }
 
+/// Over-dispersion of grouped binomial counts `(hits, trials)` against one
+/// common share: Pearson's χ² for homogeneity, Σ (h − n·p̂)² / (n·p̂(1 − p̂)),
+/// on (groups − 1) degrees of freedom (Cochran 1954). Groups with fewer than
+/// 5 trials are left out (the χ² approximation needs counts). Returns
+/// (statistic, degrees of freedom, p), or `None` with under two groups or
+/// no variation at all.
+pub fn dispersion_test(groups: impl Iterator<Item = (u64, u64)>) -> Option<(f64, usize, f64)> {
+    let kept: Vec<(u64, u64)> = groups.filter(|(_, trials)| *trials >= 5).collect();
+    if kept.len() < 2 {
+        return None;
+    }
+    let hits: u64 = kept.iter().map(|g| g.0).sum();
+    let trials: u64 = kept.iter().map(|g| g.1).sum();
+    let share = hits as f64 / trials as f64;
+    if share <= 0.0 || share >= 1.0 {
+        return None;
+    }
+    let statistic: f64 = kept
+        .iter()
+        .map(|&(h, n)| {
+            let expected = n as f64 * share;
+            (h as f64 - expected).powi(2) / (expected * (1.0 - share))
+        })
+        .sum();
+    let freedom = kept.len() - 1;
+    let p = ChiSquared::new(freedom as f64).map_or(f64::NAN, |chi| chi.sf(statistic));
+    Some((statistic, freedom, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

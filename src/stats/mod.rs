@@ -10,6 +10,7 @@
 //! Holm's correction. Reference values for the last ones come from
 //! statsmodels and NumPy (same script).
 pub mod binomial;
+pub mod confseq;
 pub mod health;
 pub mod line;
 pub mod sprt;

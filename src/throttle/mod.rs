@@ -700,6 +700,7 @@ fn gate(
         low: found.low,
         high: found.high,
         confidence: CONFIDENCE,
+        kind: Some("Student t interval of the line fit".to_string()),
     });
     check
 }

@@ -8,6 +8,7 @@ mod common;
 mod faults;
 
 mod canary;
+mod canary_stats;
 mod cli;
 mod load;
 mod rate;

@@ -1,13 +1,8 @@
-//! Statistics against SciPy reference values, and the sequential split check
-//! by seeded simulation (error rates and average sample size).
-use crate::common;
+//! Statistics against SciPy reference values (the canary checks' error
+//! rates are measured in canary_stats.rs).
 
-use gateprobe::canary::split::{Expectation, Split};
 use gateprobe::stats::binomial::*;
 use gateprobe::stats::health::*;
-use gateprobe::stats::sprt::Equivalence;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -222,81 +217,5 @@ fn line_fit_matches_statsmodels_ols() {
         let expected = floats(&row["mean_at_x0_95"]);
         assert_close(low, expected[0], "OLS mean at x0 95% low");
         assert_close(high, expected[1], "OLS mean at x0 95% high");
-    }
-}
-
-#[test]
-fn sequential_split_check_error_rates_and_efficiency() {
-    // The decision procedure `gateprobe canary` runs (dead canary, paired
-    // SPRTs, truncation at the TOST size, fixed rule), on seeded Bernoulli
-    // requests: p0 = 10%, δ = 2 pp, α = 0.01, β = 0.05; 10,000 runs per case.
-    const RUNS: u64 = 10_000;
-    let (alpha, beta) = (0.01, 0.05);
-    let split = Split::new(
-        &[Expectation {
-            share: 0.10,
-            tolerance: 0.02,
-        }],
-        alpha,
-        beta,
-    );
-    // Monte Carlo allowance: 3 standard errors of a rate over RUNS runs.
-    let allowance = |rate: f64| rate + 3.0 * (rate * (1.0 - rate) / RUNS as f64).sqrt();
-    let mut rng = StdRng::seed_from_u64(2026);
-    let mut run_case = |truth: f64| {
-        let (mut passes, mut fails, mut used, mut used_to_pass) = (0u64, 0u64, 0u64, 0u64);
-        for _ in 0..RUNS {
-            let (verdict, requests) = split.simulate(&[truth], &mut rng, 100_000);
-            used += requests;
-            match verdict {
-                Equivalence::Pass => {
-                    passes += 1;
-                    used_to_pass += requests;
-                }
-                Equivalence::Fail => fails += 1,
-                Equivalence::Continue => {}
-            }
-        }
-        (
-            passes as f64 / RUNS as f64,
-            fails as f64 / RUNS as f64,
-            used as f64 / RUNS as f64,
-            used_to_pass as f64 / passes.max(1) as f64,
-        )
-    };
-    let tost = tost_sample_size(0.10, 0.02, alpha, 1.0 - beta);
-    let (pass_rate, fail_rate, mean_used, mean_to_pass) = run_case(0.10);
-    common::say(&format!(
-        "true 10%: pass {pass_rate:.4}, fail {fail_rate:.4}, mean requests {mean_used:.0}, \
-         mean to a pass {mean_to_pass:.0} (fixed-horizon TOST: {tost})"
-    ));
-    assert!(
-        fail_rate <= allowance(alpha),
-        "false fail rate {fail_rate} > α"
-    );
-    assert!(pass_rate >= 1.0 - beta, "power {pass_rate} < 1 − β");
-    assert!(
-        mean_to_pass <= 2_000.0,
-        "mean requests to a pass {mean_to_pass}"
-    );
-    assert!(
-        mean_used <= 2_000.0,
-        "mean requests to a verdict {mean_used}"
-    );
-    for (truth, bound, what) in [
-        (0.10 + 0.02, beta, "β at p0 + δ"),
-        (0.10 - 0.02, beta, "β at p0 − δ"),
-        (0.10 + 1.5 * 0.02, alpha, "α at p0 + 1.5δ"),
-        (0.10 - 1.5 * 0.02, alpha, "α at p0 − 1.5δ"),
-    ] {
-        let (pass_rate, fail_rate, mean_used, _) = run_case(truth);
-        common::say(&format!(
-            "true {:.0}%: pass {pass_rate:.4}, fail {fail_rate:.4}, mean requests {mean_used:.0}",
-            truth * 100.0
-        ));
-        assert!(
-            pass_rate <= allowance(bound),
-            "false pass rate {pass_rate} at {truth}: above {what}"
-        );
     }
 }

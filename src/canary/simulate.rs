@@ -1,0 +1,148 @@
+//! The canary check in virtual time: synthetic responses with a known truth
+//! (shares, error rates, latencies, dependence) fed to the very observer a
+//! real run uses ([`Watch`]), so that the error rates the checks claim can be
+//! measured by seeded simulation — thousands of runs in seconds, no HTTP.
+use rand::Rng;
+
+use super::health::Standing;
+use super::split::{Outcome, State};
+use super::watch::Watch;
+use super::CanaryPlan;
+use crate::engine::{Observer, Verdict as Next};
+use crate::record::Recorder;
+use crate::sample::{Outcome as SampleOutcome, Sample};
+
+/// What the simulated gateway does.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    /// Share of requests each variant serves (in the plan's variant order).
+    /// Whatever is left gets no variant's answer (a timeout, an unmarked 5xx).
+    pub shares: Vec<f64>,
+    /// Error rate within each variant.
+    pub error_rates: Vec<f64>,
+    /// Geometric-mean latency per variant, ms.
+    pub latency_ms: Vec<f64>,
+    /// Standard deviation of the log latency.
+    pub latency_sigma: f64,
+    /// Lag-1 autocorrelation of the log-latency noise, request to request.
+    pub autocorrelation: f64,
+    /// A split per connection instead of per request: this many connections,
+    /// each assigned to a variant once.
+    pub sticky_connections: Option<usize>,
+    /// Requests per second (virtual).
+    pub rate_per_s: f64,
+}
+
+impl Truth {
+    /// A gateway exactly as the plan expects: healthy, 10 ms, independent.
+    pub fn as_planned(plan: &CanaryPlan) -> Self {
+        let count = plan.variants.len();
+        Self {
+            shares: plan.variants.iter().map(|v| v.share).collect(),
+            error_rates: vec![0.0; count],
+            latency_ms: vec![10.0; count],
+            latency_sigma: 0.3,
+            autocorrelation: 0.0,
+            sticky_connections: None,
+            rate_per_s: plan.rate_per_s.unwrap_or(1000.0),
+        }
+    }
+}
+
+/// What one virtual run concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Concluded {
+    pub split: Outcome,
+    /// The first compared variant's error and latency checks.
+    pub errors: Standing,
+    pub latency: Standing,
+    /// The responses no variant claimed, and whether dependence was found.
+    pub dependent: bool,
+    pub requests: u64,
+}
+
+/// Runs the plan's checks on responses drawn from `truth` until the
+/// observer stops them (or the plan's cap).
+pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
+    let mut watch = Watch::new(plan);
+    let recorder = Recorder::new(plan.load.classifier.names());
+    let unmatched = (plan.load.classifier.names().len() - 1) as u16;
+    let sticky: Vec<Option<usize>> = match truth.sticky_connections {
+        Some(count) => (0..count).map(|_| pick(&truth.shares, rng)).collect(),
+        None => Vec::new(),
+    };
+    let connections = truth.sticky_connections.unwrap_or(64) as u64;
+    let mut noise = 0.0_f64;
+    let innovation = (1.0 - truth.autocorrelation.powi(2)).sqrt();
+    let mut sent = 0;
+    for index in 0..plan.max_requests {
+        let connection = index % connections;
+        let variant = if sticky.is_empty() {
+            pick(&truth.shares, rng)
+        } else {
+            sticky[connection as usize]
+        };
+        noise = truth.autocorrelation * noise + innovation * standard_normal(rng);
+        let (class, failed, latency_ms) = match variant {
+            Some(variant) => (
+                plan.variants[variant].class,
+                rng.random::<f64>() < truth.error_rates[variant],
+                truth.latency_ms[variant] * (truth.latency_sigma * noise).exp(),
+            ),
+            None => (unmatched, false, truth.latency_ms[0]),
+        };
+        let due_us = (index as f64 * 1e6 / truth.rate_per_s) as u64;
+        let sample = Sample {
+            index,
+            due_us,
+            sent_us: due_us,
+            done_us: due_us + (latency_ms * 1000.0) as u64,
+            status: if failed { 500 } else { 200 },
+            bytes: 0,
+            class,
+            error: None,
+            failed,
+            retry_after_ms: None,
+            connection: connection as u32 + 1,
+            outcome: SampleOutcome::Completed,
+        };
+        sent = index + 1;
+        if let Next::Stop(_) = watch.observe(&sample, &recorder) {
+            break;
+        }
+    }
+    watch.finish();
+    let split = match watch.split.state() {
+        State::Failed => Outcome::Fail,
+        _ => watch.split.finish(),
+    };
+    let first = watch.health.first();
+    Concluded {
+        split,
+        errors: first
+            .and_then(|h| h.errors)
+            .map_or(Standing::Undecided, |e| e.standing),
+        latency: first
+            .and_then(|h| h.latency)
+            .map_or(Standing::Undecided, |l| l.standing),
+        dependent: watch.dependence.finding().is_some(),
+        requests: sent,
+    }
+}
+
+/// A variant drawn with the given shares (`None`: no variant's answer).
+fn pick(shares: &[f64], rng: &mut impl Rng) -> Option<usize> {
+    let draw: f64 = rng.random();
+    let mut cumulative = 0.0;
+    shares.iter().position(|share| {
+        cumulative += share;
+        draw < cumulative
+    })
+}
+
+/// A standard normal draw (Box–Muller; rand_distr is not a dependency).
+fn standard_normal(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

@@ -1,0 +1,364 @@
+//! The canary run's observer: feeds every response, in the order the
+//! requests were sent, to the split's confidence sequences and the health
+//! checks' counts and per-second blocks; looks once per second of the run;
+//! re-plans from what it has seen; and stops the load as soon as every check
+//! is decided, one fails, or the responses turn out not to be independent.
+//!
+//! Responses are fed in *send* order, not completion order: the assignment
+//! to variants happens per request, and a slower canary's responses arrive
+//! late, so completion order would make a 50 ms-slower canary look dead for
+//! its first 50 ms. A reorder buffer (as long as the requests in flight)
+//! restores the order; it also means that when a request of second s is fed,
+//! every earlier request has completed, so seconds before s are whole.
+use std::collections::{HashMap, VecDeque};
+
+use super::health::{Block, ErrorBounds, ErrorCounts, LatencyBounds, Standing};
+use super::split::{Split, State};
+use super::CanaryPlan;
+use crate::engine::{Observer, Verdict as Next};
+use crate::record::Recorder;
+use crate::sample::{Outcome as SampleOutcome, Sample};
+use crate::stats::binomial::dispersion_test;
+
+/// p-value below which the variant shares are taken to depend on the
+/// connection or the second (a split that is not random per request). Small,
+/// because it is looked at every second and only ever makes a verdict
+/// inconclusive.
+pub const DEPENDENCE_P: f64 = 1e-6;
+/// Most connections tracked for the dependence check (memory stays flat).
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// What the dependence check found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dependence {
+    /// (χ², degrees of freedom, p) over connections with enough responses.
+    pub by_connection: Option<(f64, usize, f64)>,
+    /// The same over seconds.
+    pub by_second: Option<(f64, usize, f64)>,
+    pub connections: usize,
+}
+
+impl Dependence {
+    /// Why the responses are not independent, if they are not.
+    pub fn finding(&self) -> Option<String> {
+        if let Some((statistic, freedom, p)) =
+            self.by_connection.filter(|(_, _, p)| *p < DEPENDENCE_P)
+        {
+            return Some(format!(
+                "the split sticks to connections: the canary's share differs between this run's {} connections far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
+                self.connections,
+                crate::report::format_p(p)
+            ));
+        }
+        if let Some((statistic, freedom, p)) = self.by_second.filter(|(_, _, p)| *p < DEPENDENCE_P)
+        {
+            return Some(format!(
+                "the split changes over time: the canary's share differs between seconds far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
+                crate::report::format_p(p)
+            ));
+        }
+        None
+    }
+}
+
+/// The health state of one non-baseline variant.
+#[derive(Debug, Clone)]
+pub struct VariantHealth {
+    pub variant: usize,
+    pub errors: Option<ErrorBounds>,
+    pub latency: Option<LatencyBounds>,
+}
+
+pub struct Watch<'a> {
+    pub plan: &'a CanaryPlan,
+    pub split: Split,
+    /// Per class: the variant it belongs to, and its share test.
+    variant_of_class: Vec<Option<(usize, Option<usize>)>>,
+    /// Responses and failures per variant.
+    pub counts: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub classified: u64,
+    pub unattributable: u64,
+    next_index: u64,
+    pending: VecDeque<Option<Slot>>,
+    /// Per second of due time: per variant, the latency block.
+    seconds: Vec<Vec<Block>>,
+    /// Per second: (responses of the first tested variant, classified).
+    second_shares: Vec<(u64, u64)>,
+    /// Per connection: (responses of the first tested variant, classified).
+    connections: HashMap<u32, (u64, u64)>,
+    looked_at_second: u64,
+    pub health: Vec<VariantHealth>,
+    pub dependence: Dependence,
+    /// The plan as it stands (re-planned from the observed baseline).
+    pub planned: u64,
+    pub observed_baseline_error_rate: Option<f64>,
+    pub stopped: Option<String>,
+}
+
+/// A request in send order: its response, or a hole (dropped, aborted).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Response(Fed),
+    Hole { second: u64 },
+}
+
+/// One fed response: its class (or none), failure flag, latency, second, connection.
+#[derive(Debug, Clone, Copy)]
+struct Fed {
+    class: Option<u16>,
+    failed: bool,
+    latency_ms: f64,
+    second: u64,
+    connection: u32,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(plan: &'a CanaryPlan) -> Self {
+        let class_count = plan.load.classifier.names().len();
+        let mut variant_of_class = vec![None; class_count];
+        for (index, variant) in plan.variants.iter().enumerate() {
+            variant_of_class[variant.class as usize] = Some((index, variant.test));
+        }
+        let health = match (&plan.health, plan.baseline) {
+            (Some(_), Some(baseline)) => plan
+                .variants
+                .iter()
+                .enumerate()
+                .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+                .map(|(variant, _)| VariantHealth {
+                    variant,
+                    errors: None,
+                    latency: None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            plan,
+            split: plan.split.clone(),
+            variant_of_class,
+            counts: vec![0; plan.variants.len()],
+            failed: vec![0; plan.variants.len()],
+            classified: 0,
+            unattributable: 0,
+            next_index: 0,
+            pending: VecDeque::new(),
+            seconds: Vec::new(),
+            second_shares: Vec::new(),
+            connections: HashMap::new(),
+            looked_at_second: 0,
+            health,
+            dependence: Dependence::default(),
+            planned: plan.planned_requests,
+            observed_baseline_error_rate: None,
+            stopped: None,
+        }
+    }
+
+    fn feed(&mut self, fed: Fed) {
+        if fed.second > self.looked_at_second {
+            self.look(fed.second);
+        }
+        let Some(class) = fed.class else {
+            return;
+        };
+        match self.variant_of_class.get(class as usize).copied().flatten() {
+            Some((variant, test)) => {
+                self.classified += 1;
+                self.counts[variant] += 1;
+                self.failed[variant] += u64::from(fed.failed);
+                self.split.observe(test);
+                let second = fed.second as usize;
+                if self.seconds.len() <= second {
+                    self.seconds
+                        .resize(second + 1, vec![Block::default(); self.counts.len()]);
+                    self.second_shares.resize(second + 1, (0, 0));
+                }
+                self.seconds[second][variant].add(fed.latency_ms);
+                let first_tested = test == Some(0);
+                let share = &mut self.second_shares[second];
+                share.0 += u64::from(first_tested);
+                share.1 += 1;
+                if fed.connection != 0
+                    && (self.connections.len() < MAX_CONNECTIONS
+                        || self.connections.contains_key(&fed.connection))
+                {
+                    let entry = self.connections.entry(fed.connection).or_default();
+                    entry.0 += u64::from(first_tested);
+                    entry.1 += 1;
+                }
+            }
+            None => {
+                self.unattributable += 1;
+                self.split.observe_unattributable();
+            }
+        }
+    }
+
+    /// Once per second of the run: the health checks, the dependence check
+    /// and the plan, over every whole second before `now`.
+    fn look(&mut self, now: u64) {
+        self.looked_at_second = now;
+        let whole = (now as usize).min(self.seconds.len());
+        self.dependence = Dependence {
+            by_connection: dispersion_test(self.connections.values().copied()),
+            by_second: dispersion_test(self.second_shares[..whole].iter().copied()),
+            connections: self.connections.len(),
+        };
+        self.check_health(whole);
+        // Re-planning searches over sample sizes: every 5 s is often enough.
+        if now <= 2 || now % 5 == 0 {
+            self.replan(whole);
+        }
+    }
+
+    /// The health checks on everything fed so far (latency: whole seconds).
+    pub fn check_health(&mut self, whole_seconds: usize) {
+        let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {
+            return;
+        };
+        let t_star = self.plan.latency_seconds.max(1) as f64;
+        for health in &mut self.health {
+            let variant = health.variant;
+            health.errors = Some(spec.error_bounds(&ErrorCounts {
+                variant_failed: self.failed[variant],
+                variant: self.counts[variant],
+                baseline_failed: self.failed[baseline],
+                baseline: self.counts[baseline],
+                unattributable: self.unattributable,
+            }));
+            let blocks: Vec<(Block, Block)> = self.seconds[..whole_seconds.min(self.seconds.len())]
+                .iter()
+                .map(|second| (second[variant], second[baseline]))
+                .collect();
+            health.latency = spec.latency_bounds(&blocks, t_star);
+        }
+    }
+
+    /// Re-plans the sample from the observed baseline error rate and
+    /// latency spread (never past the run's cap).
+    fn replan(&mut self, whole_seconds: usize) {
+        let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {
+            return;
+        };
+        let baseline_count = self.counts[baseline];
+        let mut planned = self.plan.split.horizon();
+        if baseline_count >= 200 {
+            let rate = self.failed[baseline] as f64 / baseline_count as f64;
+            self.observed_baseline_error_rate = Some(rate);
+            // One standard error above the estimate: a plan for a rate a
+            // little worse than seen, so the power holds when it is.
+            let pessimistic = rate + (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
+            planned = planned.max(self.plan.error_requests(spec, pessimistic));
+        } else {
+            planned = planned.max(self.plan.error_requests(spec, spec.assumed_error_rate));
+        }
+        let latency_seconds = self
+            .health
+            .iter()
+            .filter_map(|health| health.latency)
+            .filter(|latency| latency.seconds >= super::health::MIN_SECONDS)
+            .map(|latency| spec.latency_plan(latency.spread))
+            .max()
+            .unwrap_or(self.plan.latency_seconds);
+        if whole_seconds > 0 {
+            let per_second = (self.classified + self.unattributable) as f64 / whole_seconds as f64;
+            planned = planned.max((latency_seconds as f64 * per_second).ceil() as u64);
+        }
+        self.planned = planned.min(self.plan.max_requests);
+    }
+
+    /// Whether the checks need more responses.
+    fn verdict(&mut self) -> Option<String> {
+        if let Some(finding) = self.dependence.finding() {
+            return Some(finding);
+        }
+        if self.split.state() == State::Failed {
+            return Some("the split check failed".to_string());
+        }
+        let standings: Vec<Standing> = self
+            .health
+            .iter()
+            .flat_map(|health| {
+                [
+                    health.errors.map_or(Standing::Undecided, |e| e.standing),
+                    health.latency.map_or(Standing::Undecided, |l| l.standing),
+                ]
+            })
+            .collect();
+        if standings.contains(&Standing::Fail) {
+            return Some("a health check failed".to_string());
+        }
+        let split_done = self.split.state() == State::Decided;
+        if split_done && standings.iter().all(|s| *s == Standing::Pass) {
+            return Some("every check is decided".to_string());
+        }
+        if self.classified + self.unattributable >= self.planned {
+            return Some(format!(
+                "the planned sample ({} responses) is complete",
+                self.planned
+            ));
+        }
+        None
+    }
+
+    /// Feeds what is left and looks one last time (the end of the run).
+    pub fn finish(&mut self) {
+        while let Some(slot) = self.pending.pop_front() {
+            if let Some(Slot::Response(fed)) = slot {
+                self.feed(fed);
+            }
+        }
+        let seconds = self.seconds.len() as u64;
+        // The last second counts if the run ended: nothing more will come.
+        self.look(seconds.max(self.looked_at_second));
+        let _ = self.split.finish();
+    }
+
+}
+
+impl Observer for Watch<'_> {
+    fn observe(&mut self, sample: &Sample, _recorder: &Recorder) -> Next {
+        let second = sample.due_us / 1_000_000;
+        // Dropped and aborted requests never reached a variant: a hole in
+        // the order, not a response.
+        let slot = if sample.outcome == SampleOutcome::Completed {
+            Slot::Response(Fed {
+                class: Some(sample.class),
+                failed: sample.failed,
+                latency_ms: sample.latency_us() as f64 / 1000.0,
+                second,
+                connection: sample.connection,
+            })
+        } else {
+            Slot::Hole { second }
+        };
+        if let Some(offset) = sample.index.checked_sub(self.next_index) {
+            let offset = offset as usize;
+            if self.pending.len() <= offset {
+                self.pending.resize(offset + 1, None);
+            }
+            self.pending[offset] = Some(slot);
+            while let Some(Some(slot)) = self.pending.front().copied() {
+                self.pending.pop_front();
+                self.next_index += 1;
+                match slot {
+                    Slot::Response(fed) => self.feed(fed),
+                    Slot::Hole { second } => {
+                        if second > self.looked_at_second {
+                            self.look(second);
+                        }
+                    }
+                }
+            }
+        }
+        if self.stopped.is_none() {
+            self.stopped = self.verdict();
+        }
+        match &self.stopped {
+            Some(reason) => Next::Stop(reason.clone()),
+            None => Next::Continue,
+        }
+    }
+}
