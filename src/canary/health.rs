@@ -48,7 +48,9 @@ pub enum LatencyMargin {
     /// A fraction of the baseline's latency: the canary's geometric-mean
     /// latency may be at most (1 + fraction) times the baseline's.
     Relative(f64),
-    Absolute { ms: f64 },
+    Absolute {
+        ms: f64,
+    },
 }
 
 impl LatencyMargin {
@@ -149,11 +151,9 @@ impl HealthSpec {
     pub fn error_bounds(&self, counts: &ErrorCounts) -> ErrorBounds {
         let u = counts.unattributable;
         let (variant_low, _) = self.rate_bounds(counts.variant_failed, counts.variant);
-        let (_, variant_high) =
-            self.rate_bounds(counts.variant_failed + u, counts.variant + u);
+        let (_, variant_high) = self.rate_bounds(counts.variant_failed + u, counts.variant + u);
         let (baseline_low, _) = self.rate_bounds(counts.baseline_failed, counts.baseline);
-        let (_, baseline_high) =
-            self.rate_bounds(counts.baseline_failed + u, counts.baseline + u);
+        let (_, baseline_high) = self.rate_bounds(counts.baseline_failed + u, counts.baseline + u);
         let rate = |failed: u64, total: u64| {
             if total == 0 {
                 0.0
@@ -328,7 +328,8 @@ impl HealthSpec {
     pub fn latency_plan(&self, spread: f64) -> u64 {
         let z = normal_quantile(self.power);
         let limit = self.max_latency_increase.on_block_scale();
-        let radius = |t: f64| normal_mixture_radius(t, spread, self.alpha, tuned_rho2(t, self.alpha));
+        let radius =
+            |t: f64| normal_mixture_radius(t, spread, self.alpha, tuned_rho2(t, self.alpha));
         let decided = |t: u64| {
             let t = t as f64;
             let wobble = z * spread / t.sqrt();

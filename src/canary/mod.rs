@@ -18,8 +18,8 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use crate::cli::CanaryArgs;
-use crate::engine::{command, EndReason};
 use crate::engine::schedule::Schedule;
+use crate::engine::{command, EndReason};
 use crate::plan::{self, LoadPlan, UsageError};
 use crate::record::Recorder;
 use crate::report::{self, CanarySection, Check, Interval, Report, Verdict};
@@ -294,7 +294,14 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let tost_size = expectations
         .iter()
         .filter(|e| e.share > 0.0 && e.share < 1.0)
-        .map(|e| tost_sample_size(e.share, e.tolerance, alpha / expectations.len() as f64, power))
+        .map(|e| {
+            tost_sample_size(
+                e.share,
+                e.tolerance,
+                alpha / expectations.len() as f64,
+                power,
+            )
+        })
         .max()
         .unwrap_or(0);
     let smallest_share = variants
@@ -303,8 +310,9 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         .filter(|share| *share > 0.0)
         .fold(1.0, f64::min);
     let max_unclassified = match &args.max_unclassified {
-        Some(text) => units::parse_percent(text)
-            .or_else(|why| usage(format!("--max-unclassified: {why}")))?,
+        Some(text) => {
+            units::parse_percent(text).or_else(|why| usage(format!("--max-unclassified: {why}")))?
+        }
         None => smallest_share / 10.0,
     };
 
@@ -542,8 +550,8 @@ fn build_report(
     let too_many = unattributable_share > plan.max_unclassified;
     let mut checks = share_checks(plan, watch, dependence.is_some());
     let mut unattributable = Check::new(
-        "unattributable",
-        "split.unattributable",
+        "unclassified",
+        "split.unclassified",
         if too_many {
             Verdict::Inconclusive
         } else {
@@ -580,8 +588,14 @@ fn build_report(
         }
         _ => {
             report.verdict = verdict;
-            report.reason =
-                deciding_reason.unwrap_or_else(|| format!("all {} checks passed", checks.len()));
+            report.reason = match &dependence {
+                // The one finding that voids every other check: say it first.
+                Some(finding) => format!(
+                    "split independence: {finding}; the checks assume a random split per request, so no verdict is given"
+                ),
+                None => deciding_reason
+                    .unwrap_or_else(|| format!("all {} checks passed", checks.len())),
+            };
         }
     }
     report.exit_code = report.verdict.exit_code();
@@ -641,14 +655,10 @@ fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Ve
         let (low, high) = test.interval().unwrap_or((0.0, 1.0));
         let (band_low, band_high) = e.band();
         let how = match (decision.rule, decision.verdict) {
-            (Rule::Sequence, Outcome::Pass) => format!(
-                "inside the band after {} responses",
-                decision.trials
-            ),
-            (Rule::Sequence, _) => format!(
-                "outside the band after {} responses",
-                decision.trials
-            ),
+            (Rule::Sequence, Outcome::Pass) => {
+                format!("inside the band after {} responses", decision.trials)
+            }
+            (Rule::Sequence, _) => format!("outside the band after {} responses", decision.trials),
             (Rule::Horizon, _) => format!(
                 "still overlapping the band at the planned {} responses",
                 decision.trials
@@ -682,7 +692,9 @@ fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Ve
         }
         if dependent {
             verdict = Verdict::Inconclusive;
-            reason.push_str(" — but the responses are not independent per request (see split independence)");
+            reason.push_str(
+                " — but the responses are not independent per request (see split independence)",
+            );
         }
         let mut check = Check::new(
             format!("share {}", variant.name),
@@ -784,9 +796,13 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
             None => (Verdict::Inconclusive, format!("no {name} or {baseline_name} responses to compare"), None),
         };
         let mut check = Check::new(
-            format!("errors {name}"),
+            format!("errors {name} vs {baseline_name}"),
             "health.errors",
-            if dependent { Verdict::Inconclusive } else { verdict },
+            if dependent {
+                Verdict::Inconclusive
+            } else {
+                verdict
+            },
             json!({ "variant_rate": rate(failed, count), "baseline_rate": rate(base_failed, base_count),
                     "variant_failed": failed, "variant_responses": count,
                     "baseline_failed": base_failed, "baseline_responses": base_count,
@@ -827,9 +843,13 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
             None => (Verdict::Inconclusive, format!("fewer than 2 seconds with both {name} and {baseline_name} responses"), None),
         };
         let mut check = Check::new(
-            format!("latency {name}"),
+            format!("latency {name} vs {baseline_name}"),
             "health.latency",
-            if dependent { Verdict::Inconclusive } else { verdict },
+            if dependent {
+                Verdict::Inconclusive
+            } else {
+                verdict
+            },
             json!({ "increase": health.latency.map(|b| b.increase), "seconds": health.latency.map(|b| b.seconds),
                     "scale": match margin { LatencyMargin::Relative(_) => "log ratio of geometric means", LatencyMargin::Absolute { .. } => "ms difference of means" },
                     "autocorrelation": health.latency.map(|b| b.autocorrelation) }),

@@ -231,8 +231,8 @@ impl ShareTest {
             None => self.cs.against(&self.band),
             Some(high) => {
                 let (low_side, high_side) = (self.cs.against(&self.band), high.against(&self.band));
-                let same_side = (self.cs.estimate() > self.band.high.p)
-                    == (high.estimate() > self.band.high.p);
+                let same_side =
+                    (self.cs.estimate() > self.band.high.p) == (high.estimate() > self.band.high.p);
                 match (low_side, high_side) {
                     (Placement::Inside, Placement::Inside) => Placement::Inside,
                     (Placement::Outside, Placement::Outside) if same_side => Placement::Outside,
@@ -300,7 +300,8 @@ pub fn pass_horizon(expectation: &Expectation, alpha: f64, power: f64) -> u64 {
             .into_iter()
             .all(|observed| placed(observed, n) == Placement::Outside)
     };
-    crate::canary::health::doubling_search(passes).max(crate::canary::health::doubling_search(fails))
+    crate::canary::health::doubling_search(passes)
+        .max(crate::canary::health::doubling_search(fails))
 }
 
 /// The split: one [`ShareTest`] per tested variant, at α/k each.

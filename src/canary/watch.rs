@@ -207,8 +207,9 @@ impl<'a> Watch<'a> {
             connections: self.connections.len(),
         };
         self.check_health(whole);
-        // Re-planning searches over sample sizes: every 5 s is often enough.
-        if now <= 2 || now % 5 == 0 {
+        // Re-planning searches over sample sizes: every second until the
+        // latency check has its first spread, then every 5 s.
+        if now <= super::health::MIN_SECONDS as u64 + 2 || now % 5 == 0 {
             self.replan(whole);
         }
     }
@@ -249,7 +250,8 @@ impl<'a> Watch<'a> {
             self.observed_baseline_error_rate = Some(rate);
             // One standard error above the estimate: a plan for a rate a
             // little worse than seen, so the power holds when it is.
-            let pessimistic = rate + (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
+            let pessimistic =
+                rate + (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
             planned = planned.max(self.plan.error_requests(spec, pessimistic));
         } else {
             planned = planned.max(self.plan.error_requests(spec, spec.assumed_error_rate));
@@ -310,12 +312,11 @@ impl<'a> Watch<'a> {
                 self.feed(fed);
             }
         }
-        let seconds = self.seconds.len() as u64;
-        // The last second counts if the run ended: nothing more will come.
-        self.look(seconds.max(self.looked_at_second));
+        // Whole seconds only: the last one is cut short by the end of the
+        // run (a block of a handful of responses would only add noise).
+        self.look(self.looked_at_second);
         let _ = self.split.finish();
     }
-
 }
 
 impl Observer for Watch<'_> {

@@ -11,8 +11,8 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use super::{Format, Report, Verdict};
-use crate::record::histogram_from_base64;
 use crate::canary::split::Expectation;
+use crate::record::histogram_from_base64;
 use crate::stats::confseq::BernoulliCs;
 
 pub struct Html;
@@ -207,7 +207,11 @@ fn share_chart(report: &Report) -> Result<Option<String>> {
         };
         let confidence = check.interval.as_ref().map_or(0.99, |i| i.confidence);
         let expectation = Expectation {
-            share: check.expected.get("share").and_then(|v| v.as_f64()).unwrap_or(0.0),
+            share: check
+                .expected
+                .get("share")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0),
             tolerance: check
                 .expected
                 .get("tolerance")

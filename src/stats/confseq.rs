@@ -244,8 +244,7 @@ impl BernoulliCs {
         let estimate = self.estimate();
         // The interval is convex: if it holds the estimate and excludes an
         // edge, it lies wholly on the estimate's side of that edge.
-        let holds_estimate =
-            self.log_ratio(estimate.clamp(1e-9, 1.0 - 1e-9)) < self.log_threshold;
+        let holds_estimate = self.log_ratio(estimate.clamp(1e-9, 1.0 - 1e-9)) < self.log_threshold;
         if !holds_estimate {
             return Placement::Undecided;
         }
@@ -375,12 +374,16 @@ mod tests {
             }
         }
         // (1 − 0.08)^n ≤ 0.4·0.01 first at n = 67; the Beta part may add a little.
-        assert!(excluded_at.is_some_and(|n| (60..=67).contains(&n)), "{excluded_at:?}");
+        assert!(
+            excluded_at.is_some_and(|n| (60..=67).contains(&n)),
+            "{excluded_at:?}"
+        );
     }
 
     #[test]
     fn the_interval_brackets_the_estimate() {
-        let cs = BernoulliCs::from_counts(Mixture::centred(0.1, 0.02, 0.4, 0.1, 0.1), 0.01, 100, 1000);
+        let cs =
+            BernoulliCs::from_counts(Mixture::centred(0.1, 0.02, 0.4, 0.1, 0.1), 0.01, 100, 1000);
         let (low, high) = cs.interval().unwrap();
         assert!(low < 0.1 && high > 0.1, "{low}–{high}");
         assert!(cs.excludes(low - 1e-6) && cs.excludes(high + 1e-6));

@@ -137,7 +137,9 @@ fn split_table(p0_text: &str, runs: u64, seed: u64, out: &mut String) {
         test.horizon(),
         plan.tost_size
     ));
-    for k in [-2.0, -1.5, -1.25, -1.0, -0.75, -0.5, 0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0] {
+    for k in [
+        -2.0, -1.5, -1.25, -1.0, -0.75, -0.5, 0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0,
+    ] {
         let truth = p0 + k * delta;
         if !(0.0..=1.0).contains(&truth) {
             continue;
@@ -208,7 +210,13 @@ fn gross_table(runs: u64, out: &mut String) {
             result.quantile(0.99)
         );
     }
-    let plan = plan(&["--expect", "canary=100%", "--tolerance", "1pp", "--no-health"]);
+    let plan = plan(&[
+        "--expect",
+        "canary=100%",
+        "--tolerance",
+        "1pp",
+        "--no-health",
+    ]);
     for (truth, claim) in [(0.999, "fail ≤ α"), (0.98, "fail ≥ 0.95")] {
         let result = split_tally(&plan, truth, runs, 88);
         out.push_str(&format!(
@@ -218,9 +226,17 @@ fn gross_table(runs: u64, out: &mut String) {
             result.quantile(0.5)
         ));
         if truth > 0.99 {
-            assert!(at_most(result.fail_rate(), ALPHA, runs), "{truth}: {}", result.fail_rate());
+            assert!(
+                at_most(result.fail_rate(), ALPHA, runs),
+                "{truth}: {}",
+                result.fail_rate()
+            );
         } else {
-            assert!(at_least(result.fail_rate(), POWER, runs), "{truth}: {}", result.fail_rate());
+            assert!(
+                at_least(result.fail_rate(), POWER, runs),
+                "{truth}: {}",
+                result.fail_rate()
+            );
         }
     }
 }
@@ -264,11 +280,23 @@ fn health_table(runs: u64, rates: &[f64], out: &mut String) {
                 errors.quantile(0.5)
             ));
             if what == "+2pp (2× margin)" {
-                assert!(at_least(errors.fail_rate(), POWER, runs), "{rate} {what}: {}", errors.fail_rate());
+                assert!(
+                    at_least(errors.fail_rate(), POWER, runs),
+                    "{rate} {what}: {}",
+                    errors.fail_rate()
+                );
             } else {
-                assert!(at_most(errors.fail_rate(), ALPHA, runs), "{rate} {what}: {}", errors.fail_rate());
+                assert!(
+                    at_most(errors.fail_rate(), ALPHA, runs),
+                    "{rate} {what}: {}",
+                    errors.fail_rate()
+                );
                 if what == "equal" {
-                    assert!(at_least(errors.pass_rate(), POWER, runs), "{rate} {what}: {}", errors.pass_rate());
+                    assert!(
+                        at_least(errors.pass_rate(), POWER, runs),
+                        "{rate} {what}: {}",
+                        errors.pass_rate()
+                    );
                 }
             }
         }
@@ -295,9 +323,21 @@ fn latency_table(runs: u64, out: &mut String) {
             latency.quantile(0.5) / 1000
         ));
         match claim {
-            "pass ≥ 0.95" => assert!(at_least(latency.pass_rate(), POWER, runs), "{what} ρ {rho}: {}", latency.pass_rate()),
-            "fail ≤ α" => assert!(at_most(latency.fail_rate(), ALPHA, runs), "{what} ρ {rho}: {}", latency.fail_rate()),
-            _ => assert!(at_least(latency.fail_rate(), POWER, runs), "{what} ρ {rho}: {}", latency.fail_rate()),
+            "pass ≥ 0.95" => assert!(
+                at_least(latency.pass_rate(), POWER, runs),
+                "{what} ρ {rho}: {}",
+                latency.pass_rate()
+            ),
+            "fail ≤ α" => assert!(
+                at_most(latency.fail_rate(), ALPHA, runs),
+                "{what} ρ {rho}: {}",
+                latency.fail_rate()
+            ),
+            _ => assert!(
+                at_least(latency.fail_rate(), POWER, runs),
+                "{what} ρ {rho}: {}",
+                latency.fail_rate()
+            ),
         }
     }
 }
@@ -309,7 +349,10 @@ fn dependence_table(runs: u64, out: &mut String) {
     let found = std::sync::atomic::AtomicU64::new(0);
     let result = tally(runs, 5, |rng| {
         let concluded = simulate::run(&plan, &truth, rng);
-        found.fetch_add(u64::from(concluded.dependent), std::sync::atomic::Ordering::Relaxed);
+        found.fetch_add(
+            u64::from(concluded.dependent),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         (
             concluded.split == Outcome::Pass && !concluded.dependent,
             concluded.split == Outcome::Fail && !concluded.dependent,

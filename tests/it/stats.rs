@@ -102,6 +102,15 @@ fn chi_square_and_normal_quantiles_match_scipy() {
     }
 }
 
+fn floats(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 fn u64s(value: &Value) -> Vec<u64> {
     value
         .as_array()
@@ -217,5 +226,62 @@ fn line_fit_matches_statsmodels_ols() {
         let expected = floats(&row["mean_at_x0_95"]);
         assert_close(low, expected[0], "OLS mean at x0 95% low");
         assert_close(high, expected[1], "OLS mean at x0 95% high");
+    }
+}
+
+#[test]
+fn confidence_sequences_match_scipy() {
+    use gateprobe::stats::confseq::{normal_mixture_radius, tuned_rho2, BernoulliCs, Mixture};
+    let reference = reference();
+    for row in reference["mixture_cs"].as_array().unwrap() {
+        let number = |key: &str| row[key].as_f64().unwrap();
+        let mixture = Mixture::centred(
+            number("center"),
+            number("scale"),
+            number("w_zero"),
+            number("w_one"),
+            number("w_flat"),
+        );
+        let (hits, trials) = (
+            row["hits"].as_u64().unwrap(),
+            row["trials"].as_u64().unwrap(),
+        );
+        let cs = BernoulliCs::from_counts(mixture, number("alpha"), hits, trials);
+        // The same counts pushed one by one give the same sequence.
+        let mut pushed = BernoulliCs::new(mixture, number("alpha"));
+        for index in 0..trials {
+            pushed.push(index < hits);
+        }
+        let what = format!("{hits}/{trials} around {}", number("center"));
+        for (p, expected) in floats(&row["points"]).iter().zip(floats(&row["log_ratio"])) {
+            assert_close(cs.log_ratio(*p), expected, &format!("ln M({p}) for {what}"));
+            assert_close(
+                pushed.log_ratio(*p),
+                expected,
+                &format!("pushed ln M({p}) for {what}"),
+            );
+        }
+        let (low, high) = cs.interval().expect("not empty");
+        let expected = floats(&row["interval"]);
+        assert!(
+            (low - expected[0]).abs() < 1e-9,
+            "{what}: low {low} vs {}",
+            expected[0]
+        );
+        assert!(
+            (high - expected[1]).abs() < 1e-9,
+            "{what}: high {high} vs {}",
+            expected[1]
+        );
+    }
+    for row in reference["normal_mixture"].as_array().unwrap() {
+        let number = |key: &str| row[key].as_f64().unwrap();
+        let radius = normal_mixture_radius(
+            number("t"),
+            number("sigma"),
+            number("alpha"),
+            tuned_rho2(number("t_star"), number("alpha")),
+        );
+        assert_close(radius, number("radius"), "Gaussian-mixture radius");
     }
 }

@@ -25,6 +25,7 @@ out = {
     "scipy_version": scipy.__version__, "statsmodels_version": statsmodels.__version__,
     "binomial": [], "chi_square": [], "normal_quantile": [],
     "fisher": [], "newcombe": [], "mann_whitney": [], "holm": [], "line_fit": [],
+    "mixture_cs": [], "normal_mixture": [],
 }
 for k, n, p in binomial_cases:
     test = stats.binomtest(k, n, p)
@@ -110,6 +111,69 @@ for n, slope, intercept, noise, x0 in [(12, 50.0, 10.0, 0.4, 0.0), (40, 1000.0, 
         "residual_sd": float(np.sqrt(fit.scale)),
         "mean_at_x0_95": [float(mean["mean_ci_lower"].iloc[0]), float(mean["mean_ci_upper"].iloc[0])],
     })
+
+# The canary's confidence sequences. A beta-binomial mixture likelihood
+# ratio (Robbins 1970; Howard et al. 2021 §3.4) with a flat part and point
+# masses at 0 and 1, computed with SciPy's betaln and logsumexp; its
+# interval {p : ln M(p) < ln(1/α)} found with brentq around the minimum.
+from scipy.optimize import brentq, minimize_scalar
+from scipy.special import betaln, logsumexp
+
+
+def mixture(center, scale, w0, w1, wf):
+    center = min(max(center, 1e-6), 1 - 1e-6)
+    m = max(8.0 * center * (1 - center) / scale ** 2, 2.0)
+    return m * center, m * (1 - center), w0, w1, wf
+
+
+def log_m(s, n, p, mix):
+    a, b, w0, w1, wf = mix
+    f = n - s
+    against = -s * np.log(p) - f * np.log1p(-p)
+    terms = [np.log(1 - w0 - w1 - wf) + betaln(a + s, b + f) - betaln(a, b) + against]
+    if wf > 0:
+        terms.append(np.log(wf) + betaln(1 + s, 1 + f) - betaln(1, 1) + against)
+    if w0 > 0 and s == 0:
+        terms.append(np.log(w0) - n * np.log1p(-p))
+    if w1 > 0 and f == 0:
+        terms.append(np.log(w1) - n * np.log(p))
+    return float(logsumexp(terms))
+
+
+for s_hits, n, center, scale, w0, w1, wf, alpha in [
+    (100, 1000, 0.10, 0.02, 0.4, 0.1, 0.1, 0.01), (0, 67, 0.10, 0.02, 0.4, 0.1, 0.1, 0.01),
+    (40, 40, 0.10, 0.02, 0.4, 0.1, 0.1, 0.01), (130, 1000, 0.10, 0.02, 0.4, 0.1, 0.1, 0.01),
+    (2500, 5000, 0.5, 0.1, 0.4, 0.1, 0.1, 0.001), (70, 7000, 0.01, 0.005, 0.4, 0.1, 0.1, 0.01),
+    (3, 2000, 0.01, 0.01, 0.3, 0.0, 0.1, 0.005), (0, 500, 0.0025, 0.01, 0.3, 0.0, 0.1, 0.005),
+    (995, 1000, 0.995, 0.01, 0.4, 0.1, 0.1, 0.01),
+]:
+    mix = mixture(center, scale, w0, w1, wf)
+    threshold = np.log(1 / alpha)
+    points = [0.005, 0.05, 0.08, 0.1, 0.12, 0.3, 0.5, 0.9, 0.99]
+    best = minimize_scalar(lambda p: log_m(s_hits, n, p, mix), bounds=(1e-12, 1 - 1e-12),
+                           method="bounded", options={"xatol": 1e-14})
+    low = 0.0 if log_m(s_hits, n, 1e-12, mix) < threshold else brentq(
+        lambda p: log_m(s_hits, n, p, mix) - threshold, 1e-12, best.x, xtol=1e-15)
+    high = 1.0 if log_m(s_hits, n, 1 - 1e-12, mix) < threshold else brentq(
+        lambda p: log_m(s_hits, n, p, mix) - threshold, best.x, 1 - 1e-12, xtol=1e-15)
+    out["mixture_cs"].append({
+        "hits": s_hits, "trials": n, "center": center, "scale": scale, "w_zero": w0, "w_one": w1,
+        "w_flat": wf, "alpha": alpha, "points": points,
+        "log_ratio": [log_m(s_hits, n, p, mix) for p in points], "interval": [low, high],
+    })
+
+# The Gaussian-mixture boundary in Howard et al. (2021)'s own form,
+# u(v) = sqrt((v + ρ) ln((v + ρ)/(ρ α²))) with v = tσ², divided by t — an
+# independent algebraic form of the radius gateprobe computes.
+for t, sigma, alpha, t_star in [(10, 0.2, 0.01, 10), (50, 1.5, 0.01, 30), (1000, 0.05, 0.005, 400),
+                                (3, 1.0, 0.05, 100)]:
+    l = -2 * np.log(alpha)
+    rho2 = (l + np.log(l + 1)) / t_star
+    howard_rho = sigma ** 2 / rho2
+    v = t * sigma ** 2
+    radius = np.sqrt((v + howard_rho) * np.log((v + howard_rho) / (howard_rho * alpha ** 2))) / t
+    out["normal_mixture"].append({"t": t, "sigma": sigma, "alpha": alpha, "t_star": t_star,
+                                  "radius": float(radius)})
 
 path = pathlib.Path(__file__).with_name("stats.json")
 path.write_text(json.dumps(out, indent=1) + "\n")
