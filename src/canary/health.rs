@@ -125,13 +125,14 @@ pub struct ErrorBounds {
 }
 
 impl HealthSpec {
-    /// The error-rate sequences' mixture: centred on the assumed baseline
-    /// rate (at least a quarter of the margin), spread to resolve the margin.
+    /// The error-rate sequences' mixture: centred half a margin above the
+    /// assumed baseline rate, spread over two margins (so it serves a canary
+    /// as good as the baseline and one twice the margin worse alike).
     fn error_mixture(&self) -> Mixture {
         let margin = self.max_error_increase;
         Mixture::centred(
-            self.assumed_error_rate.max(margin / 4.0),
-            margin,
+            self.assumed_error_rate + margin / 2.0,
+            2.0 * margin,
             ERROR_W_ZERO,
             0.0,
             ERROR_W_FLAT,
@@ -215,7 +216,8 @@ impl HealthSpec {
         };
         let passes = |total: u64| standing_at(total, rate, 1.0) == Standing::Pass;
         let fails = |total: u64| standing_at(total, worse, -1.0) == Standing::Fail;
-        doubling_search(passes).max(doubling_search(fails))
+        // 10% to spare: counts are whole numbers and the rate is estimated.
+        (doubling_search(passes).max(doubling_search(fails)) as f64 * 1.1).ceil() as u64
     }
 }
 

@@ -329,7 +329,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         }
     }
 
-    // The load: bounded by --max-requests (or four times the plan).
+    // The load: bounded by --max-requests (or twice the plan).
     let given = match (&args.max_requests, &args.load.requests) {
         (Some(_), Some(_)) => {
             return usage("--max-requests and --requests conflict: give one".to_string())
@@ -379,7 +379,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
             "--max-requests {cap} is below the {planned} requests the checks plan for: expect an inconclusive verdict"
         ));
     }
-    canary.max_requests = given.unwrap_or_else(|| planned.saturating_mul(4));
+    canary.max_requests = given.unwrap_or_else(|| planned.saturating_mul(2));
     load_args.requests = Some(canary.max_requests.to_string());
     let mut load = plan::load_plan(&load_args)?;
     load.warm_connections = WARM_CONNECTIONS.min(load.concurrency);

@@ -248,10 +248,10 @@ impl<'a> Watch<'a> {
         if baseline_count >= 200 {
             let rate = self.failed[baseline] as f64 / baseline_count as f64;
             self.observed_baseline_error_rate = Some(rate);
-            // One standard error above the estimate: a plan for a rate a
+            // Two standard errors above the estimate: a plan for a rate a
             // little worse than seen, so the power holds when it is.
             let pessimistic =
-                rate + (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
+                rate + 2.0 * (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
             planned = planned.max(self.plan.error_requests(spec, pessimistic));
         } else {
             planned = planned.max(self.plan.error_requests(spec, spec.assumed_error_rate));

@@ -1,16 +1,12 @@
-//! Statistics for the canary verdict, each procedure with its source, each
-//! checked against reference values computed with SciPy
-//! (`tests/reference/make_reference.py` → `tests/reference/stats.json`).
+//! Statistics for the canary verdict and the throttle estimate, each
+//! procedure with its source, each checked against reference values computed
+//! with SciPy and statsmodels (`tests/reference/make_reference.py` →
+//! `tests/reference/stats.json`).
 //!
-//! statrs supplies the distributions (Beta, Binomial, Normal, χ²) and
-//! Fisher's exact test; what it lacks is written here: exact binomial tests,
-//! Clopper–Pearson and Wilson intervals, the TOST sample size, Wald's
-//! sequential probability ratio test, Newcombe's interval for a difference,
-//! the Mann–Whitney U test and Hodges–Lehmann shift from histograms, and
-//! Holm's correction. Reference values for the last ones come from
-//! statsmodels and NumPy (same script).
+//! statrs supplies the distributions (Normal, χ², Student t) and ln Γ; what
+//! it lacks is written here: confidence sequences (a beta-binomial mixture for
+//! shares and error rates, a Gaussian mixture for means), the TOST sample size
+//! for comparison, the χ² dispersion test, and the straight-line fit.
 pub mod binomial;
 pub mod confseq;
-pub mod health;
 pub mod line;
-pub mod sprt;
