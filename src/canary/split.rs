@@ -448,9 +448,10 @@ mod tests {
     }
 
     #[test]
-    fn the_horizon_is_near_the_fixed_size() {
-        // TOST at α = 0.01, power 0.95, 10% ± 2pp: 4,134 responses.
+    fn the_horizon_covers_passing_and_failing() {
+        // TOST at α = 0.01, power 0.95, 10% ± 2pp: 4,134 responses; the
+        // horizon also lets a share 2δ out fail (about three times that).
         let horizon = ShareTest::new(ten_percent(), 0.01, 0.95).horizon();
-        assert!((3_000..9_000).contains(&horizon), "{horizon}");
+        assert!((4_134..20_000).contains(&horizon), "{horizon}");
     }
 }

@@ -93,6 +93,8 @@ pub struct Watch<'a> {
     /// The plan as it stands (re-planned from the observed baseline).
     pub planned: u64,
     pub observed_baseline_error_rate: Option<f64>,
+    /// The error check's plan: the rate it was made for, and the requests.
+    error_plan: Option<(f64, u64)>,
     pub stopped: Option<String>,
 }
 
@@ -152,6 +154,7 @@ impl<'a> Watch<'a> {
             dependence: Dependence::default(),
             planned: plan.planned_requests,
             observed_baseline_error_rate: None,
+            error_plan: None,
             stopped: None,
         }
     }
@@ -245,17 +248,24 @@ impl<'a> Watch<'a> {
         };
         let baseline_count = self.counts[baseline];
         let mut planned = self.plan.split.horizon();
-        if baseline_count >= 200 {
+        let rate = if baseline_count >= 200 {
             let rate = self.failed[baseline] as f64 / baseline_count as f64;
             self.observed_baseline_error_rate = Some(rate);
             // Two standard errors above the estimate: a plan for a rate a
             // little worse than seen, so the power holds when it is.
-            let pessimistic =
-                rate + 2.0 * (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt();
-            planned = planned.max(self.plan.error_requests(spec, pessimistic));
+            rate + 2.0 * (rate.max(1.0 / baseline_count as f64) / baseline_count as f64).sqrt()
         } else {
-            planned = planned.max(self.plan.error_requests(spec, spec.assumed_error_rate));
+            spec.assumed_error_rate
+        };
+        // Planning searches over sample sizes (milliseconds): only again
+        // when the rate planned for has moved by a tenth.
+        let stale = self.error_plan.is_none_or(|(planned_for, _)| {
+            (rate - planned_for).abs() > 0.1 * planned_for.max(1e-4)
+        });
+        if stale {
+            self.error_plan = Some((rate, self.plan.error_requests(spec, rate)));
         }
+        planned = planned.max(self.error_plan.map_or(0, |(_, requests)| requests));
         let latency_seconds = self
             .health
             .iter()

@@ -185,50 +185,67 @@ impl BernoulliCs {
     /// The interval now: every `p` not excluded. `None` when it is empty
     /// (every share is excluded — the data fit no Bernoulli stream).
     pub fn interval(&self) -> Option<(f64, f64)> {
+        let inside = self.inside_point()?;
+        Some((self.crossing(inside, 0.0), self.crossing(inside, 1.0)))
+    }
+
+    /// The interval's lower end alone (0 when the interval is empty).
+    pub fn lower(&self) -> f64 {
+        self.inside_point()
+            .map_or(0.0, |inside| self.crossing(inside, 0.0))
+    }
+
+    /// The interval's upper end alone (1 when the interval is empty).
+    pub fn upper(&self) -> f64 {
+        self.inside_point()
+            .map_or(1.0, |inside| self.crossing(inside, 1.0))
+    }
+
+    /// A share inside the interval, or `None` when it is empty. ln M is
+    /// convex in p (a log-sum of log-convex terms), so the interval is one
+    /// piece around its minimum; the estimate is almost always in it, and
+    /// when it is not, the minimum is found by ternary search.
+    fn inside_point(&self) -> Option<f64> {
         const TINY: f64 = 1e-12;
-        // ln M is convex in p (a log-sum of log-convex terms), so the
-        // interval is one piece around its minimum. The estimate is almost
-        // always inside; when it is not, find the minimum by ternary search.
-        let mut inside = self.estimate().clamp(TINY, 1.0 - TINY);
-        if self.log_ratio(inside) >= self.log_threshold {
-            let (mut low, mut high) = (TINY, 1.0 - TINY);
-            for _ in 0..200 {
-                let third = (high - low) / 3.0;
-                let (left, right) = (low + third, high - third);
-                if self.log_ratio(left) < self.log_ratio(right) {
-                    high = right;
-                } else {
-                    low = left;
-                }
-                if high - low < 1e-13 {
-                    break;
-                }
+        let inside = self.estimate().clamp(TINY, 1.0 - TINY);
+        if self.log_ratio(inside) < self.log_threshold {
+            return Some(inside);
+        }
+        let (mut low, mut high) = (TINY, 1.0 - TINY);
+        for _ in 0..200 {
+            let third = (high - low) / 3.0;
+            let (left, right) = (low + third, high - third);
+            if self.log_ratio(left) < self.log_ratio(right) {
+                high = right;
+            } else {
+                low = left;
             }
-            inside = 0.5 * (low + high);
-            if self.log_ratio(inside) >= self.log_threshold {
-                return None;
+            if high - low < 1e-13 {
+                break;
             }
         }
-        let crossing = |mut inside: f64, mut outside: f64| {
-            if self.log_ratio(outside) < self.log_threshold {
-                return outside;
+        let minimum = 0.5 * (low + high);
+        (self.log_ratio(minimum) < self.log_threshold).then_some(minimum)
+    }
+
+    /// Where ln M crosses the threshold between `inside` and the end of the
+    /// unit interval `end` (0 or 1), by bisection to 1e-12 of the bracket;
+    /// the end itself when it is never crossed.
+    fn crossing(&self, mut inside: f64, end: f64) -> f64 {
+        const TINY: f64 = 1e-12;
+        let mut outside = end.clamp(TINY, 1.0 - TINY);
+        if self.log_ratio(outside) < self.log_threshold {
+            return end;
+        }
+        for _ in 0..42 {
+            let middle = 0.5 * (inside + outside);
+            if self.log_ratio(middle) < self.log_threshold {
+                inside = middle;
+            } else {
+                outside = middle;
             }
-            for _ in 0..60 {
-                let middle = 0.5 * (inside + outside);
-                if self.log_ratio(middle) < self.log_threshold {
-                    inside = middle;
-                } else {
-                    outside = middle;
-                }
-            }
-            0.5 * (inside + outside)
-        };
-        let lower = crossing(inside, TINY);
-        let upper = crossing(inside, 1.0 - TINY);
-        Some((
-            if lower <= TINY { 0.0 } else { lower },
-            if upper >= 1.0 - TINY { 1.0 } else { upper },
-        ))
+        }
+        0.5 * (inside + outside)
     }
 
     /// Where the sequence stands against a band: inside it (both edges

@@ -360,13 +360,16 @@ fn dependence_table(runs: u64, out: &mut String) {
         )
     });
     let found = found.into_inner() as f64 / runs as f64;
+    // The runs it misses are those where at most one of the 64 connections
+    // landed on the canary (0.9^64 + 64·0.1·0.9^63 = 1.0%): from this
+    // client they look exactly like a dead canary, and fail as one.
     out.push_str(&format!(
         "\n**A split per connection** (64 keep-alive connections, 10% of them the canary's): dependence found {found:.4}, pass anyway {:.4}, fail anyway {:.4}, requests (median) {}\n",
         result.pass_rate(),
         result.fail_rate(),
         result.quantile(0.5)
     ));
-    assert!(found >= 0.99, "dependence found in {found}");
+    assert!(found >= 0.98, "dependence found in {found}:{out}");
 }
 
 #[test]
@@ -394,21 +397,40 @@ fn canary_verdicts_carry_their_error_rates() {
 #[ignore = "minutes: cargo test --release -- --ignored canary_tables --nocapture"]
 fn canary_tables() {
     // Printed table by table: the whole takes tens of minutes on two cores.
+    // GATEPROBE_TABLES=split,gross,latency,dependence,health picks some;
+    // GATEPROBE_RUNS=N runs fewer (a quicker look, not the README's table).
+    let wanted = std::env::var("GATEPROBE_TABLES").unwrap_or_default();
+    let runs: u64 = std::env::var("GATEPROBE_RUNS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(10_000);
+    let wants = |name: &str| wanted.is_empty() || wanted.split(',').any(|w| w == name);
     let print = |out: &mut String| {
         println!("{out}");
         out.clear();
     };
     let mut out = String::new();
-    for (p0, seed) in [("10%", 1), ("50%", 2), ("1%", 3)] {
-        split_table(p0, 10_000, seed, &mut out);
+    if wants("split") {
+        for (p0, seed) in [("10%", 1), ("50%", 2), ("1%", 3)] {
+            split_table(p0, runs, seed, &mut out);
+            print(&mut out);
+        }
+    }
+    if wants("gross") {
+        gross_table(runs, &mut out);
         print(&mut out);
     }
-    gross_table(10_000, &mut out);
-    print(&mut out);
-    latency_table(10_000, &mut out);
-    print(&mut out);
-    dependence_table(10_000, &mut out);
-    print(&mut out);
-    health_table(10_000, &[0.0, 0.001, 0.005, 0.01, 0.05], &mut out);
+    if wants("latency") {
+        latency_table(runs, &mut out);
+        print(&mut out);
+    }
+    if wants("dependence") {
+        dependence_table(runs, &mut out);
+        print(&mut out);
+    }
+    if !wants("health") {
+        return;
+    }
+    health_table(runs, &[0.0, 0.001, 0.005, 0.01, 0.05], &mut out);
     print(&mut out);
 }
