@@ -271,6 +271,7 @@ mod tests {
             failed: false,
             retry_after_ms: None,
             connection: 0,
+            in_flight: 0,
             outcome,
         }
     }

@@ -87,6 +87,9 @@ pub struct Sample {
     pub retry_after_ms: Option<u32>,
     /// The connection that carried it (0: none, e.g. the connect failed).
     pub connection: u32,
+    /// This generator's requests in flight when it was sent, itself
+    /// included: what a concurrency limiter sees of this client.
+    pub in_flight: u32,
     pub outcome: Outcome,
 }
 

@@ -440,6 +440,7 @@ async fn worker(
                     failed: false,
                     retry_after_ms: None,
                     connection: 0,
+                    in_flight: 0,
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -463,12 +464,15 @@ async fn worker(
                 }
             }
         }
-        // Only the open model can drop, so only it needs the in-flight count.
+        // Only the open model can drop, so only it needs the in-flight count
+        // (the closed model's is its connections).
         let counted = due.is_some();
-        if counted {
-            shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        }
-        let sample = send_one(
+        let in_flight = if counted {
+            shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            shared.concurrency
+        };
+        let mut sample = send_one(
             &shared,
             &connections,
             index,
@@ -481,6 +485,7 @@ async fn worker(
         if counted {
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
+        sample.in_flight = in_flight.min(u32::MAX as usize) as u32;
         samples.push(sample);
     }
 }
@@ -509,6 +514,7 @@ async fn send_one(
         failed: false,
         retry_after_ms: None,
         connection: 0,
+        in_flight: 0,
         outcome: Outcome::Completed,
     };
     let result = match request::build(&shared.request, index, scratch) {

@@ -44,6 +44,27 @@ pub async fn run(args: SimArgs) -> Result<u8> {
     Ok(crate::exit::PASS)
 }
 
+/// A limiter as people configure it: `50 rps burst 10`, `queue 60 rps burst
+/// 30`, `fixed window 60 per 1s`.
+pub fn describe_limiter(throttle: &config::Throttle) -> String {
+    use config::LimiterKind;
+    let window = crate::plan::trim_float(throttle.window_s);
+    match throttle.kind {
+        LimiterKind::TokenBucket => format!("{} rps burst {}", throttle.rate, throttle.burst),
+        LimiterKind::Queue => format!("queue {} rps burst {}", throttle.rate, throttle.burst),
+        LimiterKind::FixedWindow => format!("fixed window {} per {window}s", throttle.limit),
+        LimiterKind::SlidingWindow => format!(
+            "sliding window {} per {window}s{}",
+            throttle.limit,
+            if throttle.counts_refused {
+                ", refusals counted"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
 /// The configured truth, one line per route, for people.
 pub fn describe(config: &Config, base: &str) -> String {
     let mut out = String::new();
@@ -68,15 +89,21 @@ pub fn describe(config: &Config, base: &str) -> String {
                 .method_throttles
                 .get(&format!("{} {}", route.method, route.path))
             {
-                facts.push(format!(
-                    "method throttle {} rps burst {}",
-                    throttle.rate, throttle.burst
-                ));
+                facts.push(format!("method throttle {}", describe_limiter(throttle)));
             }
             if let Some(throttle) = stage.throttle {
+                facts.push(format!("stage throttle {}", describe_limiter(&throttle)));
+            }
+            if let Some(concurrency) = config
+                .deployments
+                .get(&stage.deployment)
+                .and_then(|deployment| deployment.concurrency)
+            {
                 facts.push(format!(
-                    "stage throttle {} rps burst {}",
-                    throttle.rate, throttle.burst
+                    "Lambda concurrency {} × {}ms (admits ≈ {:.0} rps)",
+                    concurrency.limit,
+                    crate::plan::trim_float(concurrency.duration_ms),
+                    concurrency.limit as f64 * 1000.0 / concurrency.duration_ms
                 ));
             }
             if route.api_key_required {
@@ -87,7 +114,7 @@ pub fn describe(config: &Config, base: &str) -> String {
                     .map(|plan| {
                         let limit = plan
                             .throttle
-                            .map(|t| format!(" {} rps burst {}", t.rate, t.burst))
+                            .map(|t| format!(" {}", describe_limiter(&t)))
                             .unwrap_or_default();
                         format!("{} ({}{limit})", plan.api_keys.join(", "), plan.name)
                     })

@@ -28,15 +28,23 @@ pub struct Config {
 pub struct Account {
     #[serde(default = "Account::default_throttle")]
     pub throttle: Throttle,
+    /// Lambda's account concurrency: invocations in progress across every
+    /// function of the region (default 1,000).
+    #[serde(default = "Account::default_concurrency")]
+    pub concurrency: u64,
+    /// What a throttled Lambda invocation looks like through the gateway.
+    #[serde(default)]
+    pub lambda_throttle: LambdaThrottle,
 }
 
 impl Account {
     /// API Gateway's default account limit: 10,000 rps with a 5,000 burst.
     fn default_throttle() -> Throttle {
-        Throttle {
-            rate: 10_000.0,
-            burst: 5_000,
-        }
+        Throttle::token_bucket(10_000.0, 5_000)
+    }
+
+    fn default_concurrency() -> u64 {
+        1_000
     }
 }
 
@@ -44,16 +52,108 @@ impl Default for Account {
     fn default() -> Self {
         Self {
             throttle: Self::default_throttle(),
+            concurrency: Self::default_concurrency(),
+            lambda_throttle: LambdaThrottle::default(),
         }
     }
 }
 
-/// A token bucket: `rate` tokens per second refill a bucket of `burst`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+/// The answer a client gets when the function behind a Lambda proxy
+/// integration is throttled. Lambda itself answers 429
+/// `{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`,
+/// but API Gateway does not pass that on: a REST API with a Lambda proxy
+/// integration answers **500 `{"message": "Internal server error"}`** (AWS
+/// Knowledge Center, "How do I troubleshoot issues for API Gateway endpoints
+/// that integrate with Lambda?", section "Throttling occurs"; the
+/// execution log reads "Lambda invocation failed with status: 429"). It is
+/// the INTEGRATION_FAILURE gateway response, which an API may remap, so
+/// both are configurable here.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaThrottle {
+    #[serde(default = "LambdaThrottle::default_status")]
+    pub status: u16,
+    #[serde(default = "LambdaThrottle::default_body")]
+    pub body: String,
+}
+
+impl LambdaThrottle {
+    fn default_status() -> u16 {
+        500
+    }
+
+    fn default_body() -> String {
+        r#"{"message": "Internal server error"}"#.to_string()
+    }
+}
+
+impl Default for LambdaThrottle {
+    fn default() -> Self {
+        Self {
+            status: Self::default_status(),
+            body: Self::default_body(),
+        }
+    }
+}
+
+/// The kinds of limiter the simulator has (see `sim::bucket`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimiterKind {
+    /// API Gateway's: `rate` refills a bucket of `burst`.
+    #[default]
+    TokenBucket,
+    /// nginx `limit_req` without `nodelay`: up to `burst` excess requests wait.
+    Queue,
+    /// `limit` per `window_s`, reset at each boundary.
+    FixedWindow,
+    /// `limit` per sliding `window_s`; `counts_refused` locks out a client
+    /// that keeps sending above it.
+    SlidingWindow,
+}
+
+/// A limiter; `{"rate": R, "burst": B}` alone is API Gateway's token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Throttle {
+    #[serde(default)]
+    pub kind: LimiterKind,
+    #[serde(default)]
     pub rate: f64,
+    #[serde(default)]
     pub burst: u64,
+    #[serde(default)]
+    pub limit: u64,
+    #[serde(default = "Throttle::default_window_s")]
+    pub window_s: f64,
+    #[serde(default)]
+    pub counts_refused: bool,
+}
+
+impl Throttle {
+    pub fn token_bucket(rate: f64, burst: u64) -> Self {
+        Self {
+            kind: LimiterKind::TokenBucket,
+            rate,
+            burst,
+            limit: 0,
+            window_s: 1.0,
+            counts_refused: false,
+        }
+    }
+
+    fn default_window_s() -> f64 {
+        1.0
+    }
+}
+
+/// A Lambda function's reserved concurrency: at most `limit` invocations in
+/// progress, each taking `duration_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Concurrency {
+    pub limit: u64,
+    pub duration_ms: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -65,6 +165,9 @@ pub struct Deployment {
     /// Share (0–1) of requests answered 500 by this deployment.
     #[serde(default)]
     pub error_rate: f64,
+    /// The deployment is a Lambda function with reserved concurrency.
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
@@ -198,11 +301,58 @@ pub fn parse(source: &str, text: &str) -> Result<Config, String> {
 }
 
 fn check_throttle(field: &str, throttle: &Throttle) -> Result<(), String> {
-    if !(throttle.rate.is_finite() && throttle.rate >= 0.0) {
-        return Err(format!(
-            "field '{field}.rate': expected a rate of 0 or more requests per second, got {}",
-            throttle.rate
-        ));
+    let defaults = Throttle::token_bucket(0.0, 0);
+    let misplaced = |name: &str| {
+        Err(format!(
+            "field '{field}.{name}': does not apply to a {:?} limiter",
+            throttle.kind
+        ))
+    };
+    match throttle.kind {
+        LimiterKind::TokenBucket | LimiterKind::Queue => {
+            if !(throttle.rate.is_finite() && throttle.rate >= 0.0 && throttle.rate <= 1e9) {
+                return Err(format!(
+                    "field '{field}.rate': expected a rate of 0 or more requests per second, got {}",
+                    throttle.rate
+                ));
+            }
+            if throttle.kind == LimiterKind::Queue && throttle.rate <= 0.0 {
+                return Err(format!(
+                    "field '{field}.rate': a queue drains at a rate above 0"
+                ));
+            }
+            if throttle.limit != 0 {
+                return misplaced("limit");
+            }
+            if throttle.window_s != defaults.window_s {
+                return misplaced("window_s");
+            }
+            if throttle.counts_refused {
+                return misplaced("counts_refused");
+            }
+        }
+        LimiterKind::FixedWindow | LimiterKind::SlidingWindow => {
+            if throttle.limit == 0 {
+                return Err(format!(
+                    "field '{field}.limit': expected at least 1 request per window"
+                ));
+            }
+            if !(throttle.window_s > 0.0 && throttle.window_s <= 86_400.0) {
+                return Err(format!(
+                    "field '{field}.window_s': expected a window above 0 and at most a day, got {}",
+                    throttle.window_s
+                ));
+            }
+            if throttle.rate != 0.0 {
+                return misplaced("rate");
+            }
+            if throttle.burst != 0 {
+                return misplaced("burst");
+            }
+            if throttle.kind == LimiterKind::FixedWindow && throttle.counts_refused {
+                return misplaced("counts_refused");
+            }
+        }
     }
     Ok(())
 }
@@ -242,12 +392,31 @@ fn check_integration(field: &str, integration: &Integration) -> Result<(), Strin
 
 fn validate(config: &Config) -> Result<(), String> {
     check_throttle("account.throttle", &config.account.throttle)?;
+    if config.account.concurrency == 0 {
+        return Err("field 'account.concurrency': expected at least 1".to_string());
+    }
+    let throttle = &config.account.lambda_throttle;
+    if !(100..=599).contains(&throttle.status) {
+        return Err(format!(
+            "field 'account.lambda_throttle.status': expected an HTTP status from 100 to 599, got {}",
+            throttle.status
+        ));
+    }
     for (name, deployment) in &config.deployments {
         if !(0.0..=1.0).contains(&deployment.error_rate) {
             return Err(format!(
                 "field 'deployments.{name}.error_rate': expected a share from 0 to 1, got {}",
                 deployment.error_rate
             ));
+        }
+        if let Some(concurrency) = deployment.concurrency {
+            if concurrency.limit == 0
+                || !(concurrency.duration_ms > 0.0 && concurrency.duration_ms <= 60_000.0)
+            {
+                return Err(format!(
+                    "field 'deployments.{name}.concurrency': expected a limit of at least 1 and a duration_ms from above 0 to 60000"
+                ));
+            }
         }
         let latency = deployment.latency_ms;
         if !(latency.fixed >= 0.0

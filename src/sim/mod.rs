@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use bucket::TokenBucket;
+use bucket::Limiter;
 use config::{Config, Integration, Route, Throttle};
 use execution::Executions;
 
@@ -62,13 +62,33 @@ enum BucketKey {
     ApiKey(String),
 }
 
-/// Mutable gateway state: buckets and quotas, behind one lock so that a
+/// Mutable gateway state: limiters and quotas, behind one lock so that a
 /// request is admitted through all its layers at once.
 #[derive(Default)]
 struct Limits {
-    buckets: HashMap<BucketKey, TokenBucket>,
+    buckets: HashMap<BucketKey, Limiter>,
     /// Per API key: (start of the current period, requests used in it).
     quotas: HashMap<String, (f64, u64)>,
+    /// Lambda invocations in progress: per deployment, and in the account.
+    in_progress: HashMap<String, u64>,
+    account_in_progress: u64,
+}
+
+/// A Lambda invocation's slot, given back when the invocation ends.
+struct Slot<'a> {
+    simulator: &'a Simulator,
+    deployment: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut limits) = self.simulator.limits.lock() {
+            limits.account_in_progress = limits.account_in_progress.saturating_sub(1);
+            if let Some(count) = limits.in_progress.get_mut(&self.deployment) {
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
 }
 
 /// The simulator: configuration plus state.
@@ -162,11 +182,35 @@ impl Simulator {
         } else {
             None
         };
-        if let Some(refusal) = self.admit(stage_name, stage, route, plan) {
-            return refusal;
+        let queued_s = match self.admit(stage_name, stage, route, plan) {
+            Ok(queued_s) => queued_s,
+            Err(refusal) => return refusal,
+        };
+        if queued_s > 0.0 {
+            // A queueing limiter (nginx limit_req without nodelay) holds the
+            // request before passing it on.
+            tokio::time::sleep(Duration::from_secs_f64(queued_s)).await;
         }
+        // A Lambda function: one slot of its reserved concurrency (and of the
+        // account's) for as long as the invocation runs.
+        let _slot = match deployment.concurrency {
+            Some(_) => match self.invoke(deployment_name, deployment) {
+                Some(slot) => Some(slot),
+                None => {
+                    let throttle = &self.config.account.lambda_throttle;
+                    return Answer {
+                        status: throttle.status,
+                        headers: vec![("content-type".into(), "application/json".into())],
+                        body: throttle.body.clone(),
+                    };
+                }
+            },
+            None => None,
+        };
         let latency = deployment.latency_ms;
-        let delay_ms = latency.fixed
+        let delay_ms = deployment
+            .concurrency
+            .map_or(latency.fixed, |concurrency| concurrency.duration_ms)
             + latency.jitter
                 * if latency.jitter > 0.0 {
                     self.random()
@@ -237,23 +281,41 @@ impl Simulator {
         }
     }
 
+    /// Takes a slot of the deployment's reserved concurrency and of the
+    /// account's, or `None` when either is used up (a Lambda throttle).
+    fn invoke(&self, name: &str, deployment: &config::Deployment) -> Option<Slot<'_>> {
+        let limit = deployment.concurrency?.limit;
+        let mut limits = self.limits.lock().ok()?;
+        let in_progress = limits.in_progress.get(name).copied().unwrap_or(0);
+        if in_progress >= limit || limits.account_in_progress >= self.config.account.concurrency {
+            return None;
+        }
+        *limits.in_progress.entry(name.to_string()).or_default() += 1;
+        limits.account_in_progress += 1;
+        Some(Slot {
+            simulator: self,
+            deployment: name.to_string(),
+        })
+    }
+
     fn plan_covers(&self, plan: usize, stage: &str) -> bool {
         let stages = &self.config.usage_plans[plan].stages;
         stages.is_empty() || stages.iter().any(|name| name == stage)
     }
 
     /// Quota, then throttles in layers: usage-plan key → method → stage →
-    /// account. Returns the refusal, or `None` when admitted.
+    /// account. Returns how long a queueing layer holds the request, or the
+    /// refusal.
     fn admit(
         &self,
         stage_name: &str,
         stage: &config::Stage,
         route: &Route,
         plan: Option<(&str, usize)>,
-    ) -> Option<Answer> {
+    ) -> Result<f64, Answer> {
         let now_s = self.start.elapsed().as_secs_f64();
         let Ok(mut limits) = self.limits.lock() else {
-            return Some(Answer::message(500, "Internal server error"));
+            return Err(Answer::message(500, "Internal server error"));
         };
         let limits = &mut *limits;
         let mut layers: Vec<(BucketKey, Throttle)> = Vec::with_capacity(4);
@@ -266,7 +328,7 @@ impl Simulator {
                     (*period_start, *used) = (now_s, 0);
                 }
                 if *used >= quota.limit {
-                    return Some(Answer::message(429, "Limit Exceeded"));
+                    return Err(Answer::message(429, "Limit Exceeded"));
                 }
             }
             if let Some(throttle) = usage_plan.throttle {
@@ -288,23 +350,22 @@ impl Simulator {
             limits
                 .buckets
                 .entry(key.clone())
-                .or_insert_with(|| TokenBucket::new(*throttle, now_s));
+                .or_insert_with(|| Limiter::new(*throttle, now_s));
         }
         let keys: Vec<BucketKey> = layers.into_iter().map(|(key, _)| key).collect();
-        let admitted = bucket::admit(&mut limits.buckets, &keys, now_s);
-        if !admitted {
+        let Some(queued_s) = bucket::admit(&mut limits.buckets, &keys, now_s) else {
             let mut answer = Answer::message(429, "Too Many Requests");
             answer
                 .headers
                 .push(("x-amzn-errortype".into(), "TooManyRequestsException".into()));
-            return Some(answer);
-        }
+            return Err(answer);
+        };
         if let Some((key, _)) = plan {
             if let Some((_, used)) = limits.quotas.get_mut(key) {
                 *used += 1;
             }
         }
-        None
+        Ok(queued_s)
     }
 }
 

@@ -305,7 +305,7 @@ mod tests {
     //! The estimator on limiters simulated in virtual time: no network, exact
     //! clocks, the probe's own doubling schedule.
     use super::*;
-    use crate::sim::bucket::{admit, TokenBucket};
+    use crate::sim::bucket::{admit, Limiter};
     use crate::sim::config::Throttle;
     use std::collections::HashMap;
 
@@ -367,8 +367,9 @@ mod tests {
     }
 
     fn bucket(rate: f64, burst: u64) -> impl FnMut(f64) -> bool {
-        let mut buckets = HashMap::from([((), TokenBucket::new(Throttle { rate, burst }, 0.0))]);
-        move |now| admit(&mut buckets, &[()], now)
+        let mut buckets =
+            HashMap::from([((), Limiter::new(Throttle::token_bucket(rate, burst), 0.0))]);
+        move |now| admit(&mut buckets, &[()], now).is_some()
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! probe at once; mostly 401/403 stops it as an auth problem; a 429 carrying
 //! `Retry-After` stops it, as asked, unless `--ignore-retry-after`.
 pub mod estimate;
+pub mod identify;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
