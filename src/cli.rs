@@ -191,7 +191,29 @@ pub struct ThrottleArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub expect_burst: Option<String>,
 
-    /// How far the estimates may be from --expect-rate / --expect-burst.
+    /// Gate: the kind of limiter: token_bucket, queue, fixed_window,
+    /// sliding_window, concurrency or none.
+    #[arg(long, value_name = "MODEL")]
+    pub expect_model: Option<String>,
+
+    /// Gate: the requests in progress a concurrency limit allows (a Lambda
+    /// function's reserved concurrency, nginx limit_conn).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub expect_concurrency: Option<String>,
+
+    /// Gate: the requests a window limiter admits per window.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub expect_window_limit: Option<String>,
+
+    /// Gate: a window limiter's length, e.g. 1s or 1m.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub expect_window: Option<String>,
+
+    /// Gate: the requests a queue holds (nginx limit_req burst without nodelay).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub expect_queue_depth: Option<String>,
+
+    /// How far the estimates may be from the --expect-* values.
     #[arg(long, default_value = "10%", value_name = "N%")]
     pub tolerance: String,
 

@@ -19,6 +19,21 @@ use crate::throttle;
 
 /// Runs one `load`, `canary` or `throttle` against the simulator with `args`, quietly,
 /// and saves its JSON report as `out/name.json`.
+/// A command line as a shell would take it (arguments with spaces or
+/// quotes in single quotes).
+fn shown(args: &[&str]) -> String {
+    args.iter()
+        .map(|arg| {
+            if arg.chars().any(|c| " '\"&|;<>*?$".contains(c)) {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            } else {
+                arg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathBuf)> {
     let mut argv = vec!["gateprobe"];
     argv.extend_from_slice(args);
@@ -181,6 +196,47 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         );
     }
     print_checks(&probe);
+
+    // 2b. A concurrency limit: a Lambda function's reserved concurrency.
+    let reports = format!("{base}/REPORTS/report");
+    crate::outln!(
+        "\n   GET /REPORTS/report is a Lambda function with reserved concurrency 10 (100 ms each);"
+    );
+    crate::outln!(
+        "   API Gateway answers its throttles 500, so mark those as refusals and ask which limiter it is:"
+    );
+    let args = [
+        "throttle",
+        reports.as_str(),
+        "--idle",
+        "0",
+        "--classify",
+        "throttled=status:500",
+        "--expect-model",
+        "concurrency",
+        "--expect-concurrency",
+        "10",
+    ];
+    crate::outln!("   gateprobe {}", shown(&args));
+    let (limited, _) = measure(&args, &out, "2-concurrency").await?;
+    if let Some(found) = &limited.throttle {
+        let model = crate::throttle::identify::Limiter::parse(&found.model)
+            .unwrap_or_default()
+            .label();
+        crate::outln!("   → {model}");
+        for (_, label, unit, value) in found.parameters() {
+            crate::outln!(
+                "     {label} {:.1}{unit} (95% {:.1}–{:.1})",
+                value.estimate,
+                value.ci_low,
+                value.ci_high
+            );
+        }
+        for evidence in found.evidence.iter().take(1) {
+            crate::outln!("     because {evidence}");
+        }
+    }
+    print_checks(&limited);
 
     // 3. A POST that fronts Step Functions StartExecution.
     let execution = format!("{base}/PROD/execution");

@@ -54,26 +54,32 @@ pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
         let _ = writeln!(out);
     }
     if let Some(throttle) = &report.throttle {
-        if let (Some(rate), Some(burst)) = (&throttle.rate_per_s, &throttle.burst) {
-            let _ = writeln!(
-                out,
-                "Throttle ({}): rate **{:.1} rps** ({:.1}–{:.1}), burst **{:.1}** ({:.1}–{:.1}), {:.0}% intervals; {} requests.\n",
-                throttle.model,
-                rate.estimate,
-                rate.ci_low,
-                rate.ci_high,
-                burst.estimate,
-                burst.ci_low,
-                burst.ci_high,
-                throttle.confidence * 100.0,
-                throttle.requests_used
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "Throttle: {} ({} requests).\n",
-                throttle.model, throttle.requests_used
-            );
+        let model = crate::throttle::identify::Limiter::parse(&throttle.model)
+            .unwrap_or_default()
+            .label();
+        let parameters: Vec<String> = throttle
+            .parameters()
+            .into_iter()
+            .map(|(_, label, unit, value)| {
+                format!(
+                    "{label} **{:.1}{unit}** ({:.1}–{:.1})",
+                    value.estimate, value.ci_low, value.ci_high
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "Throttle: {model}{}{}; {:.0}% intervals; {} requests.\n",
+            if parameters.is_empty() { "" } else { ": " },
+            parameters.join(", "),
+            throttle.confidence * 100.0,
+            throttle.requests_used
+        );
+        for evidence in &throttle.evidence {
+            let _ = writeln!(out, "- {}", cell(evidence));
+        }
+        if !throttle.evidence.is_empty() {
+            let _ = writeln!(out);
         }
     }
     let _ = writeln!(

@@ -88,14 +88,48 @@ pub struct StepReport {
 /// The throttle probe's findings (DESIGN.md: `throttle.*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThrottleSection {
-    /// `token_bucket`, `window` (admissions in clumps), `none` (nothing was
-    /// throttled) or `unknown` (throttled, but not enough to fit).
+    /// `token_bucket`, `queue`, `fixed_window`, `sliding_window`,
+    /// `concurrency`, `none` (nothing was throttled) or `unknown` (throttled,
+    /// but no model explains it, or too little was seen: `evidence` says).
     pub model: String,
+    /// The admitted rate: a bucket's or queue's refill rate, a window's
+    /// limit ÷ length, a concurrency limit's concurrency ÷ duration.
     pub rate_per_s: Option<Estimate>,
     pub burst: Option<Estimate>,
+    /// A queue (nginx `limit_req` without `nodelay`): requests it holds, and
+    /// how long an admitted request waits in it under overload.
+    #[serde(default)]
+    pub queue_depth: Option<Estimate>,
+    #[serde(default)]
+    pub queue_delay_ms: Option<Estimate>,
+    /// A window limiter: requests admitted per window, and its length.
+    #[serde(default)]
+    pub window_limit: Option<Estimate>,
+    #[serde(default)]
+    pub window_s: Option<Estimate>,
+    /// Whether refused requests count against the window (a lockout);
+    /// `null` when unknown or when it makes no difference.
+    #[serde(default)]
+    pub counts_refused: Option<bool>,
+    /// Requests in progress the limiter allows.
+    #[serde(default)]
+    pub concurrency: Option<Estimate>,
+    /// Median latency of admitted requests, ms.
+    #[serde(default)]
+    pub backend_ms: Option<f64>,
+    /// How each parameter's interval was made, by field name.
+    #[serde(default)]
+    pub interval_kind: std::collections::BTreeMap<String, String>,
+    /// What the model was chosen on, in words.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// A limiter that locked the client out under overload.
+    #[serde(default)]
+    pub lockout: Option<LockoutFacts>,
     /// Level of the intervals.
     pub confidence: f64,
-    /// Highest step rate of the probe that saw under 1% 429s.
+    /// The highest sustained rate with no refusals: the admitted rate's lower
+    /// bound when a model was named, else the highest search step under 1% refused.
     pub knee_rate_per_s: Option<f64>,
     /// First throttled request, seconds from the first request sent.
     pub first_throttle_s: Option<f64>,
@@ -124,6 +158,45 @@ pub struct ThrottleSection {
     pub steps: Vec<ThrottleStep>,
     pub series: ThrottleSeries,
     pub notes: Vec<String>,
+}
+
+/// What the probe did about a lockout.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LockoutFacts {
+    /// How long nothing was admitted before the probe recognised it (s).
+    pub silent_s: f64,
+    /// When it was recognised, on the probe's clock (s).
+    pub recognised_at_s: f64,
+    /// Refused requests sent after it was recognised (recovery probes and
+    /// requests already due).
+    pub refused_after: u64,
+    /// From the last overload request to the first admission again (s);
+    /// `null` when the bounds ended first.
+    pub recovered_after_s: Option<f64>,
+}
+
+impl ThrottleSection {
+    /// The parameters the report has, in a fixed order: (field, label,
+    /// unit, estimate). Every format lists them from here.
+    pub fn parameters(&self) -> Vec<(&'static str, &'static str, &'static str, Estimate)> {
+        [
+            ("rate_per_s", "rate", " rps", self.rate_per_s),
+            ("burst", "burst", "", self.burst),
+            ("queue_depth", "queue depth", "", self.queue_depth),
+            ("queue_delay_ms", "queue delay", " ms", self.queue_delay_ms),
+            ("window_limit", "limit", " per window", self.window_limit),
+            ("window_s", "window", " s", self.window_s),
+            (
+                "concurrency",
+                "concurrency",
+                " in progress",
+                self.concurrency,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, label, unit, value)| value.map(|value| (field, label, unit, value)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -201,18 +201,30 @@ pub fn render(report: &Report) -> String {
 fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) {
     let level = format!("{:.0}%", throttle.confidence * 100.0);
     let _ = writeln!(out);
-    let model = match throttle.model.as_str() {
-        "token_bucket" => "token bucket",
-        "window" => "window (not a token bucket)",
-        "none" => "nothing throttled",
-        _ => "not estimated",
-    };
+    let model = crate::throttle::identify::Limiter::parse(&throttle.model)
+        .unwrap_or_default()
+        .label();
     let mut line = format!("  throttle  {model}");
-    if let (Some(rate), Some(burst)) = (&throttle.rate_per_s, &throttle.burst) {
-        line.push_str(&format!(
-            ": rate {:.1} rps ({level} {:.1}–{:.1}) · burst {:.1} ({level} {:.1}–{:.1})",
-            rate.estimate, rate.ci_low, rate.ci_high, burst.estimate, burst.ci_low, burst.ci_high
-        ));
+    let parameters: Vec<String> = throttle
+        .parameters()
+        .into_iter()
+        .map(|(_, label, unit, value)| {
+            format!(
+                "{label} {:.1}{unit} ({level} {:.1}–{:.1})",
+                value.estimate, value.ci_low, value.ci_high
+            )
+        })
+        .collect();
+    if !parameters.is_empty() {
+        line.push_str(": ");
+        line.push_str(&parameters.join(" · "));
+    }
+    if let Some(counts) = throttle.counts_refused {
+        line.push_str(if counts {
+            " · counts refused requests"
+        } else {
+            " · refused requests do not count"
+        });
     }
     let _ = writeln!(out, "{line}");
     let mut facts = Vec::new();
@@ -224,7 +236,7 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
     }
     if let Some(knee) = throttle.knee_rate_per_s {
         facts.push(format!(
-            "knee {} rps (<1% 429s)",
+            "knee {} rps (highest sustained rate with no refusals)",
             crate::plan::trim_float(knee)
         ));
     }
@@ -283,6 +295,24 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
             out,
             "  auth      {} responses were 401/403",
             throttle.forbidden
+        );
+    }
+    for evidence in &throttle.evidence {
+        let _ = writeln!(out, "  evidence  {evidence}");
+    }
+    if let Some(lockout) = &throttle.lockout {
+        let _ = writeln!(
+            out,
+            "  lockout   recognised at {:.2}s after {:.2}s without an admission; {} refused \
+             requests after that; {}",
+            lockout.recognised_at_s,
+            lockout.silent_s,
+            lockout.refused_after,
+            lockout
+                .recovered_after_s
+                .map_or("no admission again within the bounds".to_string(), |s| {
+                    format!("admitted again {s:.2}s after the overload stopped")
+                })
         );
     }
     for note in &throttle.notes {

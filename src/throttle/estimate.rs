@@ -1,27 +1,43 @@
 //! From what the probe saw to a limiter: the rate and burst of a token bucket
 //! with intervals, the knee, and whether a token bucket explains it at all.
 //!
-//! The model. A token bucket of `burst` B refilled at `rate` R, full at time
-//! s and offered more than R from then on, admits
+//! The model. A token bucket of `burst` B refilled at `rate` R holds `level`
+//! tokens; a request that finds one takes it, any other is refused. Once the
+//! probe overloads it, the bucket holds under one token after every refusal.
+//! Call an admission *tight* when the request before it (in send order) was
+//! refused: the level crossed one token at some moment `c` between those two
+//! sends. Between the crossings `c₁` and `cₙ` of two tight admissions the
+//! bucket refilled R·(cₙ − c₁) tokens and gave out exactly the n − 1
+//! admissions between them (plus any overflow W, impossible unless a gap
+//! between requests lets a drained bucket fill to B again), so
 //!
 //! ```text
-//!     admitted(s, t] = B + R·(t − s) − level(t)
+//!     R = (n − 1 + W) / (cₙ − c₁),   c₁ ∈ (p₁, a₁],  cₙ ∈ (pₙ, aₙ]
 //! ```
 //!
-//! where `level(t)` — the tokens left — stays in [0, 1) once requests are
-//! throttled (every refilled token is taken by the next arrival; none
-//! overflows, because the bucket never fills again). So, once throttled, the
-//! cumulative admitted count is a straight line: its slope is R, and its
-//! height at s, minus what had been admitted by s, is B less the mean
-//! leftover fraction of a token (½). The probe fits that line by ordinary
-//! least squares on the cumulative count at the end of each 100 ms bin, and
-//! takes s as the start of the first probe step offered faster than the
-//! fitted R (before it the bucket stayed full: each token taken was refilled
-//! before the next request came).
+//! with p the refused send and a the admitted one. That gives the rate's
+//! bounds directly — no bins (so no aliasing with the bin width), no residual
+//! model (so no autocorrelation to get wrong), whatever the arrival process.
 //!
-//! The intervals are the OLS ones (Student t), with the residual spread
-//! floored at a count's rounding (1/√12): a token bucket's residuals are that
-//! rounding plus the network's jitter, not a random walk.
+//! The burst. For any two admissions s ≤ t, A[s, t] − R·(t − s) ≤ level(s) ≤
+//! B: no stretch can admit more than a full bucket plus its refill. The
+//! bucket was full after the idle wait; from its last full moment to any
+//! later tight admission t the bound is met to within the level left after t
+//! (under R·(aₜ − pₜ)). So B̂(R) = max over s ≤ t of A[s, t] − R·(t − s),
+//! decreasing in R, brackets B between B̂(R_high) and B̂(R_low) plus the
+//! smallest such leftover (Kadane's maximum-subarray recurrence, O(n)).
+//!
+//! Timing: the client knows when it sent, not when the gateway received.
+//! Every time is given a slack of the spread of refused requests' round
+//! trips (their own network and gateway jitter, an upper bound on the
+//! one-way part), on both ends of every difference.
+//!
+//! These are bounds that hold whenever a token bucket (or a queue, which
+//! admits by arrival exactly as one; or a sliding window that does not count
+//! refusals) explains the admissions, and that was full after the idle: the
+//! coverage tables (README, `tests/it/throttle_stats.rs`) check them against
+//! the simulator's own limiters in virtual time under even, jittered, Poisson
+//! and aliasing arrivals. They are reported at the probe's 95% level.
 //!
 //! Not a token bucket: a fixed or sliding window admits in clumps (its whole
 //! allowance at each window start, then nothing) rather than as an even
@@ -30,7 +46,6 @@
 //! silent; a window offered 1.5–3× its rate leaves a third to two thirds of
 //! them silent. Above [`WINDOW_SILENT_SHARE`] the limiter is reported as a
 //! window.
-use crate::stats::line::LineFit;
 
 /// Width of the bins the fit uses, seconds.
 pub const BIN_S: f64 = 0.1;
@@ -44,22 +59,14 @@ pub const WINDOW_SILENT_SHARE: f64 = 0.2;
 /// jitter never lets the bucket fill again.
 pub const OVERLOAD_FACTOR: f64 = 1.5;
 
-/// Fewest bins of throttled traffic before a fit is attempted.
-pub const MIN_FIT_BINS: usize = 8;
+/// Shortest throttled stretch a fit is attempted on, seconds.
+pub const MIN_FIT_S: f64 = 0.8;
 
-/// Tokens left over while throttled, on average: the level climbs from
-/// [0, R/λ) after each admission to [1, 1 + R/λ) at the next, so its mean is
-/// ½ + R/(2λ) for an overload of λ.
-fn leftover(rate: f64, offered: f64) -> f64 {
-    0.5 + 0.5 * (rate / offered).clamp(0.0, 1.0)
-}
+/// Fewest admissions between the first and last tight ones of a fit.
+const MIN_FIT_ADMISSIONS: u64 = 3;
 
-/// Where the leftover really is within its range is unknown: the burst's
-/// interval is widened by this much on each side.
-const LEFTOVER_SPREAD: f64 = 0.5;
-
-/// A count's rounding, as a standard deviation.
-const ROUNDING_SD: f64 = 0.288_675_134_594_812_9;
+/// Timing slack never below this (a clock read, a scheduler's tick), s.
+const MIN_TIMING_S: f64 = 50e-6;
 
 /// Counts of one bin, by the time the request was sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,10 +93,27 @@ pub enum Kind {
     Other,
 }
 
-/// Everything the probe saw, binned; times in seconds from the probe's start.
+/// One request as the client saw it (seconds on the probe's clock).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub sent_s: f64,
+    pub done_s: f64,
+    pub kind: Kind,
+    /// This client's requests in flight when it was sent, itself included.
+    pub in_flight: u32,
+}
+
+/// Most records kept (the probe is bounded by --max-requests; this bounds
+/// its memory whatever that is: 24 bytes a request, 48 MB at most).
+pub const MAX_RECORDS: usize = 2_000_000;
+
+/// Everything the probe saw, binned and request by request; times in
+/// seconds from the probe's start.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     pub bins: Vec<Bin>,
+    /// Every request (up to [`MAX_RECORDS`]), in send order.
+    pub records: Vec<Record>,
     pub steps: Vec<Step>,
     pub first_throttle_s: Option<f64>,
     /// Where the throttled stretch the fit uses begins (the overload phase).
@@ -102,7 +126,14 @@ pub struct Timeline {
 const MAX_BINS: usize = 864_000;
 
 impl Timeline {
-    pub fn add(&mut self, sent_s: f64, kind: Kind) {
+    /// Adds one answered request. Answers come nearly in send order, so the
+    /// insertion that keeps `records` sorted moves a few entries at most.
+    pub fn add(&mut self, record: Record) {
+        let Record { sent_s, kind, .. } = record;
+        if self.records.len() < MAX_RECORDS {
+            let at = self.records.partition_point(|r| r.sent_s <= sent_s);
+            self.records.insert(at, record);
+        }
         let index = ((sent_s.max(0.0) / BIN_S) as usize).min(MAX_BINS);
         if self.bins.len() <= index {
             self.bins.resize(index + 1, Bin::default());
@@ -123,6 +154,7 @@ impl Timeline {
     }
 
     /// Admitted requests sent before `t_s` (to the bin boundary at or after it).
+    #[allow(dead_code)]
     fn admitted_before(&self, t_s: f64) -> u64 {
         let bins = ((t_s / BIN_S).round().max(0.0) as usize).min(self.bins.len());
         self.bins[..bins].iter().map(|bin| bin.admitted).sum()
@@ -206,77 +238,188 @@ pub struct Fit {
     pub drain_start_s: f64,
     pub admitted_before_drain: u64,
     pub bins: usize,
+    /// Admissions between the first and last tight ones, both included.
+    pub admissions: u64,
+    /// The timing slack given to every send time (s).
+    pub timing_s: f64,
     /// Share of spans (expecting three admissions each) with none.
     pub silent_share: f64,
     pub model: Model,
 }
 
-/// Fits the throttled stretch of the timeline, using bins that end by
-/// `final_before_s` (later ones may still have requests in flight).
-pub fn fit(timeline: &Timeline, final_before_s: f64, confidence: f64) -> Option<Fit> {
+/// A tight admission: the refused send before it (p) and its own (a), and
+/// how many admissions of the stretch came before it.
+#[derive(Debug, Clone, Copy)]
+struct Tight {
+    refused_s: f64,
+    admitted_s: f64,
+    before: u64,
+}
+
+impl Tight {
+    fn gap_s(&self) -> f64 {
+        self.admitted_s - self.refused_s
+    }
+}
+
+/// How far a send time may be from the gateway's arrival time: the spread
+/// of refused requests' round trips (their 99th percentile over their
+/// fastest), never under [`MIN_TIMING_S`].
+pub fn timing_slack(records: &[Record]) -> f64 {
+    let mut trips: Vec<f64> = records
+        .iter()
+        .filter(|r| r.kind == Kind::Throttled)
+        .map(|r| (r.done_s - r.sent_s).max(0.0))
+        .collect();
+    if trips.len() < 2 {
+        return MIN_TIMING_S;
+    }
+    trips.sort_by(f64::total_cmp);
+    let high = trips[((trips.len() - 1) as f64 * 0.99).round() as usize];
+    (high - trips[0]).max(MIN_TIMING_S)
+}
+
+/// max over admissions s ≤ t of A[s, t] − rate·(t − s): the most a bucket
+/// refilled at `rate` must have held at some moment. Returns it with the
+/// time of s and the admissions before s.
+fn excess(admitted_s: &[f64], rate: f64) -> (f64, f64, u64) {
+    let (mut best, mut best_s, mut best_before) = (f64::NEG_INFINITY, 0.0, 0);
+    let (mut lowest, mut lowest_s, mut lowest_before) = (f64::INFINITY, 0.0, 0);
+    for (before, &at) in admitted_s.iter().enumerate() {
+        let start = before as f64 - rate * at;
+        if start < lowest {
+            (lowest, lowest_s, lowest_before) = (start, at, before as u64);
+        }
+        let value = (before + 1) as f64 - rate * at - lowest;
+        if value > best {
+            (best, best_s, best_before) = (value, lowest_s, lowest_before);
+        }
+    }
+    (best.max(0.0), best_s, best_before)
+}
+
+/// Fits the throttled stretch of the timeline (see the module's text),
+/// using requests sent by `final_before_s` (later ones may still be in
+/// flight). `None` until the stretch holds two tight admissions far enough
+/// apart; the confidence is the level the bounds are reported at.
+pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option<Fit> {
     let from_s = timeline.fit_from_s.or(timeline.first_throttle_s)?;
     let until_s = final_before_s.min(timeline.last_sent_s);
-    let first = (from_s / BIN_S).ceil() as usize;
-    let mut cumulative: u64 = timeline.bins[..first.min(timeline.bins.len())]
-        .iter()
-        .map(|bin| bin.admitted)
-        .sum();
-    let mut points = Vec::new();
-    let mut per_bin = Vec::new();
-    for (index, bin) in timeline.bins.iter().enumerate().skip(first) {
-        let end_s = (index + 1) as f64 * BIN_S;
-        if end_s > until_s + 1e-9 {
-            break;
-        }
-        cumulative += bin.admitted;
-        points.push((end_s, cumulative as f64));
-        per_bin.push(bin.admitted);
-    }
-    if points.len() < MIN_FIT_BINS {
+    if until_s - from_s < MIN_FIT_S {
         return None;
     }
-    let line = LineFit::fit(&points)?.with_residual_floor(ROUNDING_SD);
-    let (low, high) = line.slope_interval(confidence);
-    let rate = Estimated {
-        estimate: line.slope,
-        low,
-        high,
-    };
-    // The bucket was full until the offered rate first exceeded the refill rate.
-    let first_throttle_s = timeline.first_throttle_s.unwrap_or(from_s);
-    let drain_start_s = timeline
-        .steps
+    let records = &timeline.records;
+    let end = records.partition_point(|r| r.sent_s <= until_s);
+    let stretch_from = records.partition_point(|r| r.sent_s < from_s);
+    let stretch = &records[stretch_from..end];
+    let timing_s = timing_slack(stretch);
+
+    // The tight admissions of the stretch, and the gaps that could let the
+    // bucket overflow. The refused send that brackets a crossing is the
+    // latest one sent more than the timing slack before the admission: it
+    // surely reached the gateway first, whatever the reordering on the way.
+    let mut tights: Vec<Tight> = Vec::new();
+    let mut refused_s: Vec<f64> = Vec::new();
+    let mut gaps: Vec<f64> = Vec::new();
+    let (mut admitted, mut previous): (u64, Option<&Record>) = (0, None);
+    for record in stretch.iter().filter(|r| r.kind != Kind::Other) {
+        if let Some(before) = previous {
+            gaps.push(record.sent_s - before.sent_s);
+            if record.kind == Kind::Admitted && before.kind == Kind::Throttled {
+                let surely_before = refused_s.partition_point(|&at| at < record.sent_s - timing_s);
+                if let Some(&bracket) = surely_before.checked_sub(1).and_then(|i| refused_s.get(i))
+                {
+                    tights.push(Tight {
+                        refused_s: bracket,
+                        admitted_s: record.sent_s,
+                        before: admitted,
+                    });
+                }
+            }
+        }
+        match record.kind {
+            Kind::Admitted => admitted += 1,
+            Kind::Throttled => refused_s.push(record.sent_s),
+            Kind::Other => {}
+        }
+        previous = Some(record);
+    }
+    let (first, last) = (*tights.first()?, *tights.last()?);
+    let consumed = last.before - first.before;
+    if consumed < MIN_FIT_ADMISSIONS {
+        return None;
+    }
+    // Sends closer together than the timing slack may have reached the
+    // gateway in either order: the count between two crossings is then
+    // known to ±1.
+    let reordered = gaps.iter().any(|&gap| gap <= timing_s);
+    let count_slack = if reordered { 1.0 } else { 0.0 };
+    let consumed = consumed as f64;
+    let widest = last.admitted_s - first.refused_s + 2.0 * timing_s;
+    let narrowest = last.refused_s - first.admitted_s - 2.0 * timing_s;
+    if narrowest <= 0.0 {
+        return None;
+    }
+    let middle =
+        0.5 * (last.refused_s + last.admitted_s) - 0.5 * (first.refused_s + first.admitted_s);
+    let rate_low = (consumed - count_slack) / widest;
+    let rate_high_no_waste = (consumed + count_slack) / narrowest;
+
+    // Every admission sent from the probe's start to the stretch's end.
+    let admitted_s: Vec<f64> = records[..end]
         .iter()
-        .find(|step| step.rate_per_s > rate.estimate && step.end_s > 0.0)
-        .or_else(|| {
-            timeline
-                .steps
-                .iter()
-                .find(|step| step.start_s <= first_throttle_s && first_throttle_s < step.end_s)
+        .filter(|r| r.kind == Kind::Admitted)
+        .map(|r| r.sent_s)
+        .collect();
+    let smallest_gap = tights
+        .iter()
+        .map(Tight::gap_s)
+        .fold(f64::INFINITY, f64::min);
+    let burst_low_no_waste =
+        excess(&admitted_s, rate_high_no_waste).0 - 2.0 * rate_high_no_waste * timing_s;
+    // Overflow: after a request that left under one token, a gap g can
+    // spill 1 + R·g − B tokens once the bucket is full again.
+    let waste: f64 = gaps
+        .iter()
+        .map(|gap| {
+            (1.0 + rate_high_no_waste * (gap + 2.0 * timing_s) - burst_low_no_waste.max(1.0))
+                .max(0.0)
         })
-        .map(|step| step.start_s)
-        .unwrap_or(0.0)
-        .min(first_throttle_s);
-    let admitted_before_drain = timeline.admitted_before(drain_start_s);
-    let (low, high) = line.mean_interval_at(drain_start_s, confidence);
-    let offered = timeline
-        .steps
-        .iter()
-        .find(|step| step.start_s <= from_s + 1e-9 && from_s < step.end_s)
-        .map_or(f64::INFINITY, |step| step.rate_per_s);
-    let shift = leftover(rate.estimate, offered) - admitted_before_drain as f64;
-    let burst = Estimated {
-        estimate: line.at(drain_start_s) + shift,
-        low: low + shift - LEFTOVER_SPREAD,
-        high: high + shift + LEFTOVER_SPREAD,
+        .sum();
+    let rate_high = (consumed + count_slack + waste) / narrowest;
+    let rate = Estimated {
+        estimate: (consumed / middle).clamp(rate_low, rate_high),
+        low: rate_low,
+        high: rate_high,
     };
+
+    let (at_estimate, drain_start_s, admitted_before_drain) = excess(&admitted_s, rate.estimate);
+    let leftover_high = rate.high * (smallest_gap + 2.0 * timing_s);
+    let burst = Estimated {
+        estimate: at_estimate + 0.5 * rate.estimate * smallest_gap,
+        low: (excess(&admitted_s, rate.high).0 - 2.0 * rate.high * timing_s).max(0.0),
+        high: excess(&admitted_s, rate.low).0 + leftover_high + 2.0 * rate.high * timing_s,
+    };
+
+    // The clumping test, on the stretch's bins.
+    let first_bin = (from_s / BIN_S).ceil() as usize;
+    let last_bin = ((until_s / BIN_S).floor() as usize).min(timeline.bins.len());
+    let per_bin: Vec<u64> = timeline
+        .bins
+        .get(first_bin..last_bin.max(first_bin))
+        .unwrap_or(&[])
+        .iter()
+        .map(|bin| bin.admitted)
+        .collect();
     let silent_share = silent_share(&per_bin, rate.estimate);
     Some(Fit {
         rate,
         burst,
         drain_start_s,
         admitted_before_drain,
-        bins: points.len(),
+        bins: per_bin.len(),
+        admissions: consumed as u64 + 1,
+        timing_s,
         silent_share,
         model: if silent_share > WINDOW_SILENT_SHARE {
             Model::Window

@@ -1,31 +1,90 @@
 //! Which kind of limiter is it? From what a client sees of every request —
-//! when it was sent and answered, admitted or refused, and how many of its own
-//! requests were in flight — the evidence for each kind:
+//! when it was sent and answered, admitted or refused — the evidence for
+//! each kind, looked at in this order:
 //!
-//! - **concurrency** (a Lambda function's reserved concurrency, nginx
-//!   `limit_conn`): a request is refused exactly when a fixed number of
-//!   admitted ones are still in progress. At each refusal, count this client's
-//!   admitted requests in progress; a concurrency limit makes that count the
-//!   same every time (its spread is a request or two), whatever the rate. A
-//!   rate limiter leaves it wandering with the latency.
-//! - **queue** (nginx `limit_req` without `nodelay`): admitted requests wait.
-//!   Their latency under overload grows by up to depth ÷ rate over the
-//!   latency at the lowest step, then plateaus; the rate and the queue depth
-//!   follow from the line fit and that added delay.
 //! - **lockout** (a sliding window that counts refused requests, HAProxy's
-//!   `sc_http_req_rate`): admissions stop altogether under sustained overload
-//!   and come back only after the client backs off.
-//! - **fixed window**: admissions come in clumps at window boundaries — the
-//!   limit's worth at each boundary, then nothing until the next — so many
-//!   spans of the throttled stretch are silent where a bucket would trickle;
-//!   the clumps' spacing is the window, their size the limit.
+//!   `sc_http_req_rate`): admissions stop altogether under sustained
+//!   overload and come back only after the client backs off. The probe
+//!   notices it as it happens ([`super`]), stops offering, and measures the
+//!   recovery.
+//! - **concurrency** (a Lambda function's reserved concurrency, nginx
+//!   `limit_conn`): a request is refused exactly when a fixed number C of
+//!   admitted ones are still in progress. Count this client's admitted
+//!   requests in progress when each request was sent: refusals find C,
+//!   admissions find fewer — never C. A rate limiter admits and refuses at
+//!   the same counts (its in-progress count is just rate × latency).
+//! - **fixed window** (Kong, most Redis limiters): admissions come in clumps
+//!   at window boundaries — the limit's worth at each, then nothing — so
+//!   many spans of the throttled stretch are silent where a bucket would
+//!   trickle; the clumps' spacing is the window, their size the limit.
+//! - **queue** (nginx `limit_req` without `nodelay`): by arrival a queue of
+//!   depth D admits exactly as a token bucket of burst D + 1 (nginx's
+//!   `excess` is the bucket's missing tokens), but the admitted requests
+//!   *wait*: under overload their latency exceeds the unloaded one by about
+//!   D ÷ rate.
 //! - **token bucket**: a straight line of admitted over time with no clumps,
-//!   no added latency and no fixed in-progress count (`estimate`).
-//!
-//! A sliding window that does *not* count refusals admits, once full, as
-//! evenly as a token bucket of rate limit ÷ window and burst limit: from
-//! outside the two are the same limiter, and it is reported as a bucket.
-use super::estimate::Kind;
+//!   no added latency and no fixed in-progress count (`estimate`). A sliding
+//!   window that does *not* count refusals admits, once full, as evenly as a
+//!   bucket of rate limit ÷ window and burst limit: from outside the two are
+//!   the same limiter, and it is reported as a bucket (the evidence says so).
+//! - **unknown** otherwise, with what was seen.
+use super::estimate::{Estimated, Fit, Kind, Model, Record};
+
+/// The limiter kinds the probe can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limiter {
+    TokenBucket,
+    Queue,
+    FixedWindow,
+    SlidingWindow,
+    Concurrency,
+    /// Nothing was refused.
+    None,
+    #[default]
+    Unknown,
+}
+
+impl Limiter {
+    pub const ALL: [Limiter; 7] = [
+        Limiter::TokenBucket,
+        Limiter::Queue,
+        Limiter::FixedWindow,
+        Limiter::SlidingWindow,
+        Limiter::Concurrency,
+        Limiter::None,
+        Limiter::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limiter::TokenBucket => "token_bucket",
+            Limiter::Queue => "queue",
+            Limiter::FixedWindow => "fixed_window",
+            Limiter::SlidingWindow => "sliding_window",
+            Limiter::Concurrency => "concurrency",
+            Limiter::None => "none",
+            Limiter::Unknown => "unknown",
+        }
+    }
+
+    /// How the terminal names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Limiter::TokenBucket => "token bucket",
+            Limiter::Queue => "queue",
+            Limiter::FixedWindow => "fixed window",
+            Limiter::SlidingWindow => "sliding window",
+            Limiter::Concurrency => "concurrency limit",
+            Limiter::None => "no limiter",
+            Limiter::Unknown => "unknown limiter",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().replace('-', "_");
+        Self::ALL.into_iter().find(|model| model.as_str() == text)
+    }
+}
 
 /// The q-quantile of sorted values (nearest rank; 0 for none).
 pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
@@ -35,56 +94,55 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
 }
 
-/// One request as the client saw it (seconds on the probe's clock).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Record {
-    pub sent_s: f64,
-    pub done_s: f64,
-    pub kind: Kind,
-    /// This client's requests in flight when it was sent, itself included.
-    pub in_flight: u32,
+/// A distribution-free 95% interval for the median of what `sorted` was
+/// drawn from: the order statistics k and n + 1 − k with k the largest for
+/// which P(Binomial(n, ½) < k) ≤ 2.5% (normal approximation with continuity
+/// correction, n/2 − 0.98·√n; Conover, *Practical Nonparametric
+/// Statistics*, §3.2). For fewer than 6 values, the range.
+pub fn median_interval(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    if n < 6 {
+        return (sorted[0], sorted[n - 1]);
+    }
+    let k = ((n as f64 / 2.0 - 0.98 * (n as f64).sqrt()).floor().max(1.0)) as usize;
+    (sorted[k - 1], sorted[n - k])
 }
 
-/// Most records kept (the probe is bounded by --max-requests; this bounds
-/// its memory whatever that is: 24 bytes a request, 48 MB at most).
-pub const MAX_RECORDS: usize = 2_000_000;
-
-/// Admitted requests in progress at each refusal: (median, spread between the
-/// 10th and 90th percentiles, refusals looked at).
-pub fn in_progress_at_refusals(records: &[Record]) -> Option<(f64, f64, usize)> {
-    let mut admitted: Vec<(f64, f64)> = records
-        .iter()
-        .filter(|r| r.kind == Kind::Admitted)
-        .map(|r| (r.sent_s, r.done_s))
-        .collect();
-    let mut refusals: Vec<f64> = records
-        .iter()
-        .filter(|r| r.kind == Kind::Throttled)
-        .map(|r| r.sent_s)
-        .collect();
-    if refusals.len() < 10 || admitted.is_empty() {
-        return None;
-    }
-    admitted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    refusals.sort_by(f64::total_cmp);
-    // Sweep: admitted requests sent before the refusal and not yet answered.
+/// This client's admitted requests in progress when each request reached
+/// the gateway, for admissions and for refusals, each sorted: admitted
+/// requests sent before it and answered more than `round_trip_s` after it
+/// was sent (an answer that comes back sooner left the gateway before this
+/// request got there).
+pub fn in_progress(records: &[Record], round_trip_s: f64) -> (Vec<f64>, Vec<f64>) {
+    let mut at_admissions = Vec::new();
+    let mut at_refusals = Vec::new();
+    // Records are in send order: a heap of the admitted requests' answers.
     let mut ends = std::collections::BinaryHeap::new();
-    let mut next = 0;
-    let mut counts = Vec::with_capacity(refusals.len());
-    for &at in &refusals {
-        while next < admitted.len() && admitted[next].0 <= at {
-            ends.push(std::cmp::Reverse(OrderedF64(admitted[next].1)));
-            next += 1;
-        }
-        while ends.peek().is_some_and(|end| end.0 .0 <= at) {
+    for record in records {
+        while ends
+            .peek()
+            .is_some_and(|end: &std::cmp::Reverse<OrderedF64>| {
+                end.0 .0 <= record.sent_s + round_trip_s
+            })
+        {
             ends.pop();
         }
-        counts.push(ends.len() as f64);
+        let count = ends.len() as f64;
+        match record.kind {
+            Kind::Admitted => {
+                at_admissions.push(count);
+                ends.push(std::cmp::Reverse(OrderedF64(record.done_s)));
+            }
+            Kind::Throttled => at_refusals.push(count),
+            Kind::Other => {}
+        }
     }
-    counts.sort_by(f64::total_cmp);
-    let median = percentile_sorted(&counts, 0.5);
-    let spread = percentile_sorted(&counts, 0.9) - percentile_sorted(&counts, 0.1);
-    Some((median, spread, counts.len()))
+    at_admissions.sort_by(f64::total_cmp);
+    at_refusals.sort_by(f64::total_cmp);
+    (at_admissions, at_refusals)
 }
 
 /// f64 with a total order, for the heap.
@@ -116,63 +174,453 @@ pub fn admitted_latencies(records: &[Record], from_s: f64, to_s: f64) -> Vec<f64
     latencies
 }
 
-/// The clumps of admissions in a stretch: the start time and size of each
-/// run of admissions that follows a span of at least `gap_s` without one.
-pub fn clumps(records: &[Record], from_s: f64, gap_s: f64) -> Vec<(f64, u64)> {
-    let mut admitted: Vec<f64> = records
-        .iter()
-        .filter(|r| r.kind == Kind::Admitted && r.sent_s >= from_s)
-        .map(|r| r.sent_s)
-        .collect();
-    admitted.sort_by(f64::total_cmp);
-    let mut out: Vec<(f64, u64)> = Vec::new();
-    let mut last = f64::NEG_INFINITY;
-    for at in admitted {
-        if at - last >= gap_s || out.is_empty() {
-            out.push((at, 1));
-        } else if let Some(clump) = out.last_mut() {
-            clump.1 += 1;
+/// A run of admissions after a span of at least a gap without one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clump {
+    /// The last refused send before its first admission (the window
+    /// boundary lies between the two), if any.
+    pub refused_before_s: Option<f64>,
+    pub start_s: f64,
+    pub size: u64,
+}
+
+/// The clumps of admissions sent from `from_s` on, split by spans of at
+/// least `gap_s` without an admission.
+pub fn clumps(records: &[Record], from_s: f64, gap_s: f64) -> Vec<Clump> {
+    let mut out: Vec<Clump> = Vec::new();
+    let (mut last_admitted, mut last_refused) = (f64::NEG_INFINITY, None);
+    for record in records.iter().filter(|r| r.sent_s >= from_s) {
+        match record.kind {
+            Kind::Admitted => {
+                if out.is_empty() || record.sent_s - last_admitted >= gap_s {
+                    out.push(Clump {
+                        refused_before_s: last_refused,
+                        start_s: record.sent_s,
+                        size: 1,
+                    });
+                } else if let Some(clump) = out.last_mut() {
+                    clump.size += 1;
+                }
+                last_admitted = record.sent_s;
+            }
+            Kind::Throttled => last_refused = Some(record.sent_s),
+            Kind::Other => {}
         }
-        last = at;
     }
     out
 }
 
-/// The longest span with no admission while requests were being refused,
-/// from `from_s` on: (start, length).
-pub fn longest_silence(records: &[Record], from_s: f64) -> Option<(f64, f64)> {
-    let mut sorted: Vec<&Record> = records
+/// The clumps of admissions since `from_s` under an overload offered at
+/// `offered_per_s` (the split [`fixed_window`] uses).
+pub fn clumps_since(records: &[Record], from_s: f64, offered_per_s: f64) -> usize {
+    clumps(records, from_s, clump_gap_s(offered_per_s)).len()
+}
+
+/// A span without admission that splits clumps: ten requests' worth (a
+/// Poisson stream leaves such a gap once in 22,000), at least 50 ms.
+fn clump_gap_s(offered_per_s: f64) -> f64 {
+    (10.0 / offered_per_s.max(1e-9)).max(0.05)
+}
+
+/// What a lockout looked like, and what backing off showed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lockout {
+    /// The last admission before the silence, and when the probe gave up.
+    pub silent_from_s: f64,
+    pub recognised_at_s: f64,
+    /// The last request of the overload.
+    pub last_flood_s: f64,
+    /// The overload's rate.
+    pub flood_rate_per_s: f64,
+    /// The last refused recovery probe and the first admitted one.
+    pub last_refused_probe_s: Option<f64>,
+    pub recovered_at_s: Option<f64>,
+    /// Refused requests sent after the lockout was recognised.
+    pub refused_after: u64,
+}
+
+/// A limiter's kind and parameters, each with an interval, and the evidence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identified {
+    pub model: Limiter,
+    /// The admitted rate: a bucket's or queue's refill rate, a window's
+    /// limit ÷ length, a concurrency limit's C ÷ duration.
+    pub rate: Option<Estimated>,
+    pub burst: Option<Estimated>,
+    pub queue_depth: Option<Estimated>,
+    pub queue_delay_ms: Option<Estimated>,
+    pub window_limit: Option<Estimated>,
+    pub window_s: Option<Estimated>,
+    pub counts_refused: Option<bool>,
+    pub concurrency: Option<Estimated>,
+    /// Median latency of admitted requests (a concurrency limit's duration).
+    pub backend_ms: Option<f64>,
+    /// How each interval was made, for the report.
+    pub interval_kind: Vec<(&'static str, &'static str)>,
+    pub evidence: Vec<String>,
+}
+
+/// What the probe saw, for [`identify`].
+pub struct Seen<'a> {
+    /// Every request, in send order.
+    pub records: &'a [Record],
+    pub fit: Option<&'a Fit>,
+    /// When the sustained overload began (s), and its rate.
+    pub overload: Option<(f64, f64)>,
+    /// When the first step of the search ended (its latency is the unloaded one).
+    pub first_step_end_s: f64,
+    pub lockout: Option<Lockout>,
+}
+
+const fn estimated(estimate: f64, low: f64, high: f64) -> Estimated {
+    Estimated {
+        estimate,
+        low,
+        high,
+    }
+}
+
+/// How the intervals are made (the report's `interval_kind`).
+const BOUNDS: &str =
+    "token-counting bounds between tight admissions (hold whenever the model does)";
+const MEDIAN: &str = "distribution-free 95% interval for a median (binomial order statistics)";
+const RECOVERY: &str = "bracketed by the refused and the admitted recovery probe";
+
+/// Decides the kind of limiter and its parameters (see the module's text).
+pub fn identify(seen: &Seen<'_>) -> Identified {
+    let records = seen.records;
+    let refused = records.iter().filter(|r| r.kind == Kind::Throttled).count();
+    let admitted = records.iter().filter(|r| r.kind == Kind::Admitted).count();
+    let mut found = Identified::default();
+    let all_latencies = admitted_latencies(records, f64::NEG_INFINITY, f64::INFINITY);
+    found.backend_ms =
+        (!all_latencies.is_empty()).then(|| percentile_sorted(&all_latencies, 0.5) * 1000.0);
+    if refused == 0 {
+        found.model = Limiter::None;
+        found
+            .evidence
+            .push(format!("no request of {} was refused", records.len()));
+        return found;
+    }
+    if let Some(lockout) = seen.lockout {
+        locked_out(records, &lockout, &mut found);
+        return found;
+    }
+    let unloaded = admitted_latencies(records, f64::NEG_INFINITY, seen.first_step_end_s);
+    let unloaded_s = percentile_sorted(
+        if unloaded.is_empty() {
+            &all_latencies
+        } else {
+            &unloaded
+        },
+        0.5,
+    );
+    let overload_from = seen
+        .overload
+        .map(|(from, _)| from)
+        .or(seen.fit.map(|fit| fit.drain_start_s));
+    // A queue holds a fixed number in progress too (Little's law): what
+    // tells it from a concurrency limit is that its admitted requests wait
+    // longer under overload than unloaded, where a concurrency limit's take
+    // the backend's time at any load.
+    if let (Some(fit), Some(from)) = (seen.fit, overload_from) {
+        if fit.model != Model::Window && queue(records, fit, from, unloaded_s, &mut found) {
+            return found;
+        }
+    }
+    if concurrency(records, &all_latencies, &mut found) {
+        return found;
+    }
+    let Some(fit) = seen.fit else {
+        found.evidence.push(format!(
+            "{refused} requests were refused and {admitted} admitted, but the overload was too \
+             short (or admitted too few) to measure a rate"
+        ));
+        return found;
+    };
+    let overload_from = overload_from.unwrap_or(fit.drain_start_s);
+    if fit.model == Model::Window {
+        let rate = seen.overload.map_or(100.0, |(_, rate)| rate);
+        fixed_window(records, fit, overload_from, rate, &mut found);
+        return found;
+    }
+    if !(fit.rate.estimate > 0.0 && fit.rate.estimate.is_finite()) {
+        found.evidence.push(format!(
+            "the admissions under overload fit no bucket (rate {:.2} rps)",
+            fit.rate.estimate
+        ));
+        return found;
+    }
+    found.rate = Some(fit.rate);
+    found.interval_kind.push(("rate_per_s", BOUNDS));
+    found.model = Limiter::TokenBucket;
+    found.burst = Some(fit.burst);
+    found.interval_kind.push(("burst", BOUNDS));
+    found.evidence.push(format!(
+        "under overload {} admissions came as an even trickle ({:.0}% of spans silent), with no \
+         added latency and no fixed count in progress: a token bucket (or a sliding window that \
+         does not count refusals, which admits alike)",
+        fit.admissions,
+        fit.silent_share * 100.0
+    ));
+    found
+}
+
+/// A lockout: the window from the recovery, the limit from what was sent
+/// within one window before the first refusal.
+fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
+    found.model = Limiter::SlidingWindow;
+    found.counts_refused = Some(true);
+    found.evidence.push(format!(
+        "under sustained overload no request was admitted for {:.2} s: a limiter that counts \
+         refused requests locked this client out; the probe backed off at once ({} refused \
+         requests after that)",
+        lockout.recognised_at_s - lockout.silent_from_s,
+        lockout.refused_after
+    ));
+    let Some(recovered) = lockout.recovered_at_s else {
+        found.evidence.push(
+            "the probe's bounds ended before the limiter let a request through again: the \
+             window's length is unknown"
+                .to_string(),
+        );
+        return;
+    };
+    // Requests sent, admitted or not, within `window` before the first refusal.
+    let first_refusal = records
         .iter()
-        .filter(|r| r.sent_s >= from_s && r.kind != Kind::Other)
+        .find(|r| r.kind == Kind::Throttled)
+        .map_or(0.0, |r| r.sent_s);
+    let sent_within = |window: f64| {
+        records
+            .iter()
+            .filter(|r| {
+                r.kind != Kind::Other
+                    && r.sent_s < first_refusal
+                    && r.sent_s >= first_refusal - window
+            })
+            .count() as f64
+    };
+    // Once the overload stops, the count of its requests within the last W
+    // seconds drops under the limit L after W − L/λ (a sliding log); a
+    // two-window estimate (HAProxy's) can take up to a window longer.
+    let since = |t: f64| (t - lockout.last_flood_s).max(0.0);
+    let (low_delay, high_delay) = (
+        lockout.last_refused_probe_s.map_or(0.0, since),
+        since(recovered),
+    );
+    let flood = lockout.flood_rate_per_s.max(1e-9);
+    // Solve W = D + L(W)/λ by iteration (L grows with W).
+    let solve = |delay: f64| {
+        let mut window = delay.max(0.01);
+        for _ in 0..20 {
+            window = delay + sent_within(window) / flood;
+        }
+        window
+    };
+    let estimate = solve(0.5 * (low_delay + high_delay));
+    let window = estimated(estimate, (0.5 * low_delay).max(0.001), solve(high_delay));
+    found.window_s = Some(window);
+    found.window_limit = Some(estimated(
+        sent_within(window.estimate),
+        sent_within(window.low),
+        sent_within(window.high),
+    ));
+    found.rate = Some(estimated(
+        sent_within(window.estimate) / window.estimate,
+        sent_within(window.low) / window.high,
+        sent_within(window.high) / window.low.max(1e-3),
+    ));
+    found.interval_kind.push(("window_s", RECOVERY));
+    found.evidence.push(format!(
+        "after backing off, the first admission came {high_delay:.2} s after the last request \
+         of the overload (the last refused probe {low_delay:.2} s after it); {:.0} requests had \
+         been sent in the {:.2} s before the first refusal",
+        sent_within(window.estimate),
+        window.estimate
+    ));
+}
+
+/// A concurrency limit: refusals find C admitted requests in progress,
+/// admissions find fewer. Returns whether that is what was seen.
+fn concurrency(records: &[Record], latencies: &[f64], found: &mut Identified) -> bool {
+    let fastest = records
+        .iter()
+        .filter(|r| r.kind == Kind::Throttled)
+        .map(|r| r.done_s - r.sent_s)
+        .fold(f64::INFINITY, f64::min);
+    let (at_admissions, at_refusals) = in_progress(records, fastest.max(0.0));
+    if at_refusals.len() < 10 || at_admissions.len() < 10 {
+        return false;
+    }
+    let limit = percentile_sorted(&at_refusals, 0.5);
+    // Refusals at (about) the limit, admissions below it.
+    let refused_at_limit = at_refusals
+        .iter()
+        .filter(|&&count| count >= limit - 1.0)
+        .count() as f64
+        / at_refusals.len() as f64;
+    let admitted_at_limit = at_admissions
+        .iter()
+        .filter(|&&count| count >= limit)
+        .count() as f64
+        / at_admissions.len() as f64;
+    let backend_s = percentile_sorted(latencies, 0.5);
+    // Client timing blurs a count by the answers that cross a send within a
+    // round trip's spread (a few percent at most); a rate limiter's admissions
+    // find the refusals' count a third of the time or more.
+    if !(limit >= 1.0 && refused_at_limit >= 0.9 && admitted_at_limit <= 0.1 && backend_s > 0.0) {
+        found.evidence.push(format!(
+            "at refusals a median of {limit:.0} admitted requests were in progress, but {:.0}% \
+             of admissions found as many: not a concurrency limit",
+            admitted_at_limit * 100.0
+        ));
+        return false;
+    }
+    let (low, high) = median_interval(&at_refusals);
+    found.model = Limiter::Concurrency;
+    found.concurrency = Some(estimated(limit, low, high));
+    found.interval_kind.push(("concurrency", MEDIAN));
+    let durations = latencies;
+    let (fast, slow) = median_interval(durations);
+    found.rate = Some(estimated(
+        limit / backend_s,
+        low / slow.max(1e-9),
+        high / fast.max(1e-9),
+    ));
+    found.interval_kind.push((
+        "rate_per_s",
+        "concurrency's interval over the median duration's (distribution-free)",
+    ));
+    found.evidence.push(format!(
+        "{:.0}% of {} refusals came with {limit:.0} admitted requests in progress, and only \
+         {:.1}% of {} admissions found that many: refusals track requests in progress, not \
+         requests over time — a concurrency limit; admitted requests took {:.0} ms, so it \
+         admits about {:.1} rps (concurrency ÷ duration; it moves when the backend slows)",
+        refused_at_limit * 100.0,
+        at_refusals.len(),
+        admitted_at_limit * 100.0,
+        at_admissions.len(),
+        backend_s * 1000.0,
+        limit / backend_s
+    ));
+    true
+}
+
+/// Admissions in clumps: a fixed window, if the clumps are regular.
+fn fixed_window(records: &[Record], fit: &Fit, from_s: f64, offered: f64, found: &mut Identified) {
+    let found_clumps = clumps(records, from_s, clump_gap_s(offered));
+    // The first clump may be a window's tail, the last one cut short.
+    let inner: Vec<&Clump> = found_clumps
+        .iter()
+        .skip(1)
+        .take(found_clumps.len().saturating_sub(2))
         .collect();
-    sorted.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
-    let mut best: Option<(f64, f64)> = None;
-    let mut silent_from: Option<f64> = None;
-    let mut last_refused = 0.0;
-    for record in sorted {
-        match record.kind {
-            Kind::Admitted => {
-                if let Some(start) = silent_from.take() {
-                    let length = last_refused - start;
-                    if best.is_none_or(|(_, longest)| length > longest) {
-                        best = Some((start, length));
-                    }
-                }
-            }
-            Kind::Throttled => {
-                silent_from.get_or_insert(record.sent_s);
-                last_refused = record.sent_s;
-            }
-            Kind::Other => {}
+    let bounded: Vec<&Clump> = found_clumps
+        .iter()
+        .skip(1)
+        .filter(|c| c.refused_before_s.is_some())
+        .collect();
+    if bounded.len() >= 3 && !inner.is_empty() {
+        let starts: Vec<f64> = bounded.iter().map(|c| c.start_s).collect();
+        let mut spacings: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        spacings.sort_by(f64::total_cmp);
+        let typical = percentile_sorted(&spacings, 0.5);
+        if spacings
+            .iter()
+            .all(|s| (s - typical).abs() <= 0.25 * typical)
+        {
+            // Boundaries b lie in (refused before, first admission]; the
+            // first and last bounded clumps are (k − 1) windows apart.
+            let (first, last) = (bounded[0], bounded[bounded.len() - 1]);
+            let windows = (bounded.len() - 1) as f64;
+            let first_refused = first.refused_before_s.unwrap_or(first.start_s);
+            let last_refused = last.refused_before_s.unwrap_or(last.start_s);
+            let slack = 2.0 * fit.timing_s;
+            let window = estimated(
+                (last.start_s - first.start_s) / windows,
+                (last_refused - first.start_s - slack) / windows,
+                (last.start_s - first_refused + slack) / windows,
+            );
+            let mut sizes: Vec<f64> = inner.iter().map(|c| c.size as f64).collect();
+            sizes.sort_by(f64::total_cmp);
+            let limit = percentile_sorted(&sizes, 0.5);
+            let (low, high) = median_interval(&sizes);
+            found.model = Limiter::FixedWindow;
+            found.window_s = Some(window);
+            found.window_limit = Some(estimated(limit, low, high));
+            found.rate = Some(estimated(
+                limit / window.estimate,
+                low / window.high,
+                high / window.low.max(1e-6),
+            ));
+            found.interval_kind.push(("window_s", BOUNDS));
+            found.interval_kind.push(("window_limit", MEDIAN));
+            found.evidence.push(format!(
+                "admissions came in {} clumps {:.3} s apart, {limit:.0} in each, with nothing \
+                 between ({:.0}% of spans silent): a fixed window of {limit:.0} per {:.3} s \
+                 (whether it counts refusals makes no difference to what it admits)",
+                found_clumps.len(),
+                window.estimate,
+                fit.silent_share * 100.0,
+                window.estimate
+            ));
+            return;
         }
     }
-    if let Some(start) = silent_from {
-        let length = last_refused - start;
-        if best.is_none_or(|(_, longest)| length > longest) {
-            best = Some((start, length));
-        }
+    found.evidence.push(format!(
+        "admissions came in clumps ({:.0}% of spans silent) but not at regular boundaries in the \
+         time the probe had: a window of unknown length",
+        fit.silent_share * 100.0
+    ));
+}
+
+/// Admitted requests waiting under overload: a queue. Returns whether that
+/// is what was seen.
+fn queue(
+    records: &[Record],
+    fit: &Fit,
+    overload_from: f64,
+    unloaded_s: f64,
+    found: &mut Identified,
+) -> bool {
+    let loaded = admitted_latencies(records, overload_from, f64::INFINITY);
+    if loaded.len() < 10 {
+        return false;
     }
-    best
+    let added: Vec<f64> = loaded
+        .iter()
+        .map(|latency| (latency - unloaded_s).max(0.0))
+        .collect();
+    let delay = percentile_sorted(&added, 0.5);
+    let rate = fit.rate;
+    if delay < (3.0 * unloaded_s).max(0.005).max(0.5 / rate.estimate) {
+        return false;
+    }
+    let (low, high) = median_interval(&added);
+    found.model = Limiter::Queue;
+    found.rate = Some(rate);
+    found.interval_kind.push(("rate_per_s", BOUNDS));
+    found.queue_delay_ms = Some(estimated(delay * 1000.0, low * 1000.0, high * 1000.0));
+    // By arrival, a queue of depth D is a bucket of burst D + 1.
+    found.queue_depth = Some(estimated(
+        (fit.burst.estimate - 1.0).max(0.0),
+        (fit.burst.low - 1.0).max(0.0),
+        (fit.burst.high - 1.0).max(0.0),
+    ));
+    found.interval_kind.push(("queue_depth", BOUNDS));
+    found.interval_kind.push(("queue_delay_ms", MEDIAN));
+    found.evidence.push(format!(
+        "admitted requests waited {:.0} ms more under overload than at the lowest rate ({:.1} \
+         ms): a queue ahead of a rate of {:.1} rps holding about {:.0} requests (delay × rate \
+         = {:.1}); every admitted request is delayed that long",
+        delay * 1000.0,
+        unloaded_s * 1000.0,
+        rate.estimate,
+        fit.burst.estimate - 1.0,
+        delay * rate.estimate
+    ));
+    true
 }
 
 #[cfg(test)]
@@ -184,33 +632,31 @@ mod tests {
             sent_s,
             done_s,
             kind,
-            in_flight: 1,
+            in_flight: 0,
         }
     }
 
     #[test]
-    fn a_concurrency_limit_shows_as_a_fixed_count_at_refusals() {
-        // 4 slots, 100 ms each, offered every 10 ms: 4 admitted in progress
-        // whenever one is refused.
+    fn refusals_at_a_fixed_count_in_progress() {
+        // Four slots of 100 ms; a request every 10 ms.
         let mut records = Vec::new();
-        let mut slots: Vec<f64> = Vec::new();
+        let mut busy_until = [0.0_f64; 4];
         for i in 0..400 {
             let at = i as f64 * 0.01;
-            slots.retain(|end| *end > at);
-            if slots.len() < 4 {
-                slots.push(at + 0.1);
+            if let Some(slot) = busy_until.iter_mut().find(|end| **end <= at) {
+                *slot = at + 0.1;
                 records.push(record(at, at + 0.1, Kind::Admitted));
             } else {
                 records.push(record(at, at + 0.001, Kind::Throttled));
             }
         }
-        let (median, spread, _) = in_progress_at_refusals(&records).unwrap();
-        assert_eq!(median, 4.0);
-        assert!(spread <= 1.0, "{spread}");
+        let (admissions, refusals) = in_progress(&records, 0.0);
+        assert_eq!(percentile_sorted(&refusals, 0.5), 4.0);
+        assert!(admissions.iter().all(|&count| count < 4.0));
     }
 
     #[test]
-    fn clumps_and_silences() {
+    fn clumps_follow_refusals() {
         let mut records = Vec::new();
         for window in 0..5 {
             for i in 0..100 {
@@ -225,8 +671,26 @@ mod tests {
         }
         let found = clumps(&records, 0.0, 0.2);
         assert_eq!(found.len(), 5);
-        assert!(found.iter().all(|(_, size)| *size == 20));
-        let (_, longest) = longest_silence(&records, 0.0).unwrap();
-        assert!((longest - 0.395).abs() < 1e-9, "{longest}");
+        assert!(found.iter().all(|clump| clump.size == 20));
+        assert_eq!(found[0].refused_before_s, None);
+        assert!((found[1].refused_before_s.unwrap() - 0.495).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_median_interval_matches_order_statistics() {
+        // n = 100: k = floor(50 − 9.8) = 40, so the 40th and 61st values
+        // (SciPy: binom.ppf(0.025, 100, 0.5) = 40).
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(median_interval(&values), (40.0, 61.0));
+        assert_eq!(median_interval(&[3.0, 5.0]), (3.0, 5.0));
+    }
+
+    #[test]
+    fn models_parse_from_their_names() {
+        for model in Limiter::ALL {
+            assert_eq!(Limiter::parse(model.as_str()), Some(model));
+        }
+        assert_eq!(Limiter::parse("fixed-window"), Some(Limiter::FixedWindow));
+        assert_eq!(Limiter::parse("bucket"), None);
     }
 }

@@ -18,6 +18,7 @@
 //! `Retry-After` stops it, as asked, unless `--ignore-retry-after`.
 pub mod estimate;
 pub mod identify;
+pub mod simulate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +34,13 @@ use crate::engine::{EndReason, Observer, RunInfo, Verdict as Next};
 use crate::plan::{self, LoadPlan, UsageError};
 use crate::record::Recorder;
 use crate::report::{
-    self, Check, Estimate, Interval, Report, ThrottleSection, ThrottleSeries, ThrottleStep, Verdict,
+    self, Check, Estimate, Interval, LockoutFacts, Report, ThrottleSection, ThrottleSeries,
+    ThrottleStep, Verdict,
 };
 use crate::sample::{Outcome, Sample};
 use crate::units;
-use estimate::{Bin, Fit, Kind, Model, Step, Timeline, BIN_S, OVERLOAD_FACTOR};
+use estimate::{Bin, Fit, Kind, Model, Record, Step, Timeline, BIN_S, OVERLOAD_FACTOR};
+use identify::{Identified, Limiter};
 
 /// Level of the rate and burst intervals.
 pub const CONFIDENCE: f64 = 0.95;
@@ -48,6 +51,20 @@ const BURST_PRECISION: f64 = 0.05;
 /// …and at least this much throttled traffic was seen (a window of a second
 /// shows its clumps within two).
 const MIN_OVERLOAD_S: f64 = 2.0;
+/// The rate's precision never needs to be finer than this (rps): without a
+/// floor, a limiter that admits almost nothing could never stop the probe.
+const RATE_FLOOR: f64 = 0.05;
+/// Clumps of admissions (windows) the overload must see before a window is
+/// measured: the first may be a tail and the last cut short.
+const WINDOWS_TO_SEE: usize = 5;
+
+/// The overload's stop rule on intervals: rate within ±2.5% (or ±0.05 rps),
+/// burst within ±5% (or ±1 request).
+pub fn is_tight(fit: &Fit) -> bool {
+    fit.rate.half_width() <= (RATE_PRECISION * fit.rate.estimate).max(RATE_FLOOR)
+        && fit.burst.half_width() <= (BURST_PRECISION * fit.burst.estimate).max(1.0)
+}
+
 /// How long the search holds `--max-rate` before concluding nothing throttles.
 const HOLD_AT_MAX_S: f64 = 3.0;
 /// 429s that end the search.
@@ -81,6 +98,11 @@ pub struct ThrottlePlan {
     pub step: Duration,
     pub expect_rate: Option<f64>,
     pub expect_burst: Option<f64>,
+    pub expect_model: Option<Limiter>,
+    pub expect_concurrency: Option<f64>,
+    pub expect_window_limit: Option<f64>,
+    pub expect_window_s: Option<f64>,
+    pub expect_queue_depth: Option<f64>,
     pub tolerance: f64,
     pub honour_retry_after: bool,
     quota: Option<u16>,
@@ -177,6 +199,37 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         ),
         None => None,
     };
+    let count = |flag: &str, text: &Option<String>| -> Result<Option<f64>, UsageError> {
+        text.as_ref()
+            .map(|text| {
+                units::parse_count(text)
+                    .map(|n| n as f64)
+                    .or_else(|why| usage(format!("{flag}: {why}")))
+            })
+            .transpose()
+    };
+    let expect_model = match &args.expect_model {
+        Some(text) => Some(Limiter::parse(text).ok_or_else(|| {
+            UsageError(format!(
+                "--expect-model: expected one of {}",
+                Limiter::ALL
+                    .iter()
+                    .filter(|model| **model != Limiter::Unknown)
+                    .map(|model| model.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
+        None => None,
+    };
+    let expect_window_s = match &args.expect_window {
+        Some(text) => Some(
+            units::parse_duration(text)
+                .or_else(|why| usage(format!("--expect-window: {why}")))?
+                .as_secs_f64(),
+        ),
+        None => None,
+    };
     let tolerance = units::parse_percent(&args.tolerance)
         .or_else(|why| usage(format!("--tolerance: {why}")))?;
     if tolerance <= 0.0 || tolerance >= 1.0 {
@@ -206,6 +259,11 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         step,
         expect_rate,
         expect_burst,
+        expect_model,
+        expect_concurrency: count("--expect-concurrency", &args.expect_concurrency)?,
+        expect_window_limit: count("--expect-window-limit", &args.expect_window_limit)?,
+        expect_window_s,
+        expect_queue_depth: count("--expect-queue-depth", &args.expect_queue_depth)?,
         tolerance,
         honour_retry_after: !args.ignore_retry_after,
     })
@@ -242,14 +300,23 @@ impl ThrottlePlan {
             plan::format_duration(self.step),
             plan::trim_float(self.max_rate),
         ));
-        if self.expect_rate.is_some() || self.expect_burst.is_some() {
-            let mut expected = Vec::new();
-            if let Some(rate) = self.expect_rate {
-                expected.push(format!("rate {} rps", plan::trim_float(rate)));
+        let mut expected = Vec::new();
+        if let Some(model) = self.expect_model {
+            expected.push(format!("a {}", model.label()));
+        }
+        for (label, unit, value) in [
+            ("rate", " rps", self.expect_rate),
+            ("burst", "", self.expect_burst),
+            ("concurrency", "", self.expect_concurrency),
+            ("window limit", "", self.expect_window_limit),
+            ("window", " s", self.expect_window_s),
+            ("queue depth", "", self.expect_queue_depth),
+        ] {
+            if let Some(value) = value {
+                expected.push(format!("{label} {}{unit}", plan::trim_float(value)));
             }
-            if let Some(burst) = self.expect_burst {
-                expected.push(format!("burst {}", plan::trim_float(burst)));
-            }
+        }
+        if !expected.is_empty() {
             lines.push(format!(
                 "expecting {} (± {})",
                 expected.join(", "),
@@ -272,7 +339,21 @@ impl ThrottlePlan {
 enum Phase {
     Search,
     Overload,
+    /// After a lockout: single probes further and further apart until one
+    /// is admitted again.
+    Recovery,
 }
+
+/// Under sustained overload, this long without an admission (and at least
+/// [`LOCKOUT_REFUSALS`] refusals) is a lockout: the probe backs off at once.
+const LOCKOUT_S: f64 = 1.5;
+const LOCKOUT_REFUSALS: u64 = 10;
+/// Recovery probes: the first this long after the overload, each gap this
+/// many times the last, at most this many, for at most this long.
+const RECOVERY_FIRST_GAP_S: f64 = 0.05;
+const RECOVERY_GROWTH: f64 = 1.15;
+const RECOVERY_PROBES: usize = 40;
+const RECOVERY_MAX_S: f64 = 120.0;
 
 /// Why the probe stopped sending before its bounds.
 #[derive(Debug, Clone, PartialEq)]
@@ -302,6 +383,17 @@ struct Watch<'a> {
     slowest_s: f64,
     next_fit_s: f64,
     tight: bool,
+    /// Lockout watch: the latest admission sent under overload, and the
+    /// refusals sent after it.
+    last_admitted_sent_s: f64,
+    refused_since_admitted: u64,
+    lockout: Option<identify::Lockout>,
+    /// When the recovery probes began.
+    recovery_from_s: Option<f64>,
+    /// The sustained overload's rate, once it began.
+    overload_rate_per_s: f64,
+    /// 5xx answers counted as admitted.
+    server_errors: u64,
 }
 
 impl Watch<'_> {
@@ -316,6 +408,62 @@ impl Watch<'_> {
         }
     }
 
+    /// Recognises a lockout under overload, and its end while recovering.
+    fn watch_lockout(&mut self, sent_s: f64, done_s: f64, kind: Kind) -> Option<String> {
+        match (self.phase, kind) {
+            (Phase::Overload, Kind::Admitted) => {
+                if sent_s > self.last_admitted_sent_s {
+                    self.last_admitted_sent_s = sent_s;
+                    self.refused_since_admitted = 0;
+                }
+                None
+            }
+            (Phase::Overload, Kind::Throttled) => {
+                let silent_from = self
+                    .last_admitted_sent_s
+                    .max(self.timeline.fit_from_s.unwrap_or(0.0));
+                if sent_s > silent_from {
+                    self.refused_since_admitted += 1;
+                }
+                if self.lockout.is_none()
+                    && sent_s - silent_from >= LOCKOUT_S
+                    && self.refused_since_admitted >= LOCKOUT_REFUSALS
+                {
+                    self.lockout = Some(identify::Lockout {
+                        silent_from_s: silent_from,
+                        recognised_at_s: done_s,
+                        last_flood_s: sent_s,
+                        flood_rate_per_s: self.overload_rate_per_s,
+                        last_refused_probe_s: None,
+                        recovered_at_s: None,
+                        refused_after: 0,
+                    });
+                    return Some(format!(
+                        "no admission for {:.1} s under overload: a lockout; backing off",
+                        sent_s - silent_from
+                    ));
+                }
+                None
+            }
+            (Phase::Recovery, Kind::Admitted) => {
+                let lockout = self.lockout.as_mut()?;
+                lockout.recovered_at_s.get_or_insert(sent_s);
+                Some("a request was admitted again: the lockout is over".to_string())
+            }
+            (Phase::Recovery, Kind::Throttled) => {
+                if let Some(lockout) = self.lockout.as_mut() {
+                    lockout.last_refused_probe_s = Some(
+                        lockout
+                            .last_refused_probe_s
+                            .map_or(sent_s, |last| last.max(sent_s)),
+                    );
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
     fn overload_is_tight(&mut self) -> bool {
         let final_before = self.last_done_s - 2.0 * self.slowest_s - 0.05;
         let from = self.timeline.fit_from_s.unwrap_or(f64::INFINITY);
@@ -323,8 +471,10 @@ impl Watch<'_> {
             return false;
         }
         estimate::fit(&self.timeline, final_before, CONFIDENCE).is_some_and(|fit| {
-            fit.rate.half_width() <= RATE_PRECISION * fit.rate.estimate
-                && fit.burst.half_width() <= (BURST_PRECISION * fit.burst.estimate).max(1.0)
+            let windows_seen = fit.model != Model::Window
+                || identify::clumps_since(&self.timeline.records, from, self.overload_rate_per_s)
+                    >= WINDOWS_TO_SEE;
+            is_tight(&fit) && windows_seen
         })
     }
 }
@@ -338,6 +488,9 @@ impl Observer for Watch<'_> {
             self.timeline.fit_from_s = Some(self.run_offset_s);
             self.next_fit_s = self.run_offset_s + MIN_OVERLOAD_S;
         }
+        if self.phase == Phase::Recovery {
+            self.recovery_from_s = Some(self.run_offset_s);
+        }
     }
 
     fn observe(&mut self, sample: &Sample, _recorder: &Recorder) -> Next {
@@ -349,7 +502,15 @@ impl Observer for Watch<'_> {
         self.last_done_s = self.last_done_s.max(done_s);
         self.slowest_s = self.slowest_s.max(done_s - sent_s);
         let kind = self.kind(sample);
-        self.timeline.add(sent_s, kind);
+        self.timeline.add(Record {
+            sent_s,
+            done_s,
+            kind,
+            in_flight: sample.in_flight,
+        });
+        if let Some(reason) = self.watch_lockout(sent_s, done_s, kind) {
+            return Next::Stop(reason);
+        }
         if sample.error.is_none() {
             self.responses += 1;
         }
@@ -366,7 +527,12 @@ impl Observer for Watch<'_> {
             }
         }
         match kind {
-            Kind::Admitted => self.admitted += 1,
+            Kind::Admitted => {
+                self.admitted += 1;
+                if sample.status >= 500 {
+                    self.server_errors += 1;
+                }
+            }
             Kind::Throttled => {
                 self.throttled_this_run += 1;
                 if let Some(ms) = sample.retry_after_ms {
@@ -417,15 +583,51 @@ struct Ran {
     offset_s: f64,
 }
 
-/// Runs the whole probe and returns its report.
-pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
-    let mut interrupted = false;
-    if !plan.idle.is_zero() {
+/// What carries out the probe's phases: the engine against a real target
+/// ([`Engine`]), or a gateway simulated in virtual time ([`simulate`]), so
+/// that the procedure the tables measure is this very code.
+pub(crate) trait Runner {
+    /// Waits out the idle; returns whether it was interrupted.
+    async fn idle(&mut self, idle: Duration) -> bool;
+    /// Runs one phase, feeding every answer to the watch.
+    async fn run(
+        &mut self,
+        phase: &LoadPlan,
+        watch: &mut dyn Observer,
+    ) -> Result<(Recorder, RunInfo)>;
+}
+
+/// The real thing: the engine, with Ctrl-C.
+struct Engine;
+
+impl Runner for Engine {
+    async fn idle(&mut self, idle: Duration) -> bool {
+        if idle.is_zero() {
+            return false;
+        }
         tokio::select! {
-            _ = tokio::time::sleep(plan.idle) => {}
-            _ = crate::signals::interrupt().cancelled_owned() => interrupted = true,
+            _ = tokio::time::sleep(idle) => false,
+            _ = crate::signals::interrupt().cancelled_owned() => true,
         }
     }
+
+    async fn run(
+        &mut self,
+        phase: &LoadPlan,
+        watch: &mut dyn Observer,
+    ) -> Result<(Recorder, RunInfo)> {
+        command::execute(phase, watch).await
+    }
+}
+
+/// Runs the whole probe and returns its report.
+pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
+    probe_with(plan, &mut Engine).await
+}
+
+/// The probe's procedure on any [`Runner`].
+pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) -> Result<Report> {
+    let mut interrupted = runner.idle(plan.idle).await;
     let mut watch = Watch {
         plan,
         phase: Phase::Search,
@@ -443,6 +645,12 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
         slowest_s: 0.0,
         next_fit_s: f64::INFINITY,
         tight: false,
+        last_admitted_sent_s: 0.0,
+        refused_since_admitted: 0,
+        lockout: None,
+        recovery_from_s: None,
+        overload_rate_per_s: 0.0,
+        server_errors: 0,
     };
     let mut runs: Vec<Ran> = Vec::new();
     let search = plan.search_steps();
@@ -470,7 +678,7 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
             plan.max_duration,
             plan.max_requests,
         );
-        let (recorder, info) = command::execute(&phase, &mut watch).await?;
+        let (recorder, info) = runner.run(&phase, &mut watch).await?;
         interrupted = info.end == EndReason::Interrupted;
         runs.push(Ran {
             recorder,
@@ -502,13 +710,14 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
             if remaining_s > 0.5 && remaining > 0 {
                 let rate = (rate * OVERLOAD_FACTOR).min(plan.max_rate);
                 overload_rate = Some(rate);
+                watch.overload_rate_per_s = rate;
                 watch.phase = Phase::Overload;
                 let phase = plan.phase(
                     RateCurve::constant(rate, remaining_s),
                     Duration::from_secs_f64(remaining_s),
                     remaining,
                 );
-                let (recorder, info) = command::execute(&phase, &mut watch).await?;
+                let (recorder, info) = runner.run(&phase, &mut watch).await?;
                 interrupted = info.end == EndReason::Interrupted;
                 let offset_s = watch.run_offset_s;
                 let end_s = watch.timeline.last_sent_s.max(offset_s);
@@ -522,10 +731,76 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
                     info,
                     offset_s,
                 });
+                if watch.lockout.is_some() && !interrupted {
+                    interrupted = recover(plan, &mut watch, &mut runs, runner).await?;
+                }
             }
         }
     }
+    if let Some(lockout) = watch.lockout.as_mut() {
+        // The last request of the overload (every record of it is in by now).
+        let until = watch.recovery_from_s.unwrap_or(f64::INFINITY);
+        lockout.last_flood_s = watch
+            .timeline
+            .records
+            .iter()
+            .filter(|r| r.sent_s < until)
+            .map(|r| r.sent_s)
+            .fold(lockout.last_flood_s, f64::max);
+        let recognised = lockout.recognised_at_s;
+        lockout.refused_after = watch
+            .timeline
+            .records
+            .iter()
+            .filter(|r| r.kind == Kind::Throttled && r.sent_s > recognised)
+            .count() as u64;
+    }
     Ok(build_report(plan, &watch, runs, overload_rate, interrupted))
+}
+
+/// After a lockout: single requests further and further apart (never more
+/// than a handful in any second), until one is admitted again or the
+/// probe's bounds end. Returns whether it was interrupted.
+async fn recover(
+    plan: &ThrottlePlan,
+    watch: &mut Watch<'_>,
+    runs: &mut Vec<Ran>,
+    runner: &mut impl Runner,
+) -> Result<bool> {
+    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
+    let remaining = plan.max_requests.saturating_sub(sent);
+    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
+    let remaining_s = (plan.max_duration.as_secs_f64() - elapsed).min(RECOVERY_MAX_S);
+    if remaining == 0 || remaining_s <= RECOVERY_FIRST_GAP_S {
+        return Ok(false);
+    }
+    let mut segments = Vec::new();
+    let (mut gap, mut total) = (RECOVERY_FIRST_GAP_S, 0.0);
+    while segments.len() < RECOVERY_PROBES && total + gap <= remaining_s {
+        segments.push(Segment {
+            start_rate_per_s: 1.0 / gap,
+            end_rate_per_s: 1.0 / gap,
+            duration_s: gap,
+        });
+        total += gap;
+        gap *= RECOVERY_GROWTH;
+    }
+    watch.phase = Phase::Recovery;
+    let probes = (segments.len() as u64).min(remaining);
+    let phase = plan.phase(
+        RateCurve::new(&segments),
+        Duration::from_secs_f64(total + RECOVERY_FIRST_GAP_S),
+        probes,
+    );
+    let (recorder, info) = runner.run(&phase, watch).await?;
+    let interrupted = info.end == EndReason::Interrupted;
+    let offset_s = watch.run_offset_s;
+    runs.push(Ran {
+        recorder,
+        info,
+        offset_s,
+    });
+    Ok(interrupted)
 }
 
 /// The runs as one: recorders merged on the probe's clock.
@@ -574,9 +849,10 @@ fn estimate_of(estimated: estimate::Estimated) -> Estimate {
 fn blocker(
     watch: &Watch<'_>,
     recorder: &Recorder,
-    fit: Option<&Fit>,
+    found: &Identified,
     max_offered: f64,
 ) -> Option<(Verdict, String)> {
+    let measured = found.rate.is_some();
     let used = recorder.sent;
     match &watch.halt {
         Some(Halt::Forbidden) => {
@@ -600,7 +876,7 @@ fn blocker(
                 ),
             ))
         }
-        Some(Halt::RetryAfter(seconds)) if fit.is_none() => {
+        Some(Halt::RetryAfter(seconds)) if !measured => {
             return Some((
                 Verdict::Inconclusive,
                 format!(
@@ -628,12 +904,13 @@ fn blocker(
             ),
         ));
     }
-    if fit.is_none() {
+    if !measured {
+        let seen = found.evidence.join("; ");
         return Some((
             Verdict::Inconclusive,
             format!(
-                "429s began at {:.2} s, but the probe's bounds ended before two seconds of \
-                 sustained overload: raise --max-requests or --max-duration",
+                "429s began at {:.2} s, but the limiter could not be measured within the probe's \
+                 bounds ({seen}): raise --max-requests or --max-duration",
                 watch.timeline.first_throttle_s.unwrap_or(0.0)
             ),
         ));
@@ -701,9 +978,251 @@ fn gate(
         low: found.low,
         high: found.high,
         confidence: CONFIDENCE,
-        kind: Some("Student t interval of the line fit".to_string()),
+        kind: Some("see throttle.interval_kind".to_string()),
     });
     check
+}
+
+/// The identification of what the probe saw (see [`identify`]).
+fn identified(watch: &Watch<'_>, fit: Option<&Fit>, overload_rate: Option<f64>) -> Identified {
+    let timeline = &watch.timeline;
+    let mut found = identify::identify(&identify::Seen {
+        records: &timeline.records,
+        fit,
+        overload: overload_rate.map(|rate| (timeline.fit_from_s.unwrap_or(0.0), rate)),
+        first_step_end_s: timeline.steps.first().map_or(0.0, |step| step.end_s),
+        lockout: watch.lockout,
+    });
+    if let (Some(halt), Limiter::None) = (&watch.halt, found.model) {
+        // Stopped before anything could be refused: no evidence either way.
+        found.model = Limiter::Unknown;
+        found.evidence = vec![match halt {
+            Halt::Quota => {
+                "the probe stopped at a usage-plan quota before any throttle".to_string()
+            }
+            Halt::Forbidden => {
+                "the probe stopped at 401/403 answers before any throttle".to_string()
+            }
+            Halt::RetryAfter(_) => "the probe stopped as Retry-After asked".to_string(),
+        }];
+    }
+    let server_errors = watch.server_errors;
+    if server_errors >= 10 && found.model != Limiter::Concurrency {
+        found.evidence.push(format!(
+            "{server_errors} responses were 5xx and counted as admitted: if the gateway answers a \
+             throttled backend that way (API Gateway answers a throttled Lambda function with \
+             500), mark them with --classify 'throttled=status:500'"
+        ));
+    }
+    found
+}
+
+/// The report's notes on how far to trust the estimates.
+fn notes(
+    plan: &ThrottlePlan,
+    watch: &Watch<'_>,
+    found: &Identified,
+    overload_rate: Option<f64>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let (Some(rate), Some(burst)) = (found.rate, found.burst) {
+        let refill_s = burst.estimate.max(0.0) / rate.estimate.max(1e-9);
+        if refill_s > plan.idle.as_secs_f64() * 1.05 && plan.idle > Duration::ZERO && refill_s < 1e6
+        {
+            notes.push(format!(
+                "a {:.0}-request bucket at {:.1} rps takes {:.1} s to refill; the probe waited \
+                 {} idle, so the bucket may not have been full: rerun with --idle {:.0}s",
+                burst.estimate,
+                rate.estimate,
+                refill_s,
+                plan::format_duration(plan.idle),
+                refill_s.ceil() + 1.0
+            ));
+        }
+    }
+    if let (Some(offered), Some(rate)) = (overload_rate, found.rate) {
+        if offered < rate.estimate * 1.2 {
+            notes.push(format!(
+                "the overload ({} rps) was barely above the admitted rate: --max-rate caps it; \
+                 estimates may be low",
+                plan::trim_float(offered)
+            ));
+        }
+    }
+    if watch.retry_after_count > 0 && !plan.honour_retry_after {
+        notes.push(format!(
+            "{} 429s carried Retry-After (ignored, as --ignore-retry-after asked)",
+            watch.retry_after_count
+        ));
+    }
+    notes
+}
+
+/// The gate checks: the model, then each expected parameter.
+fn checks(
+    plan: &ThrottlePlan,
+    watch: &Watch<'_>,
+    found: &Identified,
+    blocked: Option<&(Verdict, String)>,
+    max_offered: f64,
+) -> Vec<Check> {
+    let why_missing = blocked.map(|(_, why)| why.clone()).unwrap_or_default();
+    let mut checks = Vec::new();
+    if let Some(expected) = plan.expect_model {
+        checks.push(model_check(expected, found, blocked));
+    }
+    let tolerance = plan.tolerance;
+    let at_least = |expected: f64, least: f64| (expected * tolerance).max(least);
+    let gates = [
+        (
+            "throttle rate",
+            "admitted rate",
+            " rps",
+            plan.expect_rate.map(|e| (e, e * tolerance)),
+            found.rate,
+        ),
+        (
+            "throttle burst",
+            "burst",
+            "",
+            plan.expect_burst.map(|e| (e, at_least(e, MIN_BURST_SLACK))),
+            found.burst,
+        ),
+        (
+            "throttle concurrency",
+            "concurrency",
+            "",
+            plan.expect_concurrency.map(|e| (e, at_least(e, 1.0))),
+            found.concurrency,
+        ),
+        (
+            "throttle window limit",
+            "window limit",
+            "",
+            plan.expect_window_limit
+                .map(|e| (e, at_least(e, MIN_BURST_SLACK))),
+            found.window_limit,
+        ),
+        (
+            "throttle window",
+            "window",
+            " s",
+            plan.expect_window_s.map(|e| (e, e * tolerance)),
+            found.window_s,
+        ),
+        (
+            "throttle queue depth",
+            "queue depth",
+            "",
+            plan.expect_queue_depth
+                .map(|e| (e, at_least(e, MIN_BURST_SLACK))),
+            found.queue_depth,
+        ),
+    ];
+    for (name, what, unit, expected, estimate) in gates {
+        let Some(expected) = expected else { continue };
+        let estimate = estimate.filter(|_| blocked.is_none());
+        let mut check = gate(name, what, unit, expected, estimate, &why_missing);
+        if estimate.is_none()
+            && blocked.is_none()
+            && !matches!(found.model, Limiter::Unknown | Limiter::None)
+        {
+            check.verdict = Verdict::Fail;
+            check.reason = format!(
+                "expected {what} {}{unit}; the limiter is a {}, which has none ({})",
+                plan::trim_float(expected.0),
+                found.model.label(),
+                found.evidence.first().map_or("", String::as_str)
+            );
+        }
+        if name == "throttle rate" && estimate.is_none() {
+            nothing_throttled(plan, watch, &mut check, expected.0, max_offered);
+        }
+        checks.push(check);
+    }
+    checks
+}
+
+/// The model gate: pass when the probe named the expected kind, fail when
+/// it named another, inconclusive when it could not name one.
+fn model_check(
+    expected: Limiter,
+    found: &Identified,
+    blocked: Option<&(Verdict, String)>,
+) -> Check {
+    let evidence = found.evidence.join("; ");
+    let (verdict, reason) = match blocked {
+        Some((Verdict::Error, why)) => (Verdict::Inconclusive, why.clone()),
+        _ if found.model == expected => (
+            Verdict::Pass,
+            format!("a {}, as expected: {evidence}", found.model.label()),
+        ),
+        _ if found.model == Limiter::Unknown => (
+            Verdict::Inconclusive,
+            format!(
+                "expected a {}; the limiter could not be named: {evidence}",
+                expected.label()
+            ),
+        ),
+        _ => (
+            Verdict::Fail,
+            format!(
+                "expected a {}; found a {}: {evidence}",
+                expected.label(),
+                found.model.label()
+            ),
+        ),
+    };
+    Check::new(
+        "throttle model",
+        "throttle",
+        verdict,
+        json!(found.model.as_str()),
+        json!(expected.as_str()),
+        reason,
+    )
+}
+
+/// The probe's verdict and its reason.
+fn verdict(
+    checks: &[Check],
+    blocked: Option<&(Verdict, String)>,
+    section: &ThrottleSection,
+    interrupted: bool,
+) -> (Verdict, String) {
+    if interrupted {
+        return (
+            Verdict::Inconclusive,
+            "interrupted before the probe finished: partial results".to_string(),
+        );
+    }
+    if let Some((Verdict::Error, why)) = blocked {
+        return (Verdict::Error, why.clone());
+    }
+    if !checks.is_empty() {
+        let (verdict, deciding) = report::combine(checks);
+        let reason = deciding
+            .map(|check| format!("{}: {}", check.name, check.reason))
+            .unwrap_or_else(|| format!("all {} checks passed", checks.len()));
+        return (verdict, reason);
+    }
+    if let Some((verdict, why)) = blocked {
+        return (*verdict, why.clone());
+    }
+    let parameters: Vec<String> = section
+        .parameters()
+        .into_iter()
+        .map(|(_, label, unit, value)| format!("{label} {:.1}{unit}", value.estimate))
+        .collect();
+    let model = Limiter::parse(&section.model).unwrap_or_default().label();
+    (
+        Verdict::Pass,
+        format!(
+            "{model}: {}, from {} requests",
+            parameters.join(", "),
+            section.requests_used
+        ),
+    )
 }
 
 fn build_report(
@@ -730,128 +1249,40 @@ fn build_report(
         .iter()
         .map(|step| step.rate_per_s)
         .fold(0.0, f64::max);
-    let mut notes = Vec::new();
-    let blocked = blocker(watch, &recorder, fit.as_ref(), max_offered);
-    if let Some(fit) = &fit {
-        let refill_s = fit.burst.estimate.max(0.0) / fit.rate.estimate.max(1e-9);
-        if refill_s > plan.idle.as_secs_f64() * 1.05 && plan.idle > Duration::ZERO {
-            notes.push(format!(
-                "a {:.0}-request bucket at {:.1} rps takes {:.1} s to refill; the probe waited \
-                 {} idle, so the bucket may not have been full: rerun with --idle {:.0}s",
-                fit.burst.estimate,
-                fit.rate.estimate,
-                refill_s,
-                plan::format_duration(plan.idle),
-                refill_s.ceil() + 1.0
-            ));
-        }
-        if let Some(rate) = overload_rate {
-            if rate < fit.rate.estimate * 1.2 {
-                notes.push(format!(
-                    "the overload ({} rps) was barely above the refill rate: --max-rate caps \
-                     it; estimates may be low",
-                    plan::trim_float(rate)
-                ));
-            }
-        }
-        if fit.model == Model::Window {
-            notes.push(format!(
-                "admissions came in clumps: {:.0}% of the spans that should each have held 3 \
-                 admissions held none — a fixed or sliding window, not a token bucket; the rate \
-                 is the long-run admitted rate",
-                fit.silent_share * 100.0
-            ));
-        }
-    }
-    if watch.retry_after_count > 0 && !plan.honour_retry_after {
-        notes.push(format!(
-            "{} 429s carried Retry-After (ignored, as --ignore-retry-after asked)",
-            watch.retry_after_count
-        ));
-    }
-    // The gate checks.
-    let why_missing = blocked
-        .as_ref()
-        .map(|(_, why)| why.clone())
-        .unwrap_or_default();
-    let mut checks = Vec::new();
-    if let Some(expected) = plan.expect_rate {
-        let found = fit
-            .as_ref()
-            .filter(|_| blocked.is_none())
-            .map(|fit| fit.rate);
-        let mut check = gate(
-            "throttle rate",
-            "refill rate",
-            " rps",
-            (expected, expected * plan.tolerance),
-            found,
-            &why_missing,
-        );
-        if found.is_none() {
-            nothing_throttled(plan, watch, &mut check, expected, max_offered);
-        }
-        checks.push(check);
-    }
-    if let Some(expected) = plan.expect_burst {
-        let found = fit
-            .as_ref()
-            .filter(|_| blocked.is_none())
-            .map(|fit| fit.burst);
-        let mut check = gate(
-            "throttle burst",
-            "burst",
-            "",
-            (expected, (expected * plan.tolerance).max(MIN_BURST_SLACK)),
-            found,
-            &why_missing,
-        );
-        if let Some(fit) = fit.as_ref().filter(|fit| fit.model == Model::Window) {
-            check.verdict = Verdict::Fail;
-            check.reason = format!(
-                "expected a token bucket with burst {}; the limiter admits in clumps ({:.0}% of \
-                 spans silent): a window, not a bucket",
-                plan::trim_float(expected),
-                fit.silent_share * 100.0
-            );
-        }
-        checks.push(check);
-    }
-    let (verdict, reason) = match (&blocked, interrupted) {
-        (_, true) => (
-            Verdict::Inconclusive,
-            "interrupted before the probe finished: partial results".to_string(),
-        ),
-        (Some((Verdict::Error, why)), _) => (Verdict::Error, why.clone()),
-        _ if !checks.is_empty() => {
-            let (verdict, deciding) = report::combine(&checks);
-            let reason = deciding
-                .map(|check| format!("{}: {}", check.name, check.reason))
-                .unwrap_or_else(|| format!("all {} checks passed", checks.len()));
-            (verdict, reason)
-        }
-        (Some((verdict, why)), _) => (*verdict, why.clone()),
-        (None, _) => {
-            let fit = fit.as_ref().expect("no blocker means a fit");
-            (
-                Verdict::Pass,
-                format!(
-                    "{}: rate {:.1} rps, burst {:.1}, from {} requests",
-                    match fit.model {
-                        Model::TokenBucket => "token bucket",
-                        Model::Window => "window limiter",
-                    },
-                    fit.rate.estimate,
-                    fit.burst.estimate,
-                    recorder.sent
-                ),
-            )
-        }
-    };
+    let found = identified(watch, fit.as_ref(), overload_rate);
+    let blocked = blocker(watch, &recorder, &found, max_offered);
+    let checks = checks(plan, watch, &found, blocked.as_ref(), max_offered);
+    let notes = notes(plan, watch, &found, overload_rate);
+    let section = section(
+        plan,
+        watch,
+        &recorder,
+        fit.as_ref(),
+        found,
+        overload_rate,
+        notes,
+    );
+    let (verdict, reason) = verdict(&checks, blocked.as_ref(), &section, interrupted);
     report.verdict = verdict;
     report.exit_code = verdict.exit_code();
     report.reason = reason;
     report.checks = checks;
+    report.throttle = Some(section);
+    report.overrule_local_exhaustion();
+    report
+}
+
+/// The report's throttle section.
+fn section(
+    plan: &ThrottlePlan,
+    watch: &Watch<'_>,
+    recorder: &Recorder,
+    fit: Option<&Fit>,
+    found: Identified,
+    overload_rate: Option<f64>,
+    notes: Vec<String>,
+) -> ThrottleSection {
+    let timeline = &watch.timeline;
     let seconds = timeline.per_second();
     let first_throttle = timeline.first_throttle_s;
     let phase_of = |step: &Step| {
@@ -861,17 +1292,40 @@ fn build_report(
             "search"
         }
     };
-    report.throttle = Some(ThrottleSection {
-        model: match (&fit, first_throttle) {
-            (Some(fit), _) => fit.model.as_str(),
-            (None, None) if watch.responses > 0 && watch.halt.is_none() => "none",
-            _ => "unknown",
-        }
-        .to_string(),
-        rate_per_s: fit.as_ref().map(|fit| estimate_of(fit.rate)),
-        burst: fit.as_ref().map(|fit| estimate_of(fit.burst)),
+    // Below a rate limiter's admitted rate nothing is refused for long: with
+    // a model, the knee is that rate's lower bound; without one, the highest
+    // search step that saw under 1% refused.
+    let knee = found
+        .rate
+        .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None))
+        .map(|rate| round2(rate.low))
+        .or_else(|| timeline.knee());
+    let lockout = watch.lockout.map(|lockout| LockoutFacts {
+        silent_s: lockout.recognised_at_s - lockout.silent_from_s,
+        recognised_at_s: lockout.recognised_at_s,
+        refused_after: lockout.refused_after,
+        recovered_after_s: lockout.recovered_at_s.map(|at| at - lockout.last_flood_s),
+    });
+    ThrottleSection {
+        model: found.model.as_str().to_string(),
+        rate_per_s: found.rate.map(estimate_of),
+        burst: found.burst.map(estimate_of),
+        queue_depth: found.queue_depth.map(estimate_of),
+        queue_delay_ms: found.queue_delay_ms.map(estimate_of),
+        window_limit: found.window_limit.map(estimate_of),
+        window_s: found.window_s.map(estimate_of),
+        counts_refused: found.counts_refused,
+        concurrency: found.concurrency.map(estimate_of),
+        backend_ms: found.backend_ms,
+        interval_kind: found
+            .interval_kind
+            .iter()
+            .map(|(field, kind)| (field.to_string(), kind.to_string()))
+            .collect(),
+        evidence: found.evidence,
+        lockout,
         confidence: CONFIDENCE,
-        knee_rate_per_s: timeline.knee(),
+        knee_rate_per_s: knee,
         first_throttle_s: first_throttle,
         admitted_before_first_throttle: first_throttle.map(|first| {
             let bin = (first / BIN_S) as usize;
@@ -880,9 +1334,9 @@ fn build_report(
                 .map(|bin| bin.admitted)
                 .sum()
         }),
-        drain_start_s: fit.as_ref().map(|fit| fit.drain_start_s),
+        drain_start_s: fit.map(|fit| fit.drain_start_s),
         overload_rate_per_s: overload_rate,
-        silent_share: fit.as_ref().map(|fit| fit.silent_share),
+        silent_share: fit.map(|fit| fit.silent_share),
         requests_used: recorder.sent,
         max_rate_per_s: plan.max_rate,
         max_requests: plan.max_requests,
@@ -922,9 +1376,7 @@ fn build_report(
             throttled: seconds.iter().map(|s| s.throttled).collect(),
         },
         notes,
-    });
-    report.overrule_local_exhaustion();
-    report
+    }
 }
 
 /// With no estimate because nothing was throttled, the rate check fails when

@@ -17,3 +17,4 @@ mod scenarios;
 mod sim;
 mod stats;
 mod throttle;
+mod throttle_stats;

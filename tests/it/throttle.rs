@@ -154,6 +154,101 @@ async fn nginx_limit_req_is_estimated() {
     );
 }
 
+/// nginx `limit_req` *without* nodelay queues the excess: the probe names a
+/// queue, its rate and depth, and the delay every admitted request waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_limit_req_without_nodelay_is_a_queue() {
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("x"), "ok\n").unwrap();
+    let nginx = match start_nginx(
+        "limit_req_zone $server_port zone=probe:1m rate=60r/s;",
+        &format!(
+            "location / {{ root {}; limit_req zone=probe burst=30; limit_req_status 429; }}",
+            dir.path().display()
+        ),
+    ) {
+        Ok(nginx) => nginx,
+        Err(why) => {
+            say(&format!("SKIPPED nginx queue test: {why}"));
+            return;
+        }
+    };
+    let _serial = SERIAL.lock().await;
+    let url = format!("http://127.0.0.1:{}/x", nginx.port);
+    let (code, report) = probe(
+        &url,
+        &["--expect-model", "queue", "--expect-queue-depth", "30"],
+    )
+    .await;
+    say(&format!(
+        "nginx limit_req rate=60r/s burst=30 (queue): exit {code}: {}; delay {}",
+        report["reason"], report["throttle"]["queue_delay_ms"]
+    ));
+    assert_eq!(report["throttle"]["model"], "queue", "{}", report["reason"]);
+    assert_within(&report, "rate_per_s", 60.0, 0.05, 0.0);
+    assert_within(&report, "queue_depth", 30.0, 0.10, 2.0);
+    assert_within(&report, "queue_delay_ms", 500.0, 0.15, 0.0);
+    assert_eq!(code, 0, "{}", report["reason"]);
+    // The knee is the queue's rate, not a step of the doubling search.
+    let knee = report["throttle"]["knee_rate_per_s"].as_f64().unwrap();
+    assert!((knee / 60.0 - 1.0).abs() <= 0.05, "knee {knee}");
+}
+
+const SLOW_UPSTREAM: &str = r#"{
+  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
+  "deployments": { "v1": { "latency_ms": { "fixed": 140 }, "routes": [
+      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ] } },
+  "stages": { "S": { "deployment": "v1" } }
+}"#;
+
+/// nginx `limit_conn` in front of a 140 ms upstream: a concurrency limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_limit_conn_is_a_concurrency_limit() {
+    let config = config::parse("slow upstream", SLOW_UPSTREAM).unwrap();
+    let upstream = sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(1))
+        .await
+        .unwrap();
+    let nginx = match start_nginx(
+        &format!(
+            "limit_conn_zone $server_port zone=conn:1m;\n\
+             upstream slow {{ server {}; keepalive 64; }}",
+            upstream.address
+        ),
+        "location / { limit_conn conn 12; limit_conn_status 429; proxy_http_version 1.1; \
+         proxy_set_header Connection \"\"; proxy_pass http://slow/S/x; }",
+    ) {
+        Ok(nginx) => nginx,
+        Err(why) => {
+            say(&format!("SKIPPED nginx limit_conn test: {why}"));
+            return;
+        }
+    };
+    let _serial = SERIAL.lock().await;
+    // `location /` with `proxy_pass …/S/x` maps `/` to the upstream's `/S/x`.
+    let url = format!("http://127.0.0.1:{}/", nginx.port);
+    let (code, report) = probe(
+        &url,
+        &[
+            "--expect-model",
+            "concurrency",
+            "--expect-concurrency",
+            "12",
+        ],
+    )
+    .await;
+    say(&format!(
+        "nginx limit_conn 12, 140 ms upstream: exit {code}: {}",
+        report["reason"]
+    ));
+    assert_eq!(
+        report["throttle"]["model"], "concurrency",
+        "{}",
+        report["reason"]
+    );
+    assert_within(&report, "concurrency", 12.0, 0.0, 1.0);
+    assert_eq!(code, 0, "{}", report["reason"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_plan_keys_auth_and_quota() {
     let _serial = SERIAL.lock().await;
@@ -322,7 +417,7 @@ async fn a_counting_server_sees_max_rate_and_max_requests_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fixed_window_is_reported_as_not_a_token_bucket() {
+async fn a_fixed_window_server_is_named_with_its_limit_and_length() {
     let _serial = SERIAL.lock().await;
     // 60 per second, counted in fixed one-second windows.
     let mut window = (None::<Instant>, 0_u32);
@@ -341,7 +436,9 @@ async fn a_fixed_window_is_reported_as_not_a_token_bucket() {
         "fixed window 60/s: model {}, exit {code}: {}",
         report["throttle"]["model"], report["reason"]
     ));
-    assert_eq!(report["throttle"]["model"], "window");
+    assert_eq!(report["throttle"]["model"], "fixed_window");
+    assert_within(&report, "window_limit", 60.0, 0.05, 0.0);
+    assert_within(&report, "window_s", 1.0, 0.10, 0.0);
     assert_eq!(code, 1);
     assert!(check(&report, "throttle burst")["reason"]
         .as_str()
@@ -367,6 +464,161 @@ async fn retry_after_is_respected_unless_told_otherwise() {
     assert!((estimate(&report, "rate_per_s") / 50.0 - 1.0).abs() <= 0.05);
 }
 
+/// `report.throttle.<field>.estimate` within ±`share` (or ±`least`) of `truth`.
+fn assert_within(report: &Value, field: &str, truth: f64, share: f64, least: f64) {
+    let seen = estimate(report, field);
+    let slack = (truth * share).max(least);
+    assert!(
+        (seen - truth).abs() <= slack,
+        "{field} {seen} vs {truth} ± {slack}: {}",
+        report["reason"]
+    );
+}
+
+const KINDS: &str = r#"{
+  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
+  "deployments": {
+    "v1": { "routes": [
+      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ] },
+    "fn": { "routes": [
+      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ],
+      "concurrency": { "limit": 12, "duration_ms": 140 } }
+  },
+  "stages": {
+    "QUEUE": { "deployment": "v1", "throttle": { "kind": "queue", "rate": 60, "burst": 30 } },
+    "FIXED": { "deployment": "v1", "throttle": { "kind": "fixed_window", "limit": 50, "window_s": 1 } },
+    "SLIDE": { "deployment": "v1",
+      "throttle": { "kind": "sliding_window", "limit": 80, "window_s": 1, "counts_refused": true } },
+    "LAMBDA": { "deployment": "fn" }
+  }
+}"#;
+
+/// Every kind of limiter the simulator has, named by the probe with its
+/// parameters within the acceptance bounds, and its gates passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_limiter_kind_in_the_simulator_is_named() {
+    let _serial = SERIAL.lock().await;
+    let config = config::parse("kinds", KINDS).unwrap();
+    let sim = sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(1))
+        .await
+        .unwrap();
+    let url = |stage: &str| format!("http://{}/{stage}/x", sim.address);
+    // nginx-like queue: rate 60, 30 waiting, each admitted request waits ≈ 0.5 s.
+    let (code, report) = probe(
+        &url("QUEUE"),
+        &[
+            "--expect-model",
+            "queue",
+            "--expect-rate",
+            "60",
+            "--expect-queue-depth",
+            "30",
+        ],
+    )
+    .await;
+    say(&format!("queue 60/30: exit {code}: {}", report["reason"]));
+    assert_eq!(report["throttle"]["model"], "queue", "{}", report["reason"]);
+    assert_within(&report, "rate_per_s", 60.0, 0.05, 0.0);
+    assert_within(&report, "queue_depth", 30.0, 0.10, 2.0);
+    assert_within(&report, "queue_delay_ms", 500.0, 0.15, 0.0);
+    assert_eq!(code, 0, "{}", report["reason"]);
+    // A fixed window of 50 per second.
+    let (code, report) = probe(
+        &url("FIXED"),
+        &[
+            "--expect-model",
+            "fixed_window",
+            "--expect-window-limit",
+            "50",
+            "--expect-window",
+            "1s",
+        ],
+    )
+    .await;
+    say(&format!(
+        "fixed window 50/1s: exit {code}: {}",
+        report["reason"]
+    ));
+    assert_eq!(
+        report["throttle"]["model"], "fixed_window",
+        "{}",
+        report["reason"]
+    );
+    assert_within(&report, "window_limit", 50.0, 0.05, 0.0);
+    assert_within(&report, "window_s", 1.0, 0.10, 0.0);
+    assert_eq!(code, 0, "{}", report["reason"]);
+    // A Lambda function with reserved concurrency 12 taking 140 ms: API
+    // Gateway answers its throttles 500, so the user marks those.
+    let (code, report) = probe(
+        &url("LAMBDA"),
+        &[
+            "--classify",
+            "throttled=status:500",
+            "--expect-model",
+            "concurrency",
+            "--expect-concurrency",
+            "12",
+        ],
+    )
+    .await;
+    say(&format!(
+        "concurrency 12 × 140 ms: exit {code}: {}",
+        report["reason"]
+    ));
+    assert_eq!(
+        report["throttle"]["model"], "concurrency",
+        "{}",
+        report["reason"]
+    );
+    assert_within(&report, "concurrency", 12.0, 0.0, 1.0);
+    assert_eq!(code, 0, "{}", report["reason"]);
+    // A sliding window that counts refusals locks the client out: the probe
+    // backs off, spends at most 2 × 80 more refused requests, and says so.
+    let (code, report) = probe(&url("SLIDE"), &["--expect-model", "sliding_window"]).await;
+    say(&format!(
+        "sliding window 80/1s counting refusals: exit {code}: {}",
+        report["reason"]
+    ));
+    let throttle = &report["throttle"];
+    assert_eq!(throttle["model"], "sliding_window", "{}", report["reason"]);
+    assert_eq!(throttle["counts_refused"], true);
+    let after = throttle["lockout"]["refused_after"].as_u64().unwrap();
+    assert!(
+        after <= 160,
+        "{after} refused requests after the lockout was recognised"
+    );
+    assert!(throttle["lockout"]["recovered_after_s"].as_f64().is_some());
+    assert_eq!(code, 0, "{}", report["reason"]);
+    // The wrong model fails the gate; an unnamed one is a usage error.
+    let (code, report) = probe(&url("FIXED"), &["--expect-model", "token_bucket"]).await;
+    assert_eq!(code, 1, "{}", report["reason"]);
+    assert_eq!(check(&report, "throttle model")["verdict"], "fail");
+}
+
+/// The simulator's concurrency limit admits C ÷ duration at 2× overload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_limit_admits_concurrency_over_duration() {
+    let _serial = SERIAL.lock().await;
+    let config = config::parse("kinds", KINDS).unwrap();
+    let sim = sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(1))
+        .await
+        .unwrap();
+    let url = format!("http://{}/LAMBDA/x", sim.address);
+    let expected = 12.0 / 0.140;
+    let rate = format!("{:.0}", 2.0 * expected);
+    let (_, report) = load_report(&["load", &url, "--rate", &rate, "--duration", "4s"]).await;
+    let admitted = report["classes"]["ok"]["count"].as_f64().unwrap_or(0.0);
+    let seconds = report["run"]["duration_s"].as_f64().unwrap();
+    let admitted_rate = admitted / seconds;
+    say(&format!(
+        "concurrency 12 × 140 ms at {rate} rps: {admitted_rate:.1} admitted rps (C ÷ duration = {expected:.1})"
+    ));
+    assert!(
+        (admitted_rate / expected - 1.0).abs() <= 0.05,
+        "{admitted_rate} vs {expected}"
+    );
+}
+
 #[test]
 fn bad_inputs_exit_2_with_one_line() {
     for (args, expected) in [
@@ -375,6 +627,12 @@ fn bad_inputs_exit_2_with_one_line() {
         (vec!["--tolerance", "150%"], "--tolerance"),
         (vec!["--start-rate", "5000"], "above --max-rate"),
         (vec!["--expect-burst", "lots"], "--expect-burst"),
+        (
+            vec!["--expect-model", "bucket"],
+            "--expect-model: expected one of token_bucket",
+        ),
+        (vec!["--expect-concurrency", "-3"], "--expect-concurrency"),
+        (vec!["--expect-window", "soon"], "--expect-window"),
     ] {
         let output = assert_cmd::Command::cargo_bin("gateprobe")
             .unwrap()
