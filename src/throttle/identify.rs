@@ -237,6 +237,9 @@ pub struct Lockout {
     pub recovered_at_s: Option<f64>,
     /// Refused requests sent after the lockout was recognised.
     pub refused_after: u64,
+    /// Admitted by a fast burst into the empty window (after recovery and
+    /// two windows' wait): the window's limit.
+    pub burst_admitted: Option<u64>,
 }
 
 /// A limiter's kind and parameters, each with an interval, and the evidence.
@@ -386,7 +389,18 @@ fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
         );
         return;
     };
-    // Requests sent, admitted or not, within `window` before the first refusal.
+    // Once the overload stops, the count of its requests within the last W
+    // seconds drops under the limit L after W − L/λ (a sliding log); a
+    // two-window estimate (HAProxy's) can take up to twice the window. So
+    // W lies in [D/2, D + L/λ] for the recovery delay D.
+    let since = |t: f64| (t - lockout.last_flood_s).max(0.0);
+    let (low_delay, high_delay) = (
+        lockout.last_refused_probe_s.map_or(0.0, since),
+        since(recovered),
+    );
+    let flood = lockout.flood_rate_per_s.max(1e-9);
+    // The limit: what the burst into an empty window admitted, else what
+    // was sent within a window before the first refusal.
     let first_refusal = records
         .iter()
         .find(|r| r.kind == Kind::Throttled)
@@ -401,43 +415,45 @@ fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
             })
             .count() as f64
     };
-    // Once the overload stops, the count of its requests within the last W
-    // seconds drops under the limit L after W − L/λ (a sliding log); a
-    // two-window estimate (HAProxy's) can take up to a window longer.
-    let since = |t: f64| (t - lockout.last_flood_s).max(0.0);
-    let (low_delay, high_delay) = (
-        lockout.last_refused_probe_s.map_or(0.0, since),
-        since(recovered),
-    );
-    let flood = lockout.flood_rate_per_s.max(1e-9);
-    // Solve W = D + L(W)/λ by iteration (L grows with W).
-    let solve = |delay: f64| {
-        let mut window = delay.max(0.01);
-        for _ in 0..20 {
-            window = delay + sent_within(window) / flood;
+    let middle_delay = 0.5 * (low_delay + high_delay);
+    let limit = match lockout.burst_admitted {
+        Some(admitted) => estimated(admitted as f64, admitted as f64, admitted as f64),
+        None => {
+            let guess = middle_delay + sent_within(middle_delay) / flood;
+            estimated(
+                sent_within(guess),
+                sent_within(0.5 * low_delay),
+                sent_within(2.0 * high_delay),
+            )
         }
-        window
     };
-    let estimate = solve(0.5 * (low_delay + high_delay));
-    let window = estimated(estimate, (0.5 * low_delay).max(0.001), solve(high_delay));
+    let window = estimated(
+        middle_delay + limit.estimate / flood,
+        (0.5 * low_delay).max(0.001),
+        high_delay + limit.high / flood,
+    );
     found.window_s = Some(window);
-    found.window_limit = Some(estimated(
-        sent_within(window.estimate),
-        sent_within(window.low),
-        sent_within(window.high),
-    ));
+    found.window_limit = Some(limit);
     found.rate = Some(estimated(
-        sent_within(window.estimate) / window.estimate,
-        sent_within(window.low) / window.high,
-        sent_within(window.high) / window.low.max(1e-3),
+        limit.estimate / window.estimate,
+        limit.low / window.high,
+        limit.high / window.low,
     ));
     found.interval_kind.push(("window_s", RECOVERY));
+    found.interval_kind.push((
+        "window_limit",
+        if lockout.burst_admitted.is_some() {
+            "counted: admitted by a burst into the empty window"
+        } else {
+            "requests sent within the window's bracket before the first refusal"
+        },
+    ));
     found.evidence.push(format!(
         "after backing off, the first admission came {high_delay:.2} s after the last request \
-         of the overload (the last refused probe {low_delay:.2} s after it); {:.0} requests had \
-         been sent in the {:.2} s before the first refusal",
-        sent_within(window.estimate),
-        window.estimate
+         of the overload (the last refused probe {low_delay:.2} s after it){}",
+        lockout.burst_admitted.map_or(String::new(), |admitted| format!(
+            "; two windows later a fast burst into the empty window admitted {admitted} before its first refusal"
+        ))
     ));
 }
 

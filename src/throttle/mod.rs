@@ -342,6 +342,9 @@ enum Phase {
     /// After a lockout: single probes further and further apart until one
     /// is admitted again.
     Recovery,
+    /// Once recovered and two windows later: a fast burst into the empty
+    /// window, stopped at its first refusal — it admits exactly the limit.
+    Burst,
 }
 
 /// Under sustained overload, this long without an admission (and at least
@@ -437,6 +440,7 @@ impl Watch<'_> {
                         last_refused_probe_s: None,
                         recovered_at_s: None,
                         refused_after: 0,
+                        burst_admitted: None,
                     });
                     return Some(format!(
                         "no admission for {:.1} s under overload: a lockout; backing off",
@@ -449,6 +453,17 @@ impl Watch<'_> {
                 let lockout = self.lockout.as_mut()?;
                 lockout.recovered_at_s.get_or_insert(sent_s);
                 Some("a request was admitted again: the lockout is over".to_string())
+            }
+            (Phase::Burst, Kind::Admitted) => {
+                if let Some(lockout) = self.lockout.as_mut() {
+                    *lockout.burst_admitted.get_or_insert(0) += 1;
+                }
+                None
+            }
+            (Phase::Burst, Kind::Throttled) => {
+                let lockout = self.lockout.as_mut()?;
+                lockout.burst_admitted.get_or_insert(0);
+                Some("the burst filled the window".to_string())
             }
             (Phase::Recovery, Kind::Throttled) => {
                 if let Some(lockout) = self.lockout.as_mut() {
@@ -734,6 +749,9 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
                 if watch.lockout.is_some() && !interrupted {
                     interrupted = recover(plan, &mut watch, &mut runs, runner).await?;
                 }
+                if watch.lockout.is_some_and(|l| l.recovered_at_s.is_some()) && !interrupted {
+                    interrupted = burst(plan, &mut watch, &mut runs, runner).await?;
+                }
             }
         }
     }
@@ -791,6 +809,57 @@ async fn recover(
         RateCurve::new(&segments),
         Duration::from_secs_f64(total + RECOVERY_FIRST_GAP_S),
         probes,
+    );
+    let (recorder, info) = runner.run(&phase, watch).await?;
+    let interrupted = info.end == EndReason::Interrupted;
+    let offset_s = watch.run_offset_s;
+    runs.push(Ran {
+        recorder,
+        info,
+        offset_s,
+    });
+    Ok(interrupted)
+}
+
+/// After a lockout and its recovery: wait out two windows (as long as the
+/// recovery took, twice and a half), then send fast into the empty window
+/// until the first refusal. Returns whether it was interrupted.
+async fn burst(
+    plan: &ThrottlePlan,
+    watch: &mut Watch<'_>,
+    runs: &mut Vec<Ran>,
+    runner: &mut impl Runner,
+) -> Result<bool> {
+    let Some(lockout) = watch.lockout else {
+        return Ok(false);
+    };
+    let recovered_s = lockout.recovered_at_s.unwrap_or(0.0) - lockout.last_flood_s;
+    let wait_s = (2.5 * recovered_s).clamp(1.0, 120.0);
+    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
+    let remaining = plan.max_requests.saturating_sub(sent);
+    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s) + wait_s;
+    let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
+    // What a window held before the first refusal, with room to spare.
+    let before_refusal = watch
+        .timeline
+        .records
+        .iter()
+        .take_while(|r| r.kind != Kind::Throttled)
+        .count() as u64;
+    let most = (2 * before_refusal + 20).min(remaining);
+    let rate = plan.max_rate.min(4.0 * watch.overload_rate_per_s.max(1.0));
+    let duration_s = most as f64 / rate + 0.5;
+    if most == 0 || remaining_s < duration_s {
+        return Ok(false);
+    }
+    if runner.idle(Duration::from_secs_f64(wait_s)).await {
+        return Ok(true);
+    }
+    watch.phase = Phase::Burst;
+    let phase = plan.phase(
+        RateCurve::constant(rate, duration_s),
+        Duration::from_secs_f64(duration_s),
+        most,
     );
     let (recorder, info) = runner.run(&phase, watch).await?;
     let interrupted = info.end == EndReason::Interrupted;

@@ -194,6 +194,52 @@ async fn nginx_limit_req_without_nodelay_is_a_queue() {
     assert!((knee / 60.0 - 1.0).abs() <= 0.05, "knee {knee}");
 }
 
+/// HAProxy's `sc_http_req_rate` in a stick table counts every request it
+/// tracks, refused ones too: a client that keeps sending above the limit is
+/// locked out. The probe names a sliding window that counts refusals, backs
+/// off at once (at most 2 × 80 more refusals), and counts the limit exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_sliding_window_locks_out_and_is_named() {
+    let haproxy = match start_haproxy(
+        "  stick-table type ip size 1k expire 30s store http_req_rate(1s)\n  \
+         http-request track-sc0 src\n  \
+         http-request deny deny_status 429 if { sc_http_req_rate(0) gt 80 }\n  \
+         http-request return status 200 content-type text/plain string ok",
+    ) {
+        Ok(haproxy) => haproxy,
+        Err(why) => {
+            say(&format!("SKIPPED HAProxy throttle test: {why}"));
+            return;
+        }
+    };
+    let _serial = SERIAL.lock().await;
+    let url = format!("http://127.0.0.1:{}/", haproxy.port);
+    let (code, report) = probe(
+        &url,
+        &[
+            "--expect-model",
+            "sliding_window",
+            "--expect-window-limit",
+            "80",
+        ],
+    )
+    .await;
+    let throttle = &report["throttle"];
+    say(&format!(
+        "HAProxy sc_http_req_rate 80/1s: exit {code}: {}; window {}; lockout {}",
+        report["reason"], throttle["window_s"], throttle["lockout"]
+    ));
+    assert_eq!(throttle["model"], "sliding_window", "{}", report["reason"]);
+    assert_eq!(throttle["counts_refused"], true);
+    assert_within(&report, "window_limit", 80.0, 0.05, 0.0);
+    let window = &throttle["window_s"];
+    assert!(
+        window["ci_low"].as_f64().unwrap() <= 1.0 && 1.0 <= window["ci_high"].as_f64().unwrap()
+    );
+    assert!(throttle["lockout"]["refused_after"].as_u64().unwrap() <= 160);
+    assert_eq!(code, 0, "{}", report["reason"]);
+}
+
 const SLOW_UPSTREAM: &str = r#"{
   "account": { "throttle": { "rate": 100000, "burst": 50000 } },
   "deployments": { "v1": { "latency_ms": { "fixed": 140 }, "routes": [

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -145,62 +145,104 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
-/// nginx on loopback with a config of the test's own; stopped on drop.
-pub struct Nginx {
+/// A real gateway (nginx, HAProxy) on loopback with a config of the test's
+/// own; stopped on drop.
+pub struct Daemon {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Nginx {
+pub type Nginx = Daemon;
+
+impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn find_nginx() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-}
-
-/// Finds the nginx binary, installing Debian's nginx-light with apt-get when
-/// it is missing and we are root; otherwise says why the test is skipped.
-pub fn nginx_binary() -> Result<PathBuf, String> {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
+/// The first of `paths` that exists, installing Debian's `package` with
+/// apt-get (once per package and process) when none does and we are root;
+/// otherwise says why the test is skipped.
+fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
+    static TRIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let find = || paths.iter().map(PathBuf::from).find(|path| path.exists());
+    let mut tried = TRIED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if find().is_none() && !tried.iter().any(|done| done == package) {
+        tried.push(package.to_string());
         let is_root = Command::new("id")
             .arg("-u")
             .output()
             .is_ok_and(|out| out.stdout.starts_with(b"0"));
-        if find_nginx().is_none() && is_root && Path::new("/usr/bin/apt-get").exists() {
-            say("installing nginx-light with apt-get for the real-gateway tests");
+        if is_root && Path::new("/usr/bin/apt-get").exists() {
+            say(&format!(
+                "installing {package} with apt-get for the real-gateway tests"
+            ));
             let _ = Command::new("apt-get")
                 .args(["update", "-qq"])
                 .stdout(Stdio::null())
                 .status();
             let _ = Command::new("apt-get")
-                .args(["install", "-y", "-qq", "nginx-light"])
+                .args(["install", "-y", "-qq", package])
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .stdout(Stdio::null())
                 .status();
         }
-    });
-    find_nginx().ok_or_else(|| {
-        "nginx is not installed and could not be installed (needs root and apt-get)".to_string()
+    }
+    find().ok_or_else(|| {
+        format!("{package} is not installed and could not be installed (needs root and apt-get)")
     })
 }
 
-/// Prints past libtest's output capture, so that a skip is never silent.
-pub fn say(message: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{message}");
+/// Finds the nginx binary (Debian's nginx-light, installed when missing).
+pub fn nginx_binary() -> Result<PathBuf, String> {
+    debian_binary(
+        "nginx-light",
+        &["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"],
+    )
 }
 
-/// Starts nginx with `server_block` (use `PORT` where the listen port goes).
-/// Returns Err with a reason when nginx is not available.
+/// Starts `binary ARGS` and waits for it to listen on `port`; a process that
+/// exits on the test's own config is a bug in the test, not a skip.
+fn start_daemon(
+    name: &str,
+    binary: PathBuf,
+    args: &[&std::ffi::OsStr],
+    port: u16,
+    dir: tempfile::TempDir,
+) -> Result<Daemon, String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start {name}: {err}"))?;
+    for _ in 0..100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use std::io::Read;
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            panic!("{name} exited ({status}) on the test's config: {stderr}");
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Daemon {
+                child,
+                port,
+                _dir: dir,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("{name} did not start listening"))
+}
+
+/// Starts nginx with `server_body` inside a `server` listening on a free
+/// loopback port. Returns Err with a reason when nginx is not available.
 pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String> {
     let binary = nginx_binary()?;
     let dir = temp_dir();
@@ -216,37 +258,35 @@ pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String>
     );
     let config_path = dir.path().join("nginx.conf");
     std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(binary)
-        .arg("-c")
-        .arg(&config_path)
-        .arg("-p")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| format!("cannot start nginx: {err}"))?;
-    let mut child = child;
-    for _ in 0..100 {
-        if let Ok(Some(status)) = child.try_wait() {
-            // A config the test wrote that nginx refuses is a bug in the test,
-            // not a reason to skip it.
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                use std::io::Read;
-                let _ = pipe.read_to_string(&mut stderr);
-            }
-            panic!("nginx exited ({status}) on the test's config: {stderr}");
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(Nginx {
-                child,
-                port,
-                _dir: dir,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err("nginx did not start listening".to_string())
+    let args = [
+        std::ffi::OsStr::new("-c"),
+        config_path.as_os_str(),
+        std::ffi::OsStr::new("-p"),
+        dir.path().as_os_str(),
+    ];
+    start_daemon("nginx", binary, &args, port, dir)
+}
+
+/// Starts HAProxy (Debian's package, installed when missing) in the
+/// foreground with `frontend_body` inside an HTTP frontend bound to a free
+/// loopback port. Returns Err with a reason when HAProxy is not available.
+pub fn start_haproxy(frontend_body: &str) -> Result<Daemon, String> {
+    let binary = debian_binary("haproxy", &["/usr/sbin/haproxy", "/usr/bin/haproxy"])?;
+    let dir = temp_dir();
+    let port = free_port();
+    let config = format!(
+        "global\n  maxconn 8192\ndefaults\n  mode http\n  timeout connect 2s\n  \
+         timeout client 30s\n  timeout server 30s\n\
+         frontend probe\n  bind 127.0.0.1:{port}\n{frontend_body}\n"
+    );
+    let config_path = dir.path().join("haproxy.cfg");
+    std::fs::write(&config_path, config).unwrap();
+    let args = [
+        std::ffi::OsStr::new("-f"),
+        config_path.as_os_str(),
+        std::ffi::OsStr::new("-db"),
+    ];
+    start_daemon("haproxy", binary, &args, port, dir)
 }
 
 /// A port that was free a moment ago.
