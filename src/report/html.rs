@@ -298,16 +298,59 @@ fn throttle_chart(report: &Report) -> Result<Option<String>> {
         return Ok(None);
     };
     let series = &throttle.series;
-    let lines = vec![
+    let mut lines = vec![
         Line::new("offered", per_second(&series.offered)),
         Line::new("admitted", per_second(&series.admitted)),
         Line::new("throttled", per_second(&series.throttled)),
     ];
+    // The fitted model: what it admits per second once throttling began,
+    // with its interval.
+    if let (Some(rate), Some(first)) = (throttle.rate_per_s, throttle.first_throttle_s) {
+        let from = first.floor();
+        let to = series.admitted.len().saturating_sub(1) as f64;
+        if to > from {
+            let flat = |value: f64| vec![(from, value), (to, value)];
+            lines.push(
+                Line::new(
+                    format!("fitted {} rate", throttle.model),
+                    flat(rate.estimate),
+                )
+                .dashed(),
+            );
+            lines.push(Line::edge_of_previous(flat(rate.ci_low)).dashed());
+            lines.push(Line::edge_of_previous(flat(rate.ci_high)).dashed());
+        }
+    }
     chart(
-        "Throttle probe: offered vs admitted per second",
+        "Throttle probe: offered vs admitted per second, and the fitted model",
         "seconds",
         "requests",
         &lines,
+    )
+    .map(Some)
+}
+
+/// A queue's wait: admitted requests' latency over the probe.
+fn queue_latency_chart(report: &Report) -> Result<Option<String>> {
+    let Some(throttle) = report.throttle.as_ref().filter(|t| t.model == "queue") else {
+        return Ok(None);
+    };
+    let points: Vec<(f64, f64)> = throttle
+        .series
+        .admitted_latency_ms
+        .iter()
+        .enumerate()
+        .filter(|(_, ms)| **ms > 0.0)
+        .map(|(second, ms)| (second as f64, *ms))
+        .collect();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    chart(
+        "Queue: admitted requests' latency (median per second)",
+        "seconds",
+        "ms",
+        &[Line::new("admitted latency", points)],
     )
     .map(Some)
 }
@@ -371,6 +414,7 @@ fn body(out: &mut String, report: &Report, title: &str) -> Result<()> {
         share_chart(report)?,
         latency_chart(report)?,
         throttle_chart(report)?,
+        queue_latency_chart(report)?,
     ]
     .into_iter()
     .flatten()

@@ -225,6 +225,10 @@ pub struct ThrottleSeries {
     pub offered: Vec<u64>,
     pub admitted: Vec<u64>,
     pub throttled: Vec<u64>,
+    /// Median latency of the requests admitted in each second, ms (0 for a
+    /// second with none): a queue's wait shows here.
+    #[serde(default)]
+    pub admitted_latency_ms: Vec<f64>,
 }
 
 /// The canary run's expectations and plan.

@@ -153,13 +153,6 @@ impl Timeline {
         self.last_sent_s = self.last_sent_s.max(sent_s);
     }
 
-    /// Admitted requests sent before `t_s` (to the bin boundary at or after it).
-    #[allow(dead_code)]
-    fn admitted_before(&self, t_s: f64) -> u64 {
-        let bins = ((t_s / BIN_S).round().max(0.0) as usize).min(self.bins.len());
-        self.bins[..bins].iter().map(|bin| bin.admitted).sum()
-    }
-
     /// Totals over `[start_s, end_s)`, to the nearest bin boundaries.
     pub fn totals(&self, start_s: f64, end_s: f64) -> Bin {
         let first = ((start_s / BIN_S).round().max(0.0) as usize).min(self.bins.len());
@@ -321,7 +314,15 @@ pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option
     let mut tights: Vec<Tight> = Vec::new();
     let mut refused_s: Vec<f64> = Vec::new();
     let mut gaps: Vec<f64> = Vec::new();
-    let (mut admitted, mut previous): (u64, Option<&Record>) = (0, None);
+    // The last request before the stretch is the first one's predecessor.
+    let mut previous: Option<&Record> = records[..stretch_from]
+        .iter()
+        .rev()
+        .find(|r| r.kind != Kind::Other);
+    if let Some(before) = previous.filter(|r| r.kind == Kind::Throttled) {
+        refused_s.push(before.sent_s);
+    }
+    let mut admitted: u64 = 0;
     for record in stretch.iter().filter(|r| r.kind != Kind::Other) {
         if let Some(before) = previous {
             gaps.push(record.sent_s - before.sent_s);
@@ -476,7 +477,7 @@ mod tests {
                     throttled = true;
                     Kind::Throttled
                 };
-                timeline.add(sent, kind);
+                timeline.add(record(sent, kind));
             }
             timeline.steps.push(Step {
                 rate_per_s: rate,
@@ -499,7 +500,7 @@ mod tests {
             } else {
                 Kind::Throttled
             };
-            timeline.add(sent, kind);
+            timeline.add(record(sent, kind));
         }
         timeline.steps.push(Step {
             rate_per_s: rate,
@@ -507,6 +508,15 @@ mod tests {
             end_s: overload_end,
         });
         timeline
+    }
+
+    fn record(sent_s: f64, kind: Kind) -> Record {
+        Record {
+            sent_s,
+            done_s: sent_s + 0.001,
+            kind,
+            in_flight: 1,
+        }
     }
 
     fn bucket(rate: f64, burst: u64) -> impl FnMut(f64) -> bool {

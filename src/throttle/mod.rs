@@ -1443,9 +1443,27 @@ fn section(
             offered: seconds.iter().map(|s| s.offered).collect(),
             admitted: seconds.iter().map(|s| s.admitted).collect(),
             throttled: seconds.iter().map(|s| s.throttled).collect(),
+            admitted_latency_ms: admitted_latency_per_second(&timeline.records, seconds.len()),
         },
         notes,
     }
+}
+
+/// Median latency of admitted requests by the second they were sent, ms.
+fn admitted_latency_per_second(records: &[Record], seconds: usize) -> Vec<f64> {
+    let mut by_second: Vec<Vec<f64>> = vec![Vec::new(); seconds];
+    for record in records.iter().filter(|r| r.kind == Kind::Admitted) {
+        if let Some(second) = by_second.get_mut(record.sent_s.max(0.0) as usize) {
+            second.push((record.done_s - record.sent_s) * 1000.0);
+        }
+    }
+    by_second
+        .into_iter()
+        .map(|mut latencies| {
+            latencies.sort_by(f64::total_cmp);
+            round2(identify::percentile_sorted(&latencies, 0.5))
+        })
+        .collect()
 }
 
 /// With no estimate because nothing was throttled, the rate check fails when

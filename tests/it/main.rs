@@ -12,6 +12,7 @@ mod canary_stats;
 mod cli;
 mod load;
 mod rate;
+mod real_limiters;
 mod safety;
 mod scenarios;
 mod sim;

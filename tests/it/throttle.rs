@@ -1,5 +1,5 @@
-//! `gateprobe throttle` end to end: token buckets in the simulator and in real
-//! nginx (`limit_req`), per-key usage plans, 403 and quota stops, the gate's
+//! `gateprobe throttle` end to end: token buckets and every other limiter kind
+//! in the simulator (real gateways: `real_limiters.rs`), per-key usage plans, 403 and quota stops, the gate's
 //! exit codes, a window limiter, Retry-After, and a counting server that
 //! holds the probe to its --max-rate and --max-requests.
 use crate::common;
@@ -14,7 +14,7 @@ use http_body_util::Full;
 use serde_json::Value;
 
 /// Probes measure time: run them one at a time, not beside each other.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const CONFIG: &str = r#"{
   "account": { "throttle": { "rate": 100000, "burst": 50000 } },
@@ -45,7 +45,7 @@ async fn simulator() -> sim::Running {
         .unwrap()
 }
 
-async fn probe(url: &str, extra: &[&str]) -> (u8, Value) {
+pub(crate) async fn probe(url: &str, extra: &[&str]) -> (u8, Value) {
     let mut args = vec!["throttle", url];
     if !extra.contains(&"--idle") {
         args.extend_from_slice(&["--idle", "0"]);
@@ -56,7 +56,7 @@ async fn probe(url: &str, extra: &[&str]) -> (u8, Value) {
     (code, report)
 }
 
-fn estimate(report: &Value, what: &str) -> f64 {
+pub(crate) fn estimate(report: &Value, what: &str) -> f64 {
     report["throttle"][what]["estimate"]
         .as_f64()
         .unwrap_or_else(|| panic!("no {what} estimate: {}", report["reason"]))
@@ -125,177 +125,6 @@ async fn simulator_buckets_are_estimated_within_bounds_and_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_limit_req_is_estimated() {
-    let dir = temp_dir();
-    std::fs::write(dir.path().join("x"), "ok\n").unwrap();
-    // nginx admits burst + 1 at once: its first request does not count.
-    let nginx = match start_nginx(
-        "limit_req_zone $server_port zone=probe:1m rate=100r/s;",
-        &format!(
-            "location / {{ root {}; limit_req zone=probe burst=20 nodelay; limit_req_status 429; }}",
-            dir.path().display()
-        ),
-    ) {
-        Ok(nginx) => nginx,
-        Err(why) => {
-            say(&format!("SKIPPED nginx throttle test: {why}"));
-            return;
-        }
-    };
-    let _serial = SERIAL.lock().await;
-    let url = format!("http://127.0.0.1:{}/x", nginx.port);
-    let (code, report) = probe(&url, &[]).await;
-    assert_eq!(code, 0, "{}", report["reason"]);
-    assert_estimates(
-        &report,
-        100.0,
-        21.0,
-        "nginx limit_req rate=100r/s burst=20 nodelay",
-    );
-}
-
-/// nginx `limit_req` *without* nodelay queues the excess: the probe names a
-/// queue, its rate and depth, and the delay every admitted request waits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_limit_req_without_nodelay_is_a_queue() {
-    let dir = temp_dir();
-    std::fs::write(dir.path().join("x"), "ok\n").unwrap();
-    let nginx = match start_nginx(
-        "limit_req_zone $server_port zone=probe:1m rate=60r/s;",
-        &format!(
-            "location / {{ root {}; limit_req zone=probe burst=30; limit_req_status 429; }}",
-            dir.path().display()
-        ),
-    ) {
-        Ok(nginx) => nginx,
-        Err(why) => {
-            say(&format!("SKIPPED nginx queue test: {why}"));
-            return;
-        }
-    };
-    let _serial = SERIAL.lock().await;
-    let url = format!("http://127.0.0.1:{}/x", nginx.port);
-    let (code, report) = probe(
-        &url,
-        &["--expect-model", "queue", "--expect-queue-depth", "30"],
-    )
-    .await;
-    say(&format!(
-        "nginx limit_req rate=60r/s burst=30 (queue): exit {code}: {}; delay {}",
-        report["reason"], report["throttle"]["queue_delay_ms"]
-    ));
-    assert_eq!(report["throttle"]["model"], "queue", "{}", report["reason"]);
-    assert_within(&report, "rate_per_s", 60.0, 0.05, 0.0);
-    assert_within(&report, "queue_depth", 30.0, 0.10, 2.0);
-    assert_within(&report, "queue_delay_ms", 500.0, 0.15, 0.0);
-    assert_eq!(code, 0, "{}", report["reason"]);
-    // The knee is the queue's rate, not a step of the doubling search.
-    let knee = report["throttle"]["knee_rate_per_s"].as_f64().unwrap();
-    assert!((knee / 60.0 - 1.0).abs() <= 0.05, "knee {knee}");
-}
-
-/// HAProxy's `sc_http_req_rate` in a stick table counts every request it
-/// tracks, refused ones too: a client that keeps sending above the limit is
-/// locked out. The probe names a sliding window that counts refusals, backs
-/// off at once (at most 2 × 80 more refusals), and counts the limit exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn haproxy_sliding_window_locks_out_and_is_named() {
-    let haproxy = match start_haproxy(
-        "  stick-table type ip size 1k expire 30s store http_req_rate(1s)\n  \
-         http-request track-sc0 src\n  \
-         http-request deny deny_status 429 if { sc_http_req_rate(0) gt 80 }\n  \
-         http-request return status 200 content-type text/plain string ok",
-    ) {
-        Ok(haproxy) => haproxy,
-        Err(why) => {
-            say(&format!("SKIPPED HAProxy throttle test: {why}"));
-            return;
-        }
-    };
-    let _serial = SERIAL.lock().await;
-    let url = format!("http://127.0.0.1:{}/", haproxy.port);
-    let (code, report) = probe(
-        &url,
-        &[
-            "--expect-model",
-            "sliding_window",
-            "--expect-window-limit",
-            "80",
-        ],
-    )
-    .await;
-    let throttle = &report["throttle"];
-    say(&format!(
-        "HAProxy sc_http_req_rate 80/1s: exit {code}: {}; window {}; lockout {}",
-        report["reason"], throttle["window_s"], throttle["lockout"]
-    ));
-    assert_eq!(throttle["model"], "sliding_window", "{}", report["reason"]);
-    assert_eq!(throttle["counts_refused"], true);
-    assert_within(&report, "window_limit", 80.0, 0.05, 0.0);
-    let window = &throttle["window_s"];
-    assert!(
-        window["ci_low"].as_f64().unwrap() <= 1.0 && 1.0 <= window["ci_high"].as_f64().unwrap()
-    );
-    assert!(throttle["lockout"]["refused_after"].as_u64().unwrap() <= 160);
-    assert_eq!(code, 0, "{}", report["reason"]);
-}
-
-const SLOW_UPSTREAM: &str = r#"{
-  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
-  "deployments": { "v1": { "latency_ms": { "fixed": 140 }, "routes": [
-      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ] } },
-  "stages": { "S": { "deployment": "v1" } }
-}"#;
-
-/// nginx `limit_conn` in front of a 140 ms upstream: a concurrency limit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_limit_conn_is_a_concurrency_limit() {
-    let config = config::parse("slow upstream", SLOW_UPSTREAM).unwrap();
-    let upstream = sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(1))
-        .await
-        .unwrap();
-    let nginx = match start_nginx(
-        &format!(
-            "limit_conn_zone $server_port zone=conn:1m;\n\
-             upstream slow {{ server {}; keepalive 64; }}",
-            upstream.address
-        ),
-        "location / { limit_conn conn 12; limit_conn_status 429; proxy_http_version 1.1; \
-         proxy_set_header Connection \"\"; proxy_pass http://slow/S/x; }",
-    ) {
-        Ok(nginx) => nginx,
-        Err(why) => {
-            say(&format!("SKIPPED nginx limit_conn test: {why}"));
-            return;
-        }
-    };
-    let _serial = SERIAL.lock().await;
-    // `location /` with `proxy_pass …/S/x` maps `/` to the upstream's `/S/x`.
-    let url = format!("http://127.0.0.1:{}/", nginx.port);
-    let (code, report) = probe(
-        &url,
-        &[
-            "--expect-model",
-            "concurrency",
-            "--expect-concurrency",
-            "12",
-        ],
-    )
-    .await;
-    say(&format!(
-        "nginx limit_conn 12, 140 ms upstream: exit {code}: {}",
-        report["reason"]
-    ));
-    assert_eq!(
-        report["throttle"]["model"], "concurrency",
-        "{}",
-        report["reason"]
-    );
-    assert_within(&report, "concurrency", 12.0, 0.0, 1.0);
-    assert_eq!(code, 0, "{}", report["reason"]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_plan_keys_auth_and_quota() {
     let _serial = SERIAL.lock().await;
     let running = simulator().await;
@@ -358,6 +187,21 @@ async fn expectations_gate_with_exit_codes() {
 }
 
 /// A limiter in the test server, and the arrival time of every request.
+/// A server with a fixed window of `limit` per second, the window starting
+/// at the first request after the last one ended (a Redis INCR with a TTL).
+pub(crate) fn fixed_window_server(limit: u32) -> Handler {
+    let mut window = (None::<Instant>, 0_u32);
+    limited_server(move |now| {
+        let start = window.0.get_or_insert(now);
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            window = (Some(now), 0);
+        }
+        window.1 += 1;
+        (window.1 > limit).then_some(None)
+    })
+    .0
+}
+
 fn limited_server(
     limiter: impl FnMut(Instant) -> Option<Option<u64>> + Send + 'static,
 ) -> (Handler, Arc<Mutex<Vec<Instant>>>) {
@@ -465,17 +309,7 @@ async fn a_counting_server_sees_max_rate_and_max_requests_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fixed_window_server_is_named_with_its_limit_and_length() {
     let _serial = SERIAL.lock().await;
-    // 60 per second, counted in fixed one-second windows.
-    let mut window = (None::<Instant>, 0_u32);
-    let (handler, _) = limited_server(move |now| {
-        let start = window.0.get_or_insert(now);
-        if now.duration_since(*start) >= Duration::from_secs(1) {
-            window = (Some(now), 0);
-        }
-        window.1 += 1;
-        (window.1 > 60).then_some(None)
-    });
-    let (address, _) = serve(handler).await;
+    let (address, _) = serve(fixed_window_server(60)).await;
     let url = format!("http://{address}/");
     let (code, report) = probe(&url, &["--expect-burst", "60"]).await;
     say(&format!(
@@ -511,7 +345,7 @@ async fn retry_after_is_respected_unless_told_otherwise() {
 }
 
 /// `report.throttle.<field>.estimate` within ±`share` (or ±`least`) of `truth`.
-fn assert_within(report: &Value, field: &str, truth: f64, share: f64, least: f64) {
+pub(crate) fn assert_within(report: &Value, field: &str, truth: f64, share: f64, least: f64) {
     let seen = estimate(report, field);
     let slack = (truth * share).max(least);
     assert!(
