@@ -197,6 +197,12 @@ fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
     })
 }
 
+/// Prints past libtest's output capture, so that a skip is never silent.
+pub fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
 /// Finds the nginx binary (Debian's nginx-light, installed when missing).
 pub fn nginx_binary() -> Result<PathBuf, String> {
     debian_binary(
@@ -210,7 +216,7 @@ pub fn nginx_binary() -> Result<PathBuf, String> {
 fn start_daemon(
     name: &str,
     binary: PathBuf,
-    args: &[&std::ffi::OsStr],
+    args: &[std::ffi::OsString],
     port: u16,
     dir: tempfile::TempDir,
 ) -> Result<Daemon, String> {
@@ -259,10 +265,10 @@ pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String>
     let config_path = dir.path().join("nginx.conf");
     std::fs::write(&config_path, config).unwrap();
     let args = [
-        std::ffi::OsStr::new("-c"),
-        config_path.as_os_str(),
-        std::ffi::OsStr::new("-p"),
-        dir.path().as_os_str(),
+        "-c".into(),
+        config_path.into_os_string(),
+        "-p".into(),
+        dir.path().as_os_str().to_owned(),
     ];
     start_daemon("nginx", binary, &args, port, dir)
 }
@@ -281,11 +287,7 @@ pub fn start_haproxy(frontend_body: &str) -> Result<Daemon, String> {
     );
     let config_path = dir.path().join("haproxy.cfg");
     std::fs::write(&config_path, config).unwrap();
-    let args = [
-        std::ffi::OsStr::new("-f"),
-        config_path.as_os_str(),
-        std::ffi::OsStr::new("-db"),
-    ];
+    let args = ["-f".into(), config_path.into_os_string(), "-db".into()];
     start_daemon("haproxy", binary, &args, port, dir)
 }
 
