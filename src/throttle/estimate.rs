@@ -291,6 +291,19 @@ fn excess(admitted_s: &[f64], rate: f64) -> (f64, f64, u64) {
     (best.max(0.0), best_s, best_before)
 }
 
+/// For each admission t: max over admissions s ≤ t of A[s, t] − rate·(t − s).
+fn excess_ending(admitted_s: &[f64], rate: f64) -> Vec<f64> {
+    let mut lowest = f64::INFINITY;
+    admitted_s
+        .iter()
+        .enumerate()
+        .map(|(before, &at)| {
+            lowest = lowest.min(before as f64 - rate * at);
+            (before + 1) as f64 - rate * at - lowest
+        })
+        .collect()
+}
+
 /// Fits the throttled stretch of the timeline (see the module's text),
 /// using requests sent by `final_before_s` (later ones may still be in
 /// flight). `None` until the stretch holds two tight admissions far enough
@@ -345,7 +358,18 @@ pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option
         }
         previous = Some(record);
     }
-    let (first, last) = (*tights.first()?, *tights.last()?);
+    // The narrowest bracket among the first and among the last tenth of the
+    // tight admissions: a pause (between phases, say) makes a valid but
+    // loose bracket that would only widen the bounds.
+    let tenth = (tights.len() / 10).max(1);
+    let narrowest_of = |candidates: &[Tight]| {
+        candidates
+            .iter()
+            .copied()
+            .min_by(|a, b| a.gap_s().total_cmp(&b.gap_s()))
+    };
+    let first = narrowest_of(&tights[..tenth])?;
+    let last = narrowest_of(&tights[tights.len() - tenth..])?;
     let consumed = last.before - first.before;
     if consumed < MIN_FIT_ADMISSIONS {
         return None;
@@ -395,11 +419,26 @@ pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option
     };
 
     let (at_estimate, drain_start_s, admitted_before_drain) = excess(&admitted_s, rate.estimate);
-    let leftover_high = rate.high * (smallest_gap + 2.0 * timing_s);
+    // The upper bound holds at every tight admission t after the bucket's
+    // last full moment: B ≤ (best excess ending at t, at the lowest rate) +
+    // the level left after t. The earliest ones feel the rate's
+    // uncertainty least (it scales with t − s).
+    let ending = excess_ending(&admitted_s, rate.low);
+    let burst_high = tights
+        .iter()
+        .filter_map(|tight| {
+            let index = admitted_s.partition_point(|&at| at < tight.admitted_s);
+            ending.get(index).map(|value| {
+                value + rate.high * (tight.gap_s() + 2.0 * timing_s) + 2.0 * rate.high * timing_s
+            })
+        })
+        .fold(f64::INFINITY, f64::min);
+    let burst_low = (excess(&admitted_s, rate.high).0 - 2.0 * rate.high * timing_s).max(0.0);
     let burst = Estimated {
-        estimate: at_estimate + 0.5 * rate.estimate * smallest_gap,
-        low: (excess(&admitted_s, rate.high).0 - 2.0 * rate.high * timing_s).max(0.0),
-        high: excess(&admitted_s, rate.low).0 + leftover_high + 2.0 * rate.high * timing_s,
+        estimate: (at_estimate + 0.5 * rate.estimate * smallest_gap)
+            .clamp(burst_low, burst_high.max(burst_low)),
+        low: burst_low,
+        high: burst_high.max(burst_low),
     };
 
     // The clumping test, on the stretch's bins.

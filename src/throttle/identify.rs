@@ -287,7 +287,8 @@ const fn estimated(estimate: f64, low: f64, high: f64) -> Estimated {
 const BOUNDS: &str =
     "token-counting bounds between tight admissions (hold whenever the model does)";
 const MEDIAN: &str = "distribution-free 95% interval for a median (binomial order statistics)";
-const RECOVERY: &str = "bracketed by the refused and the admitted recovery probe";
+const RECOVERY: &str = "bracketed by the recovery: a sliding log frees up W − L/λ after the overload, a two-window counter up to 2W";
+const REPLAY: &str = "window lengths whose replay through the counter reproduces every admission and refusal seen (to within one request)";
 
 /// Decides the kind of limiter and its parameters (see the module's text).
 pub fn identify(seen: &Seen<'_>) -> Identified {
@@ -331,7 +332,7 @@ pub fn identify(seen: &Seen<'_>) -> Identified {
             return found;
         }
     }
-    if concurrency(records, &all_latencies, &mut found) {
+    if concurrency(records, overload_from.unwrap_or(0.0), &mut found) {
         return found;
     }
     let Some(fit) = seen.fit else {
@@ -427,11 +428,18 @@ fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
             )
         }
     };
-    let window = estimated(
+    let bracket = estimated(
         middle_delay + limit.estimate / flood,
         (0.5 * low_delay).max(0.001),
         high_delay + limit.high / flood,
     );
+    // With the limit counted, replaying the client's own sends through each
+    // window length in the bracket finds the ones that explain every
+    // admission and refusal it saw.
+    let replayed = lockout
+        .burst_admitted
+        .and_then(|_| replay_window(records, limit.estimate, bracket.low, bracket.high));
+    let window = replayed.map_or(bracket, |(_, window)| window);
     found.window_s = Some(window);
     found.window_limit = Some(limit);
     found.rate = Some(estimated(
@@ -439,7 +447,10 @@ fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
         limit.low / window.high,
         limit.high / window.low,
     ));
-    found.interval_kind.push(("window_s", RECOVERY));
+    found.interval_kind.push((
+        "window_s",
+        if replayed.is_some() { REPLAY } else { RECOVERY },
+    ));
     found.interval_kind.push((
         "window_limit",
         if lockout.burst_admitted.is_some() {
@@ -455,11 +466,168 @@ fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
             "; two windows later a fast burst into the empty window admitted {admitted} before its first refusal"
         ))
     ));
+    if let Some((counter, window)) = replayed {
+        found.evidence.push(format!(
+            "replaying this client's {} sends through a {counter} of {admitted} per window \
+             reproduces every admission and refusal for windows of {:.3}–{:.3} s",
+            records.len(),
+            window.low,
+            window.high,
+            admitted = limit.estimate
+        ));
+    }
 }
 
-/// A concurrency limit: refusals find C admitted requests in progress,
-/// admissions find fewer. Returns whether that is what was seen.
-fn concurrency(records: &[Record], latencies: &[f64], found: &mut Identified) -> bool {
+/// How a sliding window counts what it has seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Counter {
+    /// Every request within the last W seconds (a sliding log).
+    Log,
+    /// HAProxy's `freq_ctr`: this window's count plus the previous one's
+    /// weighted by the share of W not yet elapsed, windows on a fixed phase.
+    TwoWindow { phase_s: f64 },
+}
+
+/// Requests (refusals too) whose replay through `counter` of length `window`
+/// with `limit` disagrees with what was seen: refused when the count with
+/// the request itself passes the limit.
+fn mismatches(sends: &[(f64, bool)], limit: f64, window: f64, counter: Counter) -> usize {
+    let mut wrong = 0;
+    match counter {
+        Counter::Log => {
+            let mut oldest = 0;
+            for (index, &(at, admitted)) in sends.iter().enumerate() {
+                while sends[oldest].0 <= at - window {
+                    oldest += 1;
+                }
+                let count = (index - oldest + 1) as f64;
+                wrong += usize::from((count <= limit) != admitted);
+            }
+        }
+        Counter::TwoWindow { phase_s } => {
+            let (mut current_index, mut current, mut previous) = (i64::MIN, 0.0, 0.0);
+            for &(at, admitted) in sends {
+                let position = (at - phase_s) / window;
+                let index = position.floor() as i64;
+                if index != current_index {
+                    previous = if index == current_index.wrapping_add(1) {
+                        current
+                    } else {
+                        0.0
+                    };
+                    current = 0.0;
+                    current_index = index;
+                }
+                let count = current + 1.0 + previous * (1.0 - position.fract());
+                wrong += usize::from((count <= limit) != admitted);
+                current += 1.0;
+            }
+        }
+    }
+    wrong
+}
+
+/// The window lengths in `[low, high]` whose replay reproduces what was
+/// seen best (to within one request, for timing at the edges), for either
+/// counter: (counter's name, estimate, interval), or `None` when neither
+/// fits (more than 1% of requests disagree everywhere).
+fn replay_window(
+    records: &[Record],
+    limit: f64,
+    low: f64,
+    high: f64,
+) -> Option<(&'static str, Estimated)> {
+    let sends: Vec<(f64, bool)> = records
+        .iter()
+        .filter(|r| r.kind != Kind::Other)
+        .map(|r| (r.sent_s, r.kind == Kind::Admitted))
+        .collect();
+    if sends.len() < 20 || !(high > low && low > 0.0) {
+        return None;
+    }
+    const STEP: f64 = 1.005;
+    const PHASES: usize = 48;
+    let mut best: Option<(&'static str, usize, Vec<f64>)> = None;
+    for (name, two_window) in [("sliding log", false), ("two-window estimate", true)] {
+        let mut scored: Vec<(f64, usize)> = Vec::new();
+        let mut window = low;
+        while window <= high {
+            let wrong = if two_window {
+                (0..PHASES)
+                    .map(|k| {
+                        let phase_s = window * k as f64 / PHASES as f64;
+                        mismatches(&sends, limit, window, Counter::TwoWindow { phase_s })
+                    })
+                    .min()
+                    .unwrap_or(usize::MAX)
+            } else {
+                mismatches(&sends, limit, window, Counter::Log)
+            };
+            scored.push((window, wrong));
+            window *= STEP;
+        }
+        let fewest = scored.iter().map(|s| s.1).min().unwrap_or(usize::MAX);
+        let fitting: Vec<f64> = scored
+            .iter()
+            .filter(|s| s.1 <= fewest + 1)
+            .map(|s| s.0)
+            .collect();
+        if best.as_ref().is_none_or(|(_, wrong, _)| fewest < *wrong) {
+            best = Some((name, fewest, fitting));
+        }
+    }
+    let (name, wrong, fitting) = best?;
+    if wrong * 100 > sends.len() || fitting.is_empty() {
+        return None;
+    }
+    let estimate = fitting[fitting.len() / 2];
+    Some((
+        name,
+        estimated(
+            estimate,
+            fitting[0] / STEP,
+            fitting[fitting.len() - 1] * STEP,
+        ),
+    ))
+}
+
+/// What the in-progress counts say about a concurrency limit.
+struct ConcurrencyEvidence {
+    at_refusals: Vec<f64>,
+    at_admissions: usize,
+    /// The median count at refusals: the limit, if it is one.
+    limit: f64,
+    /// Refusals at the limit (or one below), admissions at it or above.
+    refused_at_limit: f64,
+    admitted_at_limit: f64,
+    backend_s: f64,
+    /// Admitted per second over the overload (Little's law: limit ≈ this ×
+    /// the backend's time).
+    admitted_rate: f64,
+}
+
+impl ConcurrencyEvidence {
+    /// Refusals come at the limit, admissions (almost) never — client timing
+    /// blurs a count by the answers that cross a send within a round trip's
+    /// spread — and the limit is what Little's law makes of the admitted
+    /// rate and the backend's time (or less, when arrivals leave slots idle
+    /// for a moment). A rate limiter with a steady backend can
+    /// show a steady count at refusals too, but then its admissions find it
+    /// just as often; one with a fast backend finds few in progress at
+    /// admissions, but its count at refusals is far above rate × latency.
+    fn decided(&self) -> bool {
+        let little = self.admitted_rate * self.backend_s;
+        self.limit >= 1.0
+            && self.backend_s > 0.0
+            && self.refused_at_limit >= 0.9
+            && self.admitted_at_limit <= 0.25
+            // Arrivals that miss a freed slot only lower the admitted rate.
+            && little >= 0.6 * self.limit
+            && little <= self.limit + (0.15 * self.limit).max(1.5)
+    }
+}
+
+fn concurrency_evidence(records: &[Record], from_s: f64) -> Option<ConcurrencyEvidence> {
     let fastest = records
         .iter()
         .filter(|r| r.kind == Kind::Throttled)
@@ -467,38 +635,76 @@ fn concurrency(records: &[Record], latencies: &[f64], found: &mut Identified) ->
         .fold(f64::INFINITY, f64::min);
     let (at_admissions, at_refusals) = in_progress(records, fastest.max(0.0));
     if at_refusals.len() < 10 || at_admissions.len() < 10 {
-        return false;
+        return None;
     }
     let limit = percentile_sorted(&at_refusals, 0.5);
-    // Refusals at (about) the limit, admissions below it.
-    let refused_at_limit = at_refusals
+    let share = |counts: &[f64], least: f64| {
+        counts.iter().filter(|&&count| count >= least).count() as f64 / counts.len() as f64
+    };
+    let latencies = admitted_latencies(records, f64::NEG_INFINITY, f64::INFINITY);
+    let admitted: Vec<f64> = records
         .iter()
-        .filter(|&&count| count >= limit - 1.0)
-        .count() as f64
-        / at_refusals.len() as f64;
-    let admitted_at_limit = at_admissions
-        .iter()
-        .filter(|&&count| count >= limit)
-        .count() as f64
-        / at_admissions.len() as f64;
-    let backend_s = percentile_sorted(latencies, 0.5);
-    // Client timing blurs a count by the answers that cross a send within a
-    // round trip's spread (a few percent at most); a rate limiter's admissions
-    // find the refusals' count a third of the time or more.
-    if !(limit >= 1.0 && refused_at_limit >= 0.9 && admitted_at_limit <= 0.1 && backend_s > 0.0) {
+        .filter(|r| r.kind == Kind::Admitted && r.sent_s >= from_s)
+        .map(|r| r.sent_s)
+        .collect();
+    let span = admitted
+        .last()
+        .zip(admitted.first())
+        .map_or(0.0, |(last, first)| last - first);
+    Some(ConcurrencyEvidence {
+        refused_at_limit: share(&at_refusals, limit - 1.0),
+        admitted_at_limit: share(&at_admissions, limit),
+        at_admissions: at_admissions.len(),
+        limit,
+        at_refusals,
+        backend_s: percentile_sorted(&latencies, 0.5),
+        admitted_rate: if span > 0.0 {
+            (admitted.len() - 1) as f64 / span
+        } else {
+            0.0
+        },
+    })
+}
+
+/// Whether the overload since `from_s` already shows a concurrency limit
+/// beyond doubt (at least 50 refusals and 50 admissions): the probe's stop
+/// rule, which a bucket's intervals never meet for it.
+pub fn concurrency_decided(records: &[Record], from_s: f64) -> bool {
+    concurrency_evidence(records, from_s).is_some_and(|evidence| {
+        evidence.decided() && evidence.at_refusals.len() >= 50 && evidence.at_admissions >= 50
+    })
+}
+
+/// A concurrency limit (see [`ConcurrencyEvidence::decided`]). Returns
+/// whether that is what was seen.
+fn concurrency(records: &[Record], from_s: f64, found: &mut Identified) -> bool {
+    let Some(evidence) = concurrency_evidence(records, from_s) else {
+        return false;
+    };
+    let ConcurrencyEvidence {
+        limit,
+        refused_at_limit,
+        admitted_at_limit,
+        backend_s,
+        admitted_rate,
+        ..
+    } = evidence;
+    if !evidence.decided() {
         found.evidence.push(format!(
-            "at refusals a median of {limit:.0} admitted requests were in progress, but {:.0}% \
-             of admissions found as many: not a concurrency limit",
-            admitted_at_limit * 100.0
+            "at refusals a median of {limit:.0} admitted requests were in progress; {:.0}% of \
+             admissions found as many, and the admitted rate × latency is {:.1}: not a \
+             concurrency limit",
+            admitted_at_limit * 100.0,
+            admitted_rate * backend_s
         ));
         return false;
     }
-    let (low, high) = median_interval(&at_refusals);
+    let (low, high) = median_interval(&evidence.at_refusals);
     found.model = Limiter::Concurrency;
     found.concurrency = Some(estimated(limit, low, high));
     found.interval_kind.push(("concurrency", MEDIAN));
-    let durations = latencies;
-    let (fast, slow) = median_interval(durations);
+    let latencies = admitted_latencies(records, f64::NEG_INFINITY, f64::INFINITY);
+    let (fast, slow) = median_interval(&latencies);
     found.rate = Some(estimated(
         limit / backend_s,
         low / slow.max(1e-9),
@@ -510,14 +716,16 @@ fn concurrency(records: &[Record], latencies: &[f64], found: &mut Identified) ->
     ));
     found.evidence.push(format!(
         "{:.0}% of {} refusals came with {limit:.0} admitted requests in progress, and only \
-         {:.1}% of {} admissions found that many: refusals track requests in progress, not \
-         requests over time — a concurrency limit; admitted requests took {:.0} ms, so it \
-         admits about {:.1} rps (concurrency ÷ duration; it moves when the backend slows)",
+         {:.1}% of {} admissions found that many; admitted {admitted_rate:.1} rps × {:.0} ms = \
+         {:.1} in progress (Little's law): refusals track requests in progress, not requests \
+         over time — a concurrency limit, admitting about {:.1} rps (concurrency ÷ duration; it \
+         moves when the backend slows)",
         refused_at_limit * 100.0,
-        at_refusals.len(),
+        evidence.at_refusals.len(),
         admitted_at_limit * 100.0,
-        at_admissions.len(),
+        evidence.at_admissions,
         backend_s * 1000.0,
+        admitted_rate * backend_s,
         limit / backend_s
     ));
     true
@@ -699,6 +907,58 @@ mod tests {
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(median_interval(&values), (40.0, 61.0));
         assert_eq!(median_interval(&[3.0, 5.0]), (3.0, 5.0));
+    }
+
+    #[test]
+    fn replaying_the_sends_finds_a_two_window_counters_length() {
+        use crate::sim::bucket::{admit, Limiter};
+        use crate::sim::config::{LimiterKind, Throttle};
+        for (limit, window_s, phase_s) in [(80_u64, 1.0, 0.0), (50, 2.0, 0.7), (200, 0.5, 0.3)] {
+            let throttle = Throttle {
+                kind: LimiterKind::SlidingWindow,
+                limit,
+                window_s,
+                counts_refused: true,
+                ..Throttle::token_bucket(0.0, 0)
+            };
+            let mut limiters = std::collections::HashMap::from([((), Limiter::new(throttle, 0.0))]);
+            let mut records = Vec::new();
+            // Doubling steps, an overload, a pause, sparse probes, a burst.
+            let rate_of = limit as f64 / window_s;
+            let mut at = phase_s + 0.01;
+            let mut send = |at: f64, records: &mut Vec<Record>| {
+                let kind = if admit(&mut limiters, &[()], at).is_some() {
+                    Kind::Admitted
+                } else {
+                    Kind::Throttled
+                };
+                records.push(record(at, at + 0.001, kind));
+            };
+            for factor in [0.25, 0.5, 1.0, 2.0, 3.0] {
+                let end = at + window_s;
+                while at < end {
+                    send(at, &mut records);
+                    at += 1.0 / (rate_of * factor);
+                }
+            }
+            at += 2.5 * window_s;
+            for _ in 0..limit + 5 {
+                send(at, &mut records);
+                at += 0.25 / rate_of;
+            }
+            let (name, found) =
+                replay_window(&records, limit as f64, 0.3 * window_s, 3.0 * window_s)
+                    .expect("a window explains the sends");
+            assert_eq!(name, "two-window estimate");
+            assert!(
+                found.low <= window_s && window_s <= found.high,
+                "{found:?} vs {window_s}"
+            );
+            assert!(
+                (found.estimate / window_s - 1.0).abs() < 0.05,
+                "{found:?} vs {window_s}"
+            );
+        }
     }
 
     #[test]

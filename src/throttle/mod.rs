@@ -485,12 +485,17 @@ impl Watch<'_> {
         if final_before - from < MIN_OVERLOAD_S {
             return false;
         }
-        estimate::fit(&self.timeline, final_before, CONFIDENCE).is_some_and(|fit| {
-            let windows_seen = fit.model != Model::Window
-                || identify::clumps_since(&self.timeline.records, from, self.overload_rate_per_s)
-                    >= WINDOWS_TO_SEE;
-            is_tight(&fit) && windows_seen
-        })
+        let records = &self.timeline.records;
+        let bucket_tight =
+            estimate::fit(&self.timeline, final_before, CONFIDENCE).is_some_and(|fit| {
+                let windows_seen = fit.model != Model::Window
+                    || identify::clumps_since(records, from, self.overload_rate_per_s)
+                        >= WINDOWS_TO_SEE;
+                is_tight(&fit) && windows_seen
+            });
+        // A concurrency limit admits as completions free slots, not as a
+        // bucket refills: its own evidence ends the overload.
+        bucket_tight || identify::concurrency_decided(records, from)
     }
 }
 
@@ -821,8 +826,8 @@ async fn recover(
     Ok(interrupted)
 }
 
-/// After a lockout and its recovery: wait out two windows (as long as the
-/// recovery took, twice and a half), then send fast into the empty window
+/// After a lockout and its recovery: wait out two windows (at the window's
+/// upper bound), then send fast into the empty window
 /// until the first refusal. Returns whether it was interrupted.
 async fn burst(
     plan: &ThrottlePlan,
@@ -833,12 +838,6 @@ async fn burst(
     let Some(lockout) = watch.lockout else {
         return Ok(false);
     };
-    let recovered_s = lockout.recovered_at_s.unwrap_or(0.0) - lockout.last_flood_s;
-    let wait_s = (2.5 * recovered_s).clamp(1.0, 120.0);
-    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
-    let remaining = plan.max_requests.saturating_sub(sent);
-    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s) + wait_s;
-    let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
     // What a window held before the first refusal, with room to spare.
     let before_refusal = watch
         .timeline
@@ -846,6 +845,16 @@ async fn burst(
         .iter()
         .take_while(|r| r.kind != Kind::Throttled)
         .count() as u64;
+    // The window is at most the recovery delay plus the limit's worth of
+    // the overload (see identify::locked_out): wait two of those, so that a
+    // two-window counter's previous window is empty too.
+    let recovered_s = lockout.recovered_at_s.unwrap_or(0.0) - lockout.last_flood_s;
+    let window_high_s = recovered_s + before_refusal as f64 / lockout.flood_rate_per_s.max(1.0);
+    let wait_s = (2.0 * window_high_s + 0.1).clamp(1.0, 120.0);
+    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
+    let remaining = plan.max_requests.saturating_sub(sent);
+    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s) + wait_s;
+    let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
     let most = (2 * before_refusal + 20).min(remaining);
     let rate = plan.max_rate.min(4.0 * watch.overload_rate_per_s.max(1.0));
     let duration_s = most as f64 / rate + 0.5;

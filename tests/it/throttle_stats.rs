@@ -293,7 +293,12 @@ fn check_table(runs_for: impl Fn(&Case) -> u64) {
                 ));
             }
             for ((name, _), (reported, covered)) in case.truth.iter().zip(&row.coverage) {
-                if case.model != "sliding_window" && Row::share(*covered, *reported) < 0.93 {
+                // A burst into a two-window counter that straddles its boundary
+                // admits a little more than the limit: under Poisson sends that
+                // happens often enough to show (printed in the table, and said in
+                // the README); the engine sends evenly, where it holds.
+                let exempt = case.model == "sliding_window" && arrivals == Arrivals::Poisson;
+                if !exempt && Row::share(*covered, *reported) < 0.93 {
                     failures.push(format!("{what}: {name} covered {covered}/{reported}"));
                 }
             }
@@ -325,54 +330,4 @@ fn throttle_intervals_cover_in_virtual_time() {
 #[ignore]
 fn throttle_tables() {
     check_table(|_| 2000);
-}
-
-#[test]
-#[ignore]
-fn throttle_debug_runs() {
-    let plan = plan(&[]);
-    let started = std::time::Instant::now();
-    for (case, arrivals) in [
-        (bucket(1000.0, 500), Arrivals::Even { jitter_s: 0.010 }),
-        (
-            Gateway::concurrency(12, 0.140),
-            Arrivals::Even { jitter_s: 0.002 },
-        ),
-        (Gateway::concurrency(12, 0.140), Arrivals::Poisson),
-    ] {
-        for seed in 0..3 {
-            let report = simulate::probe(&plan, case, arrivals, seed).unwrap();
-            let throttle = report.throttle.as_ref().unwrap();
-            println!(
-                "{arrivals:?} seed {seed}: {} — {}",
-                throttle.model, report.reason
-            );
-            for evidence in &throttle.evidence {
-                println!("    evidence: {evidence}");
-            }
-            println!(
-                "    steps: {:?}",
-                throttle
-                    .steps
-                    .iter()
-                    .map(|s| (s.rate_per_s, s.offered, s.admitted))
-                    .collect::<Vec<_>>()
-            );
-        }
-    }
-    let t = std::time::Instant::now();
-    for seed in 0..100 {
-        simulate::probe(
-            &plan,
-            bucket(50.0, 10),
-            Arrivals::Even { jitter_s: 0.0 },
-            seed,
-        )
-        .unwrap();
-    }
-    println!(
-        "100 runs of bucket 50/10: {:?} (all: {:?})",
-        t.elapsed(),
-        started.elapsed()
-    );
 }
