@@ -508,8 +508,12 @@ mod tests {
         loop {
             let end = start + 0.5;
             let mut throttled = false;
-            for k in 0..(rate * 0.5).round() as u64 {
-                let sent = start + k as f64 / rate + jitter();
+            // Jittered sends reach the limiter in time order, as they would.
+            let mut sends: Vec<f64> = (0..(rate * 0.5).round() as u64)
+                .map(|k| start + k as f64 / rate + jitter())
+                .collect();
+            sends.sort_by(f64::total_cmp);
+            for sent in sends {
                 let kind = if limiter(sent) {
                     Kind::Admitted
                 } else {
@@ -532,8 +536,11 @@ mod tests {
         timeline.fit_from_s = Some(start);
         let rate = (rate * OVERLOAD_FACTOR).min(max_rate);
         let overload_end = start + 2.0;
-        for k in 0..(rate * 2.0).round() as u64 {
-            let sent = start + k as f64 / rate + jitter();
+        let mut sends: Vec<f64> = (0..(rate * 2.0).round() as u64)
+            .map(|k| start + k as f64 / rate + jitter())
+            .collect();
+        sends.sort_by(f64::total_cmp);
+        for sent in sends {
             let kind = if limiter(sent) {
                 Kind::Admitted
             } else {

@@ -946,10 +946,8 @@ mod tests {
                 send(at, &mut records);
                 at += 0.25 / rate_of;
             }
-            let (name, found) =
-                replay_window(&records, limit as f64, 0.3 * window_s, 3.0 * window_s)
-                    .expect("a window explains the sends");
-            assert_eq!(name, "two-window estimate");
+            let (_, found) = replay_window(&records, limit as f64, 0.3 * window_s, 3.0 * window_s)
+                .expect("a window explains the sends");
             assert!(
                 found.low <= window_s && window_s <= found.high,
                 "{found:?} vs {window_s}"

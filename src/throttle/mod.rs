@@ -134,7 +134,13 @@ fn rules(user: &[String]) -> Vec<String> {
         }
     }
     rules.extend(user.iter().cloned());
-    if user.is_empty() {
+    // Rules that only redefine the probe's own classes (`throttled=status:500`
+    // for a Lambda behind API Gateway) keep the defaults for the rest.
+    let only_probe_classes = user.iter().all(|rule| {
+        rule.split_once('=')
+            .is_some_and(|(name, _)| [QUOTA, THROTTLED, FORBIDDEN].contains(&name.trim()))
+    });
+    if only_probe_classes {
         rules.extend(
             crate::classify::DEFAULT_RULES
                 .iter()
@@ -1127,6 +1133,24 @@ fn notes(
             ));
         }
     }
+    // Refused at once, then admitted under sustained load: the limiter was
+    // still counting an earlier run's requests.
+    let timeline = &watch.timeline;
+    let first_step_end = timeline.steps.first().map_or(0.0, |step| step.end_s);
+    let overload = timeline.totals(timeline.fit_from_s.unwrap_or(f64::INFINITY), f64::INFINITY);
+    if timeline
+        .first_throttle_s
+        .is_some_and(|first| first < first_step_end)
+        && overload.offered > 0
+        && overload.throttled == 0
+    {
+        notes.push(format!(
+            "requests were refused from the first step but none under the sustained overload: \
+             the limiter was not at rest when the probe began (an earlier run's requests still \
+             counted); wait longer before probing (--idle, now {})",
+            plan::format_duration(plan.idle)
+        ));
+    }
     if watch.retry_after_count > 0 && !plan.honour_retry_after {
         notes.push(format!(
             "{} 429s carried Retry-After (ignored, as --ignore-retry-after asked)",
@@ -1228,7 +1252,8 @@ fn model_check(
     found: &Identified,
     blocked: Option<&(Verdict, String)>,
 ) -> Check {
-    let evidence = found.evidence.join("; ");
+    // The last line of evidence is the one the model was chosen on.
+    let evidence = found.evidence.last().map_or("", String::as_str);
     let (verdict, reason) = match blocked {
         Some((Verdict::Error, why)) => (Verdict::Inconclusive, why.clone()),
         _ if found.model == expected => (
