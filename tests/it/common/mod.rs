@@ -156,7 +156,19 @@ pub struct Daemon {
 pub type Nginx = Daemon;
 
 impl Drop for Daemon {
+    /// SIGTERM first: nginx's master stops its workers on it (a SIGKILL
+    /// would leave them running, orphaned); SIGKILL after a second.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
