@@ -821,15 +821,7 @@ async fn recover(
         Duration::from_secs_f64(total + RECOVERY_FIRST_GAP_S),
         probes,
     );
-    let (recorder, info) = runner.run(&phase, watch).await?;
-    let interrupted = info.end == EndReason::Interrupted;
-    let offset_s = watch.run_offset_s;
-    runs.push(Ran {
-        recorder,
-        info,
-        offset_s,
-    });
-    Ok(interrupted)
+    run_after(&phase, watch, runs, runner).await
 }
 
 /// After a lockout and its recovery: wait out two windows (at the window's
@@ -876,13 +868,23 @@ async fn burst(
         Duration::from_secs_f64(duration_s),
         most,
     );
-    let (recorder, info) = runner.run(&phase, watch).await?;
+    run_after(&phase, watch, runs, runner).await
+}
+
+/// Runs one of the phases that follow the overload and keeps it on the
+/// probe's clock; returns whether it was interrupted.
+async fn run_after(
+    phase: &LoadPlan,
+    watch: &mut Watch<'_>,
+    runs: &mut Vec<Ran>,
+    runner: &mut impl Runner,
+) -> Result<bool> {
+    let (recorder, info) = runner.run(phase, watch).await?;
     let interrupted = info.end == EndReason::Interrupted;
-    let offset_s = watch.run_offset_s;
     runs.push(Ran {
         recorder,
         info,
-        offset_s,
+        offset_s: watch.run_offset_s,
     });
     Ok(interrupted)
 }
