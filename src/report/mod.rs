@@ -176,6 +176,39 @@ pub struct LockoutFacts {
 }
 
 impl ThrottleSection {
+    /// The knee in words: its rate and what bracketed it (the knee's held
+    /// steps: the highest held with no refusal, the lowest refused).
+    pub fn knee_text(&self) -> Option<String> {
+        let knee = self.knee_rate_per_s?;
+        let held: Vec<&ThrottleStep> = self.steps.iter().filter(|s| s.phase == "knee").collect();
+        let rate = crate::plan::trim_float(knee);
+        if held.is_empty() {
+            return Some(format!("knee {rate} rps (the admitted rate's lower bound)"));
+        }
+        let refused = held
+            .iter()
+            .filter(|s| s.throttled > 0)
+            .map(|s| s.rate_per_s)
+            .reduce(f64::min)
+            .or(self.overload_rate_per_s);
+        let clean = held
+            .iter()
+            .find(|s| s.throttled == 0 && s.rate_per_s == knee);
+        Some(format!(
+            "knee {rate} rps ({}{}; bracketing search on {} held step{})",
+            clean.map_or("the search's highest clean step".to_string(), |s| format!(
+                "held {:.1} s with no refusal",
+                s.end_s - s.start_s
+            )),
+            refused.map_or(String::new(), |r| format!(
+                ", {} rps refused",
+                crate::plan::trim_float(r)
+            )),
+            held.len(),
+            if held.len() == 1 { "" } else { "s" }
+        ))
+    }
+
     /// The parameters the report has, in a fixed order: (field, label,
     /// unit, estimate). Every format lists them from here.
     pub fn parameters(&self) -> Vec<(&'static str, &'static str, &'static str, Estimate)> {

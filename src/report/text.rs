@@ -230,15 +230,12 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
     let mut facts = Vec::new();
     if let Some(first) = throttle.first_throttle_s {
         facts.push(format!(
-            "first 429 at {first:.2}s after {} admitted",
+            "first refusal at {first:.2}s after {} admitted",
             throttle.admitted_before_first_throttle.unwrap_or(0)
         ));
     }
-    if let Some(knee) = throttle.knee_rate_per_s {
-        facts.push(format!(
-            "knee {} rps (highest sustained rate with no refusals)",
-            crate::plan::trim_float(knee)
-        ));
+    if let Some(knee) = throttle.knee_text() {
+        facts.push(knee);
     }
     if let Some(rate) = throttle.overload_rate_per_s {
         facts.push(format!("overload {} rps", crate::plan::trim_float(rate)));

@@ -351,7 +351,18 @@ enum Phase {
     /// Once recovered and two windows later: a fast burst into the empty
     /// window, stopped at its first refusal — it admits exactly the limit.
     Burst,
+    /// After the overload (the limiter drained): held steps bracketing the
+    /// knee, each stopped at its first refusal.
+    Knee,
 }
+
+/// The knee's search: at most this many held steps, each held this long
+/// (or for this many requests, whichever is longer).
+const KNEE_STEPS: usize = 4;
+const KNEE_HOLD_S: f64 = 1.0;
+const KNEE_HOLD_REQUESTS: f64 = 25.0;
+/// The search ends when its bracket is this narrow (relative).
+const KNEE_PRECISION: f64 = 0.05;
 
 /// Under sustained overload, this long without an admission (and at least
 /// [`LOCKOUT_REFUSALS`] refusals) is a lockout: the probe backs off at once.
@@ -403,9 +414,19 @@ struct Watch<'a> {
     overload_rate_per_s: f64,
     /// 5xx answers counted as admitted.
     server_errors: u64,
+    /// The knee's held steps, and when the first began (the analyses read
+    /// what came before: these steps only test the rate they found).
+    knee_steps: Vec<(Step, Bin)>,
+    knee_from_s: Option<f64>,
 }
 
 impl Watch<'_> {
+    /// The analyses read what was sent before the knee's search (whose
+    /// steps only test the rate they found).
+    fn analysed_until_s(&self) -> f64 {
+        self.knee_from_s.map_or(f64::INFINITY, |at| at - 1e-9)
+    }
+
     fn kind(&self, sample: &Sample) -> Kind {
         let class = Some(sample.class);
         if sample.error.is_some() || class == self.plan.quota || class == self.plan.forbidden {
@@ -517,6 +538,9 @@ impl Observer for Watch<'_> {
         if self.phase == Phase::Recovery {
             self.recovery_from_s = Some(self.run_offset_s);
         }
+        if self.phase == Phase::Knee {
+            self.knee_from_s.get_or_insert(self.run_offset_s);
+        }
     }
 
     fn observe(&mut self, sample: &Sample, _recorder: &Recorder) -> Next {
@@ -574,6 +598,9 @@ impl Observer for Watch<'_> {
                 }
                 if self.phase == Phase::Search && self.throttled_this_run >= SEARCH_THROTTLES {
                     return Next::Stop("throttling began".into());
+                }
+                if self.phase == Phase::Knee {
+                    return Next::Stop("refused at this rate".into());
                 }
             }
             Kind::Other => {}
@@ -677,6 +704,8 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
         recovery_from_s: None,
         overload_rate_per_s: 0.0,
         server_errors: 0,
+        knee_steps: Vec::new(),
+        knee_from_s: None,
     };
     let mut runs: Vec<Ran> = Vec::new();
     let search = plan.search_steps();
@@ -763,6 +792,9 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
                 if watch.lockout.is_some_and(|l| l.recovered_at_s.is_some()) && !interrupted {
                     interrupted = burst(plan, &mut watch, &mut runs, runner).await?;
                 }
+                if watch.lockout.is_none() && watch.halt.is_none() && !interrupted {
+                    interrupted = knee(plan, &mut watch, &mut runs, runner, rate).await?;
+                }
             }
         }
     }
@@ -785,6 +817,89 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
             .count() as u64;
     }
     Ok(build_report(plan, &watch, runs, overload_rate, interrupted))
+}
+
+/// The knee — the highest rate held with no refusal — by a bracketing
+/// search on held steps right after the overload, which left the limiter
+/// drained (a bucket empty, a queue full, every slot busy), so a step above
+/// the limit is refused within a request or two of the deficit and no burst
+/// hides it. The bracket starts at the search's highest clean step and the
+/// rate that was refused; the first steps test the found rate's interval
+/// (its top should be refused, its bottom held), then it halves. Each step
+/// stops at its first refusal. Returns whether it was interrupted.
+async fn knee(
+    plan: &ThrottlePlan,
+    watch: &mut Watch<'_>,
+    runs: &mut Vec<Ran>,
+    runner: &mut impl Runner,
+    overload_rate: f64,
+) -> Result<bool> {
+    let fit = estimate::fit(&watch.timeline, f64::INFINITY, CONFIDENCE);
+    let found = identified(watch, fit.as_ref(), Some(overload_rate));
+    let Some(rate) = found
+        .rate
+        .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None))
+    else {
+        return Ok(false);
+    };
+    let (mut held, mut refused) = (watch.timeline.knee().unwrap_or(0.0), overload_rate);
+    let mut tried = 0;
+    while tried < KNEE_STEPS {
+        let candidate = match tried {
+            0 => rate.high,
+            1 => rate.low,
+            _ => 0.5 * (held + refused),
+        };
+        tried += 1;
+        if !(held < candidate && candidate < refused) || candidate <= 0.0 {
+            continue;
+        }
+        let hold_s = KNEE_HOLD_S.max(KNEE_HOLD_REQUESTS / candidate);
+        let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
+        let remaining = plan.max_requests.saturating_sub(sent);
+        let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
+        let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
+        let most = (candidate * hold_s).ceil() as u64;
+        if remaining < most || remaining_s < hold_s + 2.0 * watch.slowest_s {
+            break;
+        }
+        watch.phase = Phase::Knee;
+        let phase = plan.phase(
+            RateCurve::constant(candidate, hold_s),
+            Duration::from_secs_f64(hold_s),
+            most,
+        );
+        let records_before = watch.timeline.records.len();
+        if run_after(&phase, watch, runs, runner).await? {
+            return Ok(true);
+        }
+        let start_s = watch.run_offset_s;
+        let mut seen = Bin::default();
+        let mut end_s = start_s;
+        for record in &watch.timeline.records[records_before.min(watch.timeline.records.len())..] {
+            seen.offered += 1;
+            seen.admitted += u64::from(record.kind == Kind::Admitted);
+            seen.throttled += u64::from(record.kind == Kind::Throttled);
+            end_s = end_s.max(record.sent_s);
+        }
+        watch.knee_steps.push((
+            Step {
+                rate_per_s: candidate,
+                start_s,
+                end_s,
+            },
+            seen,
+        ));
+        if seen.throttled > 0 {
+            refused = candidate;
+        } else {
+            held = candidate;
+        }
+        if (refused - held) <= KNEE_PRECISION * held {
+            break;
+        }
+    }
+    Ok(false)
 }
 
 /// After a lockout: single requests further and further apart (never more
@@ -1072,8 +1187,11 @@ fn gate(
 /// The identification of what the probe saw (see [`identify`]).
 fn identified(watch: &Watch<'_>, fit: Option<&Fit>, overload_rate: Option<f64>) -> Identified {
     let timeline = &watch.timeline;
+    let analysed = timeline
+        .records
+        .partition_point(|r| r.sent_s < watch.analysed_until_s());
     let mut found = identify::identify(&identify::Seen {
-        records: &timeline.records,
+        records: &timeline.records[..analysed],
         fit,
         overload: overload_rate.map(|rate| (timeline.fit_from_s.unwrap_or(0.0), rate)),
         first_step_end_s: timeline.steps.first().map_or(0.0, |step| step.end_s),
@@ -1348,7 +1466,7 @@ fn build_report(
         plan::format_duration(plan.max_duration)
     );
     let timeline = &watch.timeline;
-    let fit = estimate::fit(timeline, f64::INFINITY, CONFIDENCE);
+    let fit = estimate::fit(timeline, watch.analysed_until_s(), CONFIDENCE);
     let max_offered = timeline
         .steps
         .iter()
@@ -1397,14 +1515,24 @@ fn section(
             "search"
         }
     };
-    // Below a rate limiter's admitted rate nothing is refused for long: with
-    // a model, the knee is that rate's lower bound; without one, the highest
-    // search step that saw under 1% refused.
-    let knee = found
-        .rate
-        .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None))
-        .map(|rate| round2(rate.low))
-        .or_else(|| timeline.knee());
+    // The knee: the highest of the knee's held steps with no refusal (or
+    // the search's highest clean step when they all were refused); with
+    // no knee search (a lockout), the admitted rate's lower bound.
+    let held = watch
+        .knee_steps
+        .iter()
+        .filter(|(_, seen)| seen.throttled == 0)
+        .map(|(step, _)| round2(step.rate_per_s))
+        .reduce(f64::max);
+    let knee = if watch.knee_steps.is_empty() {
+        found
+            .rate
+            .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None))
+            .map(|rate| round2(rate.low))
+            .or_else(|| timeline.knee())
+    } else {
+        held.or_else(|| timeline.knee())
+    };
     let lockout = watch.lockout.map(|lockout| LockoutFacts {
         silent_s: lockout.recognised_at_s - lockout.silent_from_s,
         recognised_at_s: lockout.recognised_at_s,
@@ -1473,6 +1601,15 @@ fn section(
                     throttled,
                 }
             })
+            .chain(watch.knee_steps.iter().map(|(step, seen)| ThrottleStep {
+                phase: "knee".to_string(),
+                rate_per_s: round2(step.rate_per_s),
+                start_s: step.start_s,
+                end_s: step.end_s,
+                offered: seen.offered,
+                admitted: seen.admitted,
+                throttled: seen.throttled,
+            }))
             .collect(),
         series: ThrottleSeries {
             interval_s: 1.0,

@@ -82,7 +82,10 @@ impl Real {
                 truth("queue_delay_ms", 500.0, 0.15, 0.0),
             ],
             Real::NginxLimitConn => vec![truth("concurrency", 12.0, 0.0, 1.0)],
-            Real::Haproxy => vec![truth("window_limit", 80.0, 0.05, 0.0)],
+            Real::Haproxy => vec![
+                truth("window_limit", 80.0, 0.05, 0.0),
+                truth("window_s", 1.0, 0.10, 0.0),
+            ],
             Real::FixedWindowServer => vec![
                 truth("window_limit", 60.0, 0.05, 0.0),
                 truth("window_s", 1.0, 0.10, 0.0),
