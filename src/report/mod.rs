@@ -183,7 +183,17 @@ impl ThrottleSection {
         let held: Vec<&ThrottleStep> = self.steps.iter().filter(|s| s.phase == "knee").collect();
         let rate = crate::plan::trim_float(knee);
         if held.is_empty() {
-            return Some(format!("knee {rate} rps (the admitted rate's lower bound)"));
+            let from_model = self
+                .rate_per_s
+                .is_some_and(|r| (r.ci_low - knee).abs() < 0.01);
+            return Some(format!(
+                "knee {rate} rps ({})",
+                if from_model {
+                    "the admitted rate's lower bound"
+                } else {
+                    "the highest search step with under 1% refused"
+                }
+            ));
         }
         let refused = held
             .iter()

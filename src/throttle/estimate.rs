@@ -183,8 +183,14 @@ impl Timeline {
 
     /// The highest step rate that saw under 1% of its requests throttled.
     pub fn knee(&self) -> Option<f64> {
+        self.knee_below(f64::INFINITY)
+    }
+
+    /// [`Timeline::knee`] among the steps below `rate`.
+    pub fn knee_below(&self, rate: f64) -> Option<f64> {
         self.steps
             .iter()
+            .filter(|step| step.rate_per_s < rate)
             .filter_map(|step| {
                 let totals = self.totals(step.start_s, step.end_s);
                 (totals.offered > 0 && (totals.throttled as f64) < 0.01 * totals.offered as f64)

@@ -351,8 +351,9 @@ enum Phase {
     /// Once recovered and two windows later: a fast burst into the empty
     /// window, stopped at its first refusal — it admits exactly the limit.
     Burst,
-    /// After the overload (the limiter drained): held steps bracketing the
-    /// knee, each stopped at its first refusal.
+    /// After the overload: held steps bracketing the knee, each after a
+    /// pause that lets the limiter admit again, each stopped at its first
+    /// refusal.
     Knee,
 }
 
@@ -363,6 +364,8 @@ const KNEE_HOLD_S: f64 = 1.0;
 const KNEE_HOLD_REQUESTS: f64 = 25.0;
 /// The search ends when its bracket is this narrow (relative).
 const KNEE_PRECISION: f64 = 0.05;
+/// The longest wait before a knee step.
+const KNEE_SETTLE_MAX_S: f64 = 30.0;
 
 /// Under sustained overload, this long without an admission (and at least
 /// [`LOCKOUT_REFUSALS`] refusals) is a lockout: the probe backs off at once.
@@ -414,8 +417,8 @@ struct Watch<'a> {
     overload_rate_per_s: f64,
     /// 5xx answers counted as admitted.
     server_errors: u64,
-    /// The knee's held steps, and when the first began (the analyses read
-    /// what came before: these steps only test the rate they found).
+    /// The knee's held steps, and the last send before them (the analyses
+    /// read up to there: these steps only test the rate they found).
     knee_steps: Vec<(Step, Bin)>,
     knee_from_s: Option<f64>,
 }
@@ -424,7 +427,7 @@ impl Watch<'_> {
     /// The analyses read what was sent before the knee's search (whose
     /// steps only test the rate they found).
     fn analysed_until_s(&self) -> f64 {
-        self.knee_from_s.map_or(f64::INFINITY, |at| at - 1e-9)
+        self.knee_from_s.unwrap_or(f64::INFINITY)
     }
 
     fn kind(&self, sample: &Sample) -> Kind {
@@ -537,9 +540,6 @@ impl Observer for Watch<'_> {
         }
         if self.phase == Phase::Recovery {
             self.recovery_from_s = Some(self.run_offset_s);
-        }
-        if self.phase == Phase::Knee {
-            self.knee_from_s.get_or_insert(self.run_offset_s);
         }
     }
 
@@ -820,13 +820,16 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
 }
 
 /// The knee — the highest rate held with no refusal — by a bracketing
-/// search on held steps right after the overload, which left the limiter
-/// drained (a bucket empty, a queue full, every slot busy), so a step above
-/// the limit is refused within a request or two of the deficit and no burst
-/// hides it. The bracket starts at the search's highest clean step and the
-/// rate that was refused; the first steps test the found rate's interval
-/// (its top should be refused, its bottom held), then it halves. Each step
-/// stops at its first refusal. Returns whether it was interrupted.
+/// search on held steps after the overload. The bracket starts at the
+/// search's highest clean step and the overload (refused); the first step
+/// holds the found rate's lower bound (the bracket is then that bound and
+/// the model's rate above it), and when it is refused the search halves
+/// the bracket below it. Before each step the probe waits until the
+/// limiter can admit again and no burst is left to hide a deficit: two
+/// request intervals at that rate (a bucket holds one or two tokens then, a
+/// queue as much room), a window (a fixed window starts afresh), or the
+/// backend's time (every slot is free). A step stops at its first refusal.
+/// Returns whether it was interrupted.
 async fn knee(
     plan: &ThrottlePlan,
     watch: &mut Watch<'_>,
@@ -842,17 +845,24 @@ async fn knee(
     else {
         return Ok(false);
     };
-    let (mut held, mut refused) = (watch.timeline.knee().unwrap_or(0.0), overload_rate);
-    let mut tried = 0;
-    while tried < KNEE_STEPS {
-        let candidate = match tried {
-            0 => rate.high,
-            1 => rate.low,
-            _ => 0.5 * (held + refused),
+    // The analyses end with the overload's last send, not with the pause.
+    watch.knee_from_s = Some(watch.timeline.last_sent_s + 1e-9);
+    let settle_s = (2.0 / rate.low.max(1e-3))
+        .max(found.window_s.map_or(0.0, |window| window.high))
+        .max(found.backend_ms.unwrap_or(0.0) / 1000.0)
+        .min(KNEE_SETTLE_MAX_S);
+    // A search step above the found rate was clean only for the burst (or
+    // queue) it drew on: the bracket's clean end is below that rate.
+    let clean = watch.timeline.knee_below(rate.low);
+    let (mut held, mut refused) = (clean.unwrap_or(0.0), overload_rate);
+    for tried in 0..KNEE_STEPS {
+        let candidate = if tried == 0 {
+            rate.low
+        } else {
+            0.5 * (held + refused)
         };
-        tried += 1;
-        if !(held < candidate && candidate < refused) || candidate <= 0.0 {
-            continue;
+        if !(held < candidate && candidate < refused) {
+            break;
         }
         let hold_s = KNEE_HOLD_S.max(KNEE_HOLD_REQUESTS / candidate);
         let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
@@ -860,8 +870,11 @@ async fn knee(
         let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
         let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
         let most = (candidate * hold_s).ceil() as u64;
-        if remaining < most || remaining_s < hold_s + 2.0 * watch.slowest_s {
+        if remaining < most || remaining_s < settle_s + hold_s + 2.0 * watch.slowest_s {
             break;
+        }
+        if runner.idle(Duration::from_secs_f64(settle_s)).await {
+            return Ok(true);
         }
         watch.phase = Phase::Knee;
         let phase = plan.phase(
@@ -895,7 +908,9 @@ async fn knee(
         } else {
             held = candidate;
         }
-        if (refused - held) <= KNEE_PRECISION * held {
+        // Nothing above the found rate's lower bound is held on purpose: a
+        // step there could pass on what the steps below saved up.
+        if tried == 0 && seen.throttled == 0 || refused - held <= KNEE_PRECISION * held {
             break;
         }
     }
@@ -1531,7 +1546,7 @@ fn section(
             .map(|rate| round2(rate.low))
             .or_else(|| timeline.knee())
     } else {
-        held.or_else(|| timeline.knee())
+        held.or_else(|| timeline.knee_below(found.rate.map_or(f64::INFINITY, |r| r.low)))
     };
     let lockout = watch.lockout.map(|lockout| LockoutFacts {
         silent_s: lockout.recognised_at_s - lockout.silent_from_s,

@@ -261,14 +261,16 @@ fn tally_seeds(case: &Case, arrivals: Arrivals, seeds: impl Iterator<Item = u64>
     row
 }
 
-/// The least share of the sustained rate a knee must reach: 90% when
-/// the knee's search held steps with even sends (Poisson sends are refused
-/// below the limit now and then, and a lockout's knee is the admitted
-/// rate's lower bound, with no search).
+/// The least share of the sustained rate a knee must reach: 80% when the
+/// knee's search held steps with the engine's sends (jittered sends can be
+/// refused by a concurrency limit a little below C ÷ duration, and the
+/// search then halves down; Poisson sends are refused below any limit now
+/// and then; a lockout's knee is the admitted rate's lower bound, with no
+/// search).
 fn knee_floor(throttle: &gateprobe::report::ThrottleSection, arrivals: Arrivals) -> f64 {
     let searched = throttle.steps.iter().any(|step| step.phase == "knee");
     if searched && arrivals != Arrivals::Poisson {
-        0.9
+        0.8
     } else {
         0.0
     }
