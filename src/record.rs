@@ -18,16 +18,19 @@ const SIGNIFICANT_FIGURES: u8 = 3;
 
 /// A latency histogram in microseconds. It starts empty and grows (a
 /// handful of times per run, as a new slowest value arrives) up to
-/// [`HISTOGRAM_MAX_US`], where [`clamped`] keeps values: the full range
+/// [`HISTOGRAM_MAX_US`], where [`record`] keeps values: the full range
 /// zeroed up front cost ≈ 180 KB per histogram, two per class, for
 /// classes most runs never see, and was most of a virtual probe's time.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new(SIGNIFICANT_FIGURES).expect("static histogram precision is valid")
 }
 
-/// A value in µs, at least 1 and at most [`HISTOGRAM_MAX_US`].
-fn clamped(us: u64) -> u64 {
-    us.clamp(1, HISTOGRAM_MAX_US)
+/// Records a value in µs, clamped to 1..=[`HISTOGRAM_MAX_US`]. Not
+/// `saturating_record`: that clamps to the histogram's current range
+/// instead of growing it.
+fn record(histogram: &mut Histogram<u64>, us: u64) {
+    // Growing to at most HISTOGRAM_MAX_US cannot fail.
+    let _ = histogram.record(us.clamp(1, HISTOGRAM_MAX_US));
 }
 
 /// Per-class statistics.
@@ -150,8 +153,10 @@ impl Recorder {
         self.sent += 1;
         self.last_sent_us = self.last_sent_us.max(sample.sent_us);
         bump(&mut self.series.sent, sample.sent_us);
-        self.send_lag_us
-            .saturating_record(clamped(sample.sent_us.saturating_sub(sample.due_us)));
+        record(
+            &mut self.send_lag_us,
+            sample.sent_us.saturating_sub(sample.due_us),
+        );
         if sample.outcome == Outcome::Aborted {
             self.aborted += 1;
             return;
@@ -170,12 +175,8 @@ impl Recorder {
         if sample.status != 0 {
             *stats.statuses.entry(sample.status).or_default() += 1;
         }
-        stats
-            .latency_us
-            .saturating_record(clamped(sample.latency_us()));
-        stats
-            .service_us
-            .saturating_record(clamped(sample.service_us()));
+        record(&mut stats.latency_us, sample.latency_us());
+        record(&mut stats.service_us, sample.service_us());
         bump(&mut self.series.completed[class], sample.done_us);
     }
 
@@ -306,6 +307,24 @@ mod tests {
         assert!((1_495..=1_505).contains(&p50), "{p50}");
         // Service time is measured from the send, 500 µs after the due time.
         assert_eq!(first.classes[0].service_us.min(), 500);
+    }
+
+    #[test]
+    fn histograms_grow_to_slow_answers_and_clamp_at_an_hour() {
+        let names = vec!["ok".to_string()];
+        let mut recorder = Recorder::new(&names);
+        for latency in [35_000, 5_000_000, 7_200_000_000] {
+            recorder.record(&sample(0, latency, Outcome::Completed));
+        }
+        let latency = &recorder.classes[0].latency_us;
+        let near = |value: u64, to: u64| value.abs_diff(to) <= to / 500;
+        assert!(
+            near(latency.value_at_quantile(0.0), 35_000),
+            "{}",
+            latency.min()
+        );
+        assert!(near(latency.value_at_quantile(0.5), 5_000_000));
+        assert!(near(latency.max(), HISTOGRAM_MAX_US), "{}", latency.max());
     }
 
     #[test]
