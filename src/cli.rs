@@ -343,24 +343,77 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-/// Where reports go: one file per format.
-#[derive(Debug, Clone, Default, Args)]
+/// Where reports go: one file per format. The flags are made from
+/// [`crate::report::FORMATS`], so a new format is one file and one entry there.
+#[derive(Debug, Clone, Default)]
 pub struct ReportArgs {
-    /// Write the JSON report to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+    /// (format flag, file), in the order of the list.
+    files: Vec<(&'static str, PathBuf)>,
+}
 
-    /// Write a JUnit XML report (one test case per check) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+impl ReportArgs {
+    /// Reports to `files`: (flag such as `--json`, path) pairs.
+    pub fn new(files: impl IntoIterator<Item = (&'static str, PathBuf)>) -> Self {
+        Self {
+            files: files.into_iter().collect(),
+        }
+    }
 
-    /// Write a Markdown summary to FILE; also appended to $GITHUB_STEP_SUMMARY when set.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
+    /// The file a format goes to, by its flag (`--json`).
+    pub fn path(&self, flag: &str) -> Option<&PathBuf> {
+        self.files
+            .iter()
+            .find(|(given, _)| *given == flag)
+            .map(|(_, path)| path)
+    }
 
-    /// Write a self-contained HTML report with charts to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    /// Every requested (format, file), in the list's order.
+    pub fn files(&self) -> impl Iterator<Item = (&'static dyn crate::report::Format, &PathBuf)> {
+        crate::report::FORMATS
+            .iter()
+            .filter_map(|format| Some((*format, self.path(format.flag())?)))
+    }
+}
+
+fn format_id(format: &dyn crate::report::Format) -> &'static str {
+    format.flag().trim_start_matches("--")
+}
+
+impl clap::FromArgMatches for ReportArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for format in crate::report::FORMATS {
+            if let Some(path) = matches.get_one::<PathBuf>(format_id(*format)) {
+                self.files.retain(|(flag, _)| *flag != format.flag());
+                self.files.push((format.flag(), path.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for ReportArgs {
+    fn augment_args(mut command: clap::Command) -> clap::Command {
+        for format in crate::report::FORMATS {
+            command = command.arg(
+                clap::Arg::new(format_id(*format))
+                    .long(format_id(*format))
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help(format.help()),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 /// `gateprobe run SCENARIO.json`.

@@ -334,12 +334,12 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         );
     }
     let html = out.join("demo.html");
-    let outputs = ReportArgs {
-        json: Some(out.join("demo.json")),
-        junit: Some(out.join("demo.xml")),
-        markdown: Some(out.join("demo.md")),
-        html: Some(html.clone()),
-    };
+    let outputs = ReportArgs::new([
+        ("--json", out.join("demo.json")),
+        ("--junit", out.join("demo.xml")),
+        ("--markdown", out.join("demo.md")),
+        ("--html", html.clone()),
+    ]);
     report::emit(&outputs, true, &gate)?;
     crate::outln!(
         "   → verdict {} (exit {}) after {} requests",

@@ -176,15 +176,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> R
 
 /// Checks every report path before anything is sent.
 pub fn check_outputs(outputs: &crate::cli::ReportArgs) -> Result<(), UsageError> {
-    for (flag, path) in [
-        ("--json", &outputs.json),
-        ("--junit", &outputs.junit),
-        ("--markdown", &outputs.markdown),
-        ("--html", &outputs.html),
-    ] {
-        if let Some(path) = path {
-            check_output_path(flag, path)?;
-        }
+    for (format, path) in outputs.files() {
+        check_output_path(format.flag(), path)?;
     }
     Ok(())
 }

@@ -151,6 +151,7 @@ impl Recorder {
             return;
         }
         self.sent += 1;
+        self.late += u64::from(sample.late);
         self.last_sent_us = self.last_sent_us.max(sample.sent_us);
         bump(&mut self.series.sent, sample.sent_us);
         record(
@@ -281,6 +282,7 @@ mod tests {
             retry_after_ms: None,
             connection: 0,
             in_flight: 0,
+            late: false,
             outcome,
         }
     }
@@ -296,13 +298,18 @@ mod tests {
         second.record(&sample(1, 5_000, Outcome::Completed));
         second.record(&sample(0, 5_000, Outcome::Dropped));
         second.record(&sample(0, 5_000, Outcome::Aborted));
+        second.record(&Sample {
+            late: true,
+            ..sample(0, 5_000, Outcome::Completed)
+        });
         first.merge(&second);
-        assert_eq!(first.completed(), 1_001);
+        assert_eq!(first.late, 1, "late sends are counted, and merge");
+        assert_eq!(first.completed(), 1_002);
         assert_eq!(first.dropped, 1);
         assert_eq!(first.aborted, 1);
-        assert_eq!(first.due(), 1_003);
-        assert_eq!(first.sent, 1_002);
-        assert_eq!(first.classes[0].statuses[&200], 1_000);
+        assert_eq!(first.due(), 1_004);
+        assert_eq!(first.sent, 1_003);
+        assert_eq!(first.classes[0].statuses[&200], 1_001);
         let p50 = first.classes[0].latency_us.value_at_quantile(0.5);
         assert!((1_495..=1_505).contains(&p50), "{p50}");
         // Service time is measured from the send, 500 µs after the due time.

@@ -90,6 +90,10 @@ pub struct Sample {
     /// This generator's requests in flight when it was sent, itself
     /// included: what a concurrency limiter sees of this client.
     pub in_flight: u32,
+    /// Left more than the late threshold after it could have: after its due
+    /// time (open model) and after the `--max-rate` pacer let it go. The
+    /// generator, not the schedule or the cap, held it back.
+    pub late: bool,
     pub outcome: Outcome,
 }
 

@@ -105,6 +105,7 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
             retry_after_ms: None,
             connection: connection as u32 + 1,
             in_flight: 1,
+            late: false,
             outcome: SampleOutcome::Completed,
         };
         sent = index + 1;

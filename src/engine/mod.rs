@@ -441,6 +441,7 @@ async fn worker(
                     retry_after_ms: None,
                     connection: 0,
                     in_flight: 0,
+                    late: false,
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -454,8 +455,11 @@ async fn worker(
         } else if Instant::now() >= shared.deadline {
             break;
         }
+        // When the request could leave: its due time, or the pacer's slot.
+        let mut released = due;
         if let Some(pacer) = &shared.pacer {
             let at = pacer.reserve();
+            released = Some(released.map_or(at, |due| due.max(at)));
             if at > Instant::now() {
                 tokio::select! {
                     biased;
@@ -486,6 +490,9 @@ async fn worker(
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         sample.in_flight = in_flight.min(u32::MAX as usize) as u32;
+        sample.late = released.is_some_and(|released| {
+            sample.sent_us > micros_since(shared.t0, released) + crate::record::LATE_AFTER_US
+        });
         samples.push(sample);
     }
 }
@@ -515,6 +522,7 @@ async fn send_one(
         retry_after_ms: None,
         connection: 0,
         in_flight: 0,
+        late: false,
         outcome: Outcome::Completed,
     };
     let result = match request::build(&shared.request, index, scratch) {

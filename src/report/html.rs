@@ -71,7 +71,16 @@ const HEIGHT: u32 = 320;
 
 /// Draws lines on shared axes as an SVG string.
 fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<String> {
-    let points = lines.iter().flat_map(|line| line.points.iter());
+    // A saved report is input: a point at infinity (or NaN) would make the
+    // axes endless, so such points are left out.
+    let finite = |point: &&(f64, f64)| {
+        let (x, y) = **point;
+        (x * 1.1).is_finite() && (y * 1.1).is_finite()
+    };
+    let points = lines
+        .iter()
+        .flat_map(|line| line.points.iter())
+        .filter(finite);
     let (mut x_max, mut y_max) = (1e-9_f64, 1e-9_f64);
     let (mut x_min, mut y_min) = (f64::INFINITY, 0.0_f64);
     for &(x, y) in points {
@@ -113,13 +122,16 @@ fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<St
             let style = ShapeStyle::from(&color).stroke_width(2);
             let series = if line.dashed {
                 chart.draw_series(DashedLineSeries::new(
-                    line.points.iter().copied(),
+                    line.points.iter().filter(finite).copied(),
                     6,
                     4,
                     style,
                 ))
             } else {
-                chart.draw_series(LineSeries::new(line.points.iter().copied(), style))
+                chart.draw_series(LineSeries::new(
+                    line.points.iter().filter(finite).copied(),
+                    style,
+                ))
             }
             .map_err(|e| fail(&e))?;
             if !line.name.is_empty() {
@@ -460,6 +472,10 @@ pub fn render(report: &Report) -> Result<String> {
 impl Format for Html {
     fn flag(&self) -> &'static str {
         "--html"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write a self-contained HTML report with charts to FILE"
     }
 
     fn render(&self, report: &Report) -> Result<Vec<u8>> {

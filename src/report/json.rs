@@ -10,6 +10,10 @@ impl Format for Json {
         "--json"
     }
 
+    fn help(&self) -> &'static str {
+        "Write the JSON report to FILE (`-` for stdout)"
+    }
+
     fn render(&self, report: &Report) -> Result<Vec<u8>> {
         let mut bytes = serde_json::to_vec_pretty(report)?;
         bytes.push(b'\n');

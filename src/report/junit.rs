@@ -40,6 +40,10 @@ pub fn suite(report: &Report, name: &str) -> TestSuite {
     let mut suite = TestSuite::new(name);
     // A saved report is input: a negative, NaN or overflowing time must not panic.
     suite.set_time(Duration::try_from_secs_f64(report.run.wall_s.max(0.0)).unwrap_or_default());
+    if let Some(late) = report.run.late_text() {
+        suite.add_property(("late", report.run.late.to_string().as_str()));
+        suite.set_system_err(late);
+    }
     if report.checks.is_empty() {
         suite.add_test_case(case("verdict", &classname, report.verdict, &report.reason));
     }
@@ -52,6 +56,10 @@ pub fn suite(report: &Report, name: &str) -> TestSuite {
 impl Format for Junit {
     fn flag(&self) -> &'static str {
         "--junit"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write a JUnit XML report (one test case per check) to FILE"
     }
 
     fn render(&self, report: &Report) -> Result<Vec<u8>> {

@@ -149,6 +149,14 @@ impl Format for Markdown {
         "--markdown"
     }
 
+    fn help(&self) -> &'static str {
+        "Write a Markdown summary to FILE; also appended to $GITHUB_STEP_SUMMARY when set"
+    }
+
+    fn append_to_env(&self) -> Option<&'static str> {
+        Some("GITHUB_STEP_SUMMARY")
+    }
+
     fn render(&self, report: &Report) -> Result<Vec<u8>> {
         Ok(render(report).into_bytes())
     }

@@ -807,14 +807,27 @@ impl RunSection {
     /// One line after the request line: the load, what was sent, the rate.
     pub fn summary(&self) -> String {
         format!(
-            "{} · {} sent, {} completed, {} dropped · {:.1}/s over {:.2} s",
+            "{} · {} sent, {} completed, {} dropped{} · {:.1}/s over {:.2} s",
             self.load,
             self.requests_sent,
             self.requests_completed,
             self.dropped,
+            self.late_text()
+                .map_or(String::new(), |late| format!(", {late}")),
             self.achieved_rate_per_s,
             self.duration_s
         )
+    }
+
+    /// The late count in words, when there were any: every format says it.
+    pub fn late_text(&self) -> Option<String> {
+        (self.late > 0).then(|| {
+            format!(
+                "{} late (left over {} ms behind schedule: the generator was short of CPU)",
+                self.late,
+                crate::record::LATE_AFTER_US / 1000
+            )
+        })
     }
 }
 
@@ -828,45 +841,47 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// One output format: renders a report to bytes.
 pub trait Format {
-    /// Flag that selects it, for messages.
+    /// The flag that selects it (`--json`), also its name in messages.
     fn flag(&self) -> &'static str;
+    /// The flag's help line.
+    fn help(&self) -> &'static str;
     fn render(&self, report: &Report) -> Result<Vec<u8>>;
+    /// An environment variable naming a file this format is also appended
+    /// to when set (GitHub Actions' job summary for Markdown).
+    fn append_to_env(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// Every file format, in the order they are written and listed in `--help`.
+/// The flags, the output checks and the writing all come from this list.
+pub const FORMATS: &[&dyn Format] = &[&json::Json, &junit::Junit, &markdown::Markdown, &html::Html];
 
 /// Writes every requested format, then the terminal summary (to stderr when
 /// a report goes to stdout); `--markdown` is also appended to
 /// `$GITHUB_STEP_SUMMARY` when that is set (GitHub Actions' job summary).
 pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> Result<()> {
-    let formats: [(&dyn Format, &Option<std::path::PathBuf>); 4] = [
-        (&json::Json, &outputs.json),
-        (&junit::Junit, &outputs.junit),
-        (&markdown::Markdown, &outputs.markdown),
-        (&html::Html, &outputs.html),
-    ];
     let mut written = Vec::new();
     let mut to_stdout = false;
-    for (format, path) in formats {
-        let Some(path) = path else { continue };
+    for (format, path) in outputs.files() {
         write(format, report, path)?;
         if path.as_os_str() == "-" {
             to_stdout = true;
         } else {
             written.push(path.display().to_string());
         }
-    }
-    if outputs.markdown.is_some() {
-        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let Some(variable) = format.append_to_env() else {
+            continue;
+        };
+        if let Some(summary) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&summary)
                 .with_context(|| {
-                    format!(
-                        "GITHUB_STEP_SUMMARY {}: cannot append",
-                        summary.to_string_lossy()
-                    )
+                    format!("{variable} {}: cannot append", summary.to_string_lossy())
                 })?;
-            file.write_all(markdown::render(report).as_bytes())?;
+            file.write_all(&format.render(report)?)?;
         }
     }
     if !quiet {
@@ -891,11 +906,18 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     crate::plan::check_outputs(&args.outputs)?;
     let shown = args.saved.display().to_string();
     let text = crate::input::read_text(&args.saved, "saved report", crate::input::REPORT_LIMIT)?;
-    let report: Report = crate::plan::parse_json(&shown, &text)
-        .map_err(|why| crate::UsageError(format!("not a gateprobe report: {why}")))?;
-    check_saved(&shown, &report)?;
+    let report = read_saved(&shown, &text)?;
     emit(&args.outputs, args.quiet, &report)?;
     Ok(report.verdict.exit_code())
+}
+
+/// Parses a saved report (`shown` names it in messages) and checks it as
+/// input: any error is a usage error (exit 2), never a panic.
+pub fn read_saved(shown: &str, text: &str) -> Result<Report, crate::UsageError> {
+    let report: Report = crate::plan::parse_json(shown, text)
+        .map_err(|why| crate::UsageError(format!("not a gateprobe report: {why}")))?;
+    check_saved(shown, &report)?;
+    Ok(report)
 }
 
 /// A saved report is input: its schema, and its exit code against its

@@ -2,21 +2,7 @@
 //! statuses; target vs achieved rate; transport errors by kind; the verdict.
 use std::fmt::Write as _;
 
-use anyhow::Result;
-
-use super::{Format, Percentiles, Report};
-
-pub struct Text;
-
-impl Format for Text {
-    fn flag(&self) -> &'static str {
-        "text"
-    }
-
-    fn render(&self, report: &Report) -> Result<Vec<u8>> {
-        Ok(render(report).into_bytes())
-    }
-}
+use super::{Percentiles, Report};
 
 fn ms(value: f64) -> String {
     if value >= 1000.0 {
@@ -59,12 +45,8 @@ pub fn render(report: &Report) -> String {
         "  requests  {} due · {} sent · {} completed · {} dropped (in-flight cap) · {} aborted",
         run.requests_due, run.requests_sent, run.requests_completed, run.dropped, run.aborted
     );
-    if run.late > 0 {
-        let _ = writeln!(
-            out,
-            "  late      {} requests left over 10 ms behind schedule: the generator was short of CPU",
-            run.late
-        );
+    if let Some(late) = run.late_text() {
+        let _ = writeln!(out, "  late      {late}");
     }
     let rate = match run.target_rate_per_s {
         Some(target) if target > 0.0 => format!(

@@ -341,6 +341,7 @@ impl Runner for Virtual {
                 retry_after_ms: None,
                 connection: 1,
                 in_flight: pending.len() as u32 + 1,
+                late: false,
                 outcome: Outcome::Completed,
             };
             pending.push(Reverse(Pending {

@@ -265,3 +265,69 @@ async fn closed_model_and_shapes_run_to_their_bounds() {
     assert_eq!(code, 0);
     assert_eq!(report["run"]["requests_due"].as_u64().unwrap(), 200);
 }
+
+/// `late` counts requests the generator itself held back: a generator
+/// stopped (SIGSTOP) for 300 ms at 200 rps sends the ≈ 60 requests that came
+/// due meanwhile late, and says so in every format; a run that is not starved
+/// counts none.
+#[test]
+fn late_counts_sends_the_starved_generator_held_back() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (address, _) = runtime.block_on(serve_ok());
+    let url = format!("http://{address}/");
+    let dir = temp_dir();
+    let run = |name: &str, starve: bool| -> serde_json::Value {
+        let json = dir.path().join(format!("{name}.json"));
+        let markdown = dir.path().join(format!("{name}.md"));
+        let junit = dir.path().join(format!("{name}.xml"));
+        let html = dir.path().join(format!("{name}.html"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+            .args(["load", &url, "--rate", "200", "--duration", "2s", "--quiet"])
+            .arg("--json")
+            .arg(&json)
+            .arg("--markdown")
+            .arg(&markdown)
+            .arg("--junit")
+            .arg(&junit)
+            .arg("--html")
+            .arg(&html)
+            .spawn()
+            .unwrap();
+        if starve {
+            std::thread::sleep(Duration::from_millis(700));
+            let signal = |name: &str| {
+                let sent = std::process::Command::new("kill")
+                    .args([name, &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+            };
+            signal("-STOP");
+            std::thread::sleep(Duration::from_millis(300));
+            signal("-CONT");
+        }
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{name}");
+        let report = read_json(&json);
+        assert_valid_report(&report);
+        let late = report["run"]["late"].as_u64().unwrap();
+        for path in [&markdown, &junit, &html] {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert_eq!(
+                text.contains(&format!("{late} late")),
+                late > 0,
+                "{name}: {} shows the late count {late}",
+                path.display()
+            );
+        }
+        report
+    };
+    let starved = run("starved", true);
+    let late = starved["run"]["late"].as_u64().unwrap();
+    assert!(
+        (20..=120).contains(&late),
+        "≈ 60 requests came due while the generator was stopped: {late} late"
+    );
+    let calm = run("calm", false);
+    assert_eq!(calm["run"]["late"], 0, "nothing held the generator back");
+    drop(runtime);
+}

@@ -14,6 +14,7 @@ mod load;
 mod rate;
 mod real_limiters;
 mod safety;
+mod saved;
 mod scenarios;
 mod sim;
 mod stats;

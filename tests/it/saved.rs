@@ -1,0 +1,116 @@
+//! Saved reports are input: `gateprobe report` on a mangled one (truncated,
+//! wrong types, huge or negative numbers, missing sections) says what is
+//! wrong and exits 2, or renders what is there; it never panics.
+use std::path::Path;
+
+use gateprobe::report::Report;
+use serde_json::Value;
+
+/// Every way a value can be wrong, applied to every field (and to the first
+/// element of every list).
+fn replacements() -> Vec<Value> {
+    vec![
+        Value::from("x"),
+        Value::from(-1),
+        Value::from(1e308),
+        Value::from(u64::MAX),
+        Value::Null,
+        Value::Array(vec![]),
+        Value::Object(Default::default()),
+    ]
+}
+
+/// JSON pointers to every object member and every list's first element.
+fn pointers(value: &Value, at: String, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let path = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                into.push(path.clone());
+                pointers(child, path, into);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let path = format!("{at}/0");
+            into.push(path.clone());
+            pointers(&items[0], path, into);
+        }
+        _ => {}
+    }
+}
+
+/// Reads, checks and renders a saved report in every format, as
+/// `gateprobe report` does: Ok, or an input error (exit 2). A panic fails.
+fn rerender(name: &str, text: &str) -> Result<(), String> {
+    let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
+        let report = match gateprobe::report::read_saved(name, text) {
+            Ok(report) => report,
+            Err(err) => {
+                let err = anyhow::Error::new(err);
+                assert_eq!(gateprobe::exit_code_for_error(&err), 2, "{err:#}");
+                return Err(format!("{err:#}"));
+            }
+        };
+        for format in gateprobe::report::FORMATS {
+            format
+                .render(&report)
+                .map_err(|err| format!("{}: {err:#}", format.flag()))?;
+        }
+        gateprobe::report::text::render(&report);
+        Ok(())
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(_) => panic!("{name}: rendering panicked"),
+    }
+}
+
+#[test]
+fn mangled_reports_are_input_errors_never_panics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let mut rejected = 0;
+    let mut rendered = 0;
+    for file in ["scenario-report.json", "throttle-report.json"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let _: Report = serde_json::from_str(&text).expect("the fixture is a report");
+        rerender(file, &text).expect("the fixture renders");
+        // Truncated anywhere.
+        for cut in (0..text.len()).step_by(text.len() / 97 + 1) {
+            let Err(why) = rerender(&format!("{file} cut at {cut}"), &text[..cut]) else {
+                panic!("{file} cut at byte {cut} was accepted");
+            };
+            assert!(why.contains(file), "the message names the input: {why}");
+            rejected += 1;
+        }
+        let original: Value = serde_json::from_str(&text).unwrap();
+        let mut paths = Vec::new();
+        pointers(&original, String::new(), &mut paths);
+        for path in &paths {
+            let mut removed = original.clone();
+            let (parent, key) = path.rsplit_once('/').unwrap();
+            match removed.pointer_mut(parent) {
+                Some(Value::Object(map)) => {
+                    map.remove(&key.replace("~1", "/").replace("~0", "~"));
+                }
+                Some(Value::Array(items)) => {
+                    items.remove(0);
+                }
+                _ => unreachable!(),
+            }
+            let mut variants = vec![removed];
+            for replacement in replacements() {
+                let mut changed = original.clone();
+                *changed.pointer_mut(path).unwrap() = replacement;
+                variants.push(changed);
+            }
+            for variant in variants {
+                match rerender(&format!("{file} {path}"), &variant.to_string()) {
+                    Ok(()) => rendered += 1,
+                    Err(_) => rejected += 1,
+                }
+            }
+        }
+    }
+    eprintln!("mangled reports: {rejected} rejected as input errors, {rendered} rendered");
+    assert!(rejected > 100 && rendered > 100);
+}
