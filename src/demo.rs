@@ -11,8 +11,8 @@ use clap::Parser;
 use crate::canary;
 use crate::cli::{Cli, Command, DemoArgs, ReportArgs};
 use crate::engine::{command::execute, NoObserver};
-use crate::plan::{self, UsageError};
-use crate::report::{self, Report};
+use crate::plan::UsageError;
+use crate::report::Report;
 use crate::scenario;
 use crate::sim::{self, config};
 use crate::throttle;
@@ -41,7 +41,7 @@ async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathB
     let cli = Cli::try_parse_from(argv).map_err(|err| UsageError(err.to_string()))?;
     let report = match cli.command {
         Command::Load(load) => {
-            let plan = plan::load_plan(&load)?;
+            let plan = crate::cli::load::load_plan(&load)?;
             let (recorder, info) = execute(&plan, &mut NoObserver).await?;
             Report::for_load(&plan, &recorder, &info)
         }
@@ -50,7 +50,7 @@ async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathB
         _ => unreachable!("the demo only measures with load, canary and throttle"),
     };
     let path = out.join(format!("{name}.json"));
-    report::write(&report::json::Json, &report, &path)?;
+    crate::output::write(&crate::output::json::Json, &report, &path)?;
     Ok((report, path))
 }
 
@@ -190,7 +190,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
             found.first_throttle_s.unwrap_or(0.0),
             found
                 .knee_rate_per_s
-                .map_or("-".to_string(), plan::trim_float),
+                .map_or("-".to_string(), crate::units::trim_float),
             found.requests_used,
             probe.run.duration_s
         );
@@ -340,7 +340,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         ("--markdown", out.join("demo.md")),
         ("--html", html.clone()),
     ]);
-    report::emit(&outputs, true, &gate)?;
+    crate::output::emit(&outputs, true, &gate)?;
     crate::outln!(
         "   → verdict {} (exit {}) after {} requests",
         gate.verdict.as_str().to_uppercase(),

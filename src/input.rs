@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::plan::UsageError;
+use crate::exit::UsageError;
 
 /// Most bytes of a request body file (`-d @FILE`): the body is held in memory
 /// once and sent with every request.

@@ -4,12 +4,17 @@
 //! call [`run`] in-process with `Cli::parse_from([...])`.
 
 pub mod canary;
+pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod console;
 pub mod demo;
 pub mod engine;
+pub mod exit;
 pub mod input;
+pub mod job;
+pub mod json;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod record;
@@ -27,33 +32,11 @@ pub mod units;
 
 use anyhow::Result;
 
-pub use plan::UsageError;
+pub use exit::UsageError;
 
-/// Exit codes, as documented in DESIGN.md and the README.
-pub mod exit {
-    /// Every check passed (or, with no checks, something succeeded).
-    pub const PASS: u8 = 0;
-    /// A check failed: the gate is closed.
-    pub const FAIL: u8 = 1;
-    /// Usage or input error: bad flag, scenario, URL or matcher.
-    pub const USAGE: u8 = 2;
-    /// Not enough evidence within the bounds.
-    pub const INCONCLUSIVE: u8 = 3;
-    /// Could not measure: target unreachable or nothing succeeded.
-    pub const ERROR: u8 = 4;
-}
-
-/// Maps an error that escaped [`run`] to its exit code: input errors are 2,
-/// everything else means the run could not measure (4).
+/// Maps an error that escaped [`run`] to its exit code (see [`exit::code_for_error`]).
 pub fn exit_code_for_error(err: &anyhow::Error) -> u8 {
-    if err
-        .chain()
-        .any(|cause| cause.downcast_ref::<UsageError>().is_some())
-    {
-        exit::USAGE
-    } else {
-        exit::ERROR
-    }
+    exit::code_for_error(err)
 }
 
 /// Runs one command and returns its exit code.
@@ -66,7 +49,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Load(args) => engine::command::load(args).await,
         cli::Command::Canary(args) => canary::run(args).await,
         cli::Command::Throttle(args) => throttle::run(args).await,
-        cli::Command::Report(args) => report::rerender(args),
+        cli::Command::Report(args) => job::rerender(args),
         cli::Command::Run(args) => scenario::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,

@@ -134,6 +134,29 @@ pub fn parse_points(text: &str) -> Result<f64, String> {
     )
 }
 
+/// A number without a needless fraction: 50, 12.5.
+pub fn trim_float(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+/// A share as a percentage to two decimals, no trailing zeros: 10%, 9.18%, 0.5%.
+pub fn percent(share: f64) -> String {
+    format!("{}%", trim_float((share * 1e4).round() / 1e2))
+}
+
+/// A p-value as people read them: 0.3127, 0.0012, 3.4e-9.
+pub fn format_p(p: f64) -> String {
+    if p >= 1e-4 {
+        format!("{p:.4}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

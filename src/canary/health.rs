@@ -66,10 +66,10 @@ impl LatencyMargin {
         match self {
             LatencyMargin::Relative(fraction) => format!(
                 "+{}% (ratio of geometric means)",
-                crate::plan::trim_float((fraction * 1000.0).round() / 10.0)
+                crate::units::trim_float((fraction * 1000.0).round() / 10.0)
             ),
             LatencyMargin::Absolute { ms } => {
-                format!("+{}ms (difference of means)", crate::plan::trim_float(ms))
+                format!("+{}ms (difference of means)", crate::units::trim_float(ms))
             }
         }
     }

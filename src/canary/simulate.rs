@@ -5,9 +5,9 @@
 use rand::Rng;
 
 use super::health::Standing;
+use super::plan::CanaryPlan;
 use super::split::{Outcome, State};
 use super::watch::Watch;
-use super::CanaryPlan;
 use crate::engine::{Observer, Verdict as Next};
 use crate::record::Recorder;
 use crate::sample::{Outcome as SampleOutcome, Sample};

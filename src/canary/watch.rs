@@ -13,8 +13,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::health::{Block, ErrorBounds, ErrorCounts, LatencyBounds, Standing};
+use super::plan::CanaryPlan;
 use super::split::{Split, State};
-use super::CanaryPlan;
 use crate::engine::{Observer, Verdict as Next};
 use crate::record::Recorder;
 use crate::sample::{Outcome as SampleOutcome, Sample};
@@ -47,14 +47,14 @@ impl Dependence {
             return Some(format!(
                 "the split sticks to connections: the canary's share differs between this run's {} connections far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
                 self.connections,
-                crate::report::format_p(p)
+                crate::units::format_p(p)
             ));
         }
         if let Some((statistic, freedom, p)) = self.by_second.filter(|(_, _, p)| *p < DEPENDENCE_P)
         {
             return Some(format!(
                 "the split changes over time: the canary's share differs between seconds far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
-                crate::report::format_p(p)
+                crate::units::format_p(p)
             ));
         }
         None

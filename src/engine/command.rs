@@ -5,14 +5,14 @@ use anyhow::Result;
 
 use crate::cli::LoadArgs;
 use crate::engine::{self, Live, NoObserver, Observer, RunControl, RunInfo};
-use crate::plan::{self, LoadPlan};
+use crate::plan::LoadPlan;
 use crate::progress::Progress;
 use crate::record::Recorder;
-use crate::report::{self, Report};
+use crate::report::Report;
 
 /// Runs `gateprobe load`.
 pub async fn load(args: LoadArgs) -> Result<u8> {
-    let plan = plan::load_plan(&args)?;
+    let plan = crate::cli::load::load_plan(&args)?;
     let (recorder, info) = execute(&plan, &mut NoObserver).await?;
     let report = Report::for_load(&plan, &recorder, &info);
     emit(&plan, &report)?;
@@ -54,5 +54,5 @@ pub async fn execute(plan: &LoadPlan, observer: &mut dyn Observer) -> Result<(Re
 
 /// Writes the terminal summary and the requested report files.
 pub fn emit(plan: &LoadPlan, report: &Report) -> Result<()> {
-    report::emit(&plan.outputs, plan.quiet, report)
+    crate::output::emit(&plan.outputs, plan.quiet, report)
 }

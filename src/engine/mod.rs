@@ -10,9 +10,7 @@
 //! late and never silently slowed. Closed model: workers send back to back.
 pub mod client;
 pub mod command;
-pub mod pacer;
 pub mod request;
-pub mod schedule;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,11 +22,11 @@ use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::{Classifier, Response};
+use crate::plan::schedule::Schedule;
 use crate::plan::{LoadPlan, RequestSpec};
 use crate::record::Recorder;
 use crate::sample::{ErrorKind, Outcome, Sample};
 use client::{ClientOptions, Connections};
-use schedule::Schedule;
 
 /// A request claimed this long after its due time is overdue: one timer tick
 /// (tokio's timer resolution is 1 ms), so that wake-up jitter is not counted.
@@ -156,7 +154,7 @@ struct Shared {
     timeout: Duration,
     keep_body: usize,
     control: RunControl,
-    pacer: Option<Arc<pacer::Pacer>>,
+    pacer: Option<Arc<crate::plan::pacer::Pacer>>,
 }
 
 /// Runs the plan's load to its bounds (or until stopped), feeding every
@@ -286,7 +284,7 @@ async fn spawn_engine_threads(
         .min(workers);
         let connections = Arc::new(
             Connections::new(&plan.request.endpoint, options, workers).map_err(|why| {
-                anyhow::Error::new(crate::UsageError(format!(
+                anyhow::Error::new(crate::exit::UsageError(format!(
                     "URL '{}': {why}",
                     plan.request.display_url
                 )))
@@ -323,14 +321,15 @@ async fn spawn_engine_threads(
                 });
             });
         // This machine's failure, not the user's input: exit 4, not 2.
-        threads
-            .push(spawned.map_err(|err| anyhow::anyhow!("cannot start an engine thread: {err}"))?);
+        threads.push(spawned.map_err(|err| {
+            crate::exit::MeasureError::Engine(format!("cannot start an engine thread: {err}"))
+        })?);
         readies.push(is_ready);
     }
     for ready in readies {
-        ready
-            .await
-            .map_err(|_| anyhow::anyhow!("cannot start an engine thread's runtime"))?;
+        ready.await.map_err(|_| {
+            crate::exit::MeasureError::Engine("cannot start an engine thread's runtime".into())
+        })?;
     }
     Ok((threads, starter))
 }

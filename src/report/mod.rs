@@ -2,16 +2,8 @@
 //! decides where each format goes. One format = one file implementing
 //! [`Format`]. The JSON form is the stable contract (`gateprobe.report/v1`,
 //! documented by `schema/report.schema.json`): add fields, never rename.
-pub mod html;
-pub mod json;
-pub mod junit;
-pub mod markdown;
-pub mod text;
 
-use std::io::Write;
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -22,34 +14,7 @@ use crate::sample::ErrorKind;
 
 pub const SCHEMA: &str = "gateprobe.report/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-    Error,
-}
-
-impl Verdict {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Verdict::Pass => crate::exit::PASS,
-            Verdict::Fail => crate::exit::FAIL,
-            Verdict::Inconclusive => crate::exit::INCONCLUSIVE,
-            Verdict::Error => crate::exit::ERROR,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Inconclusive => "inconclusive",
-            Verdict::Error => "error",
-        }
-    }
-}
+pub use crate::check::{combine, Check, Interval, Verdict};
 
 /// A whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,7 +146,7 @@ impl ThrottleSection {
     pub fn knee_text(&self) -> Option<String> {
         let knee = self.knee_rate_per_s?;
         let held: Vec<&ThrottleStep> = self.steps.iter().filter(|s| s.phase == "knee").collect();
-        let rate = crate::plan::trim_float(knee);
+        let rate = crate::units::trim_float(knee);
         if held.is_empty() {
             let from_model = self
                 .rate_per_s
@@ -212,7 +177,7 @@ impl ThrottleSection {
             )),
             refused.map_or(String::new(), |r| format!(
                 ", {} rps refused",
-                crate::plan::trim_float(r)
+                crate::units::trim_float(r)
             )),
             held.len(),
             if held.len() == 1 { "" } else { "s" }
@@ -414,87 +379,6 @@ pub struct SeriesSection {
     pub completed: IndexMap<String, Vec<u64>>,
 }
 
-/// One gate check: what was observed against what was expected, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    pub kind: String,
-    pub verdict: Verdict,
-    pub observed: serde_json::Value,
-    pub expected: serde_json::Value,
-    pub reason: String,
-    /// Confidence interval of the observed quantity, with its level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<Interval>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_value: Option<f64>,
-    /// Responses the check planned for, and how many it used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub planned: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub used: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Interval {
-    pub low: f64,
-    pub high: f64,
-    pub confidence: f64,
-    /// How it was made (e.g. a confidence sequence, valid at any stop).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-}
-
-impl Check {
-    /// A check with only the required fields; the optional ones are set by hand.
-    pub fn new(
-        name: impl Into<String>,
-        kind: &str,
-        verdict: Verdict,
-        observed: serde_json::Value,
-        expected: serde_json::Value,
-        reason: String,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            kind: kind.to_string(),
-            verdict,
-            observed,
-            expected,
-            reason,
-            interval: None,
-            p_value: None,
-            planned: None,
-            used: None,
-        }
-    }
-}
-
-/// A p-value as people read them: 0.3127, 0.0012, 3.4e-9.
-pub fn format_p(p: f64) -> String {
-    if p >= 1e-4 {
-        format!("{p:.4}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
-
-/// The verdict of a set of checks: any fail fails, any inconclusive (or
-/// error) leaves it inconclusive, else pass. Returns the deciding check too.
-pub fn combine(checks: &[Check]) -> (Verdict, Option<&Check>) {
-    for wanted in [Verdict::Fail, Verdict::Error, Verdict::Inconclusive] {
-        if let Some(check) = checks.iter().find(|check| check.verdict == wanted) {
-            let verdict = if wanted == Verdict::Error {
-                Verdict::Inconclusive
-            } else {
-                wanted
-            };
-            return (verdict, Some(check));
-        }
-    }
-    (Verdict::Pass, None)
-}
-
 impl Report {
     /// Builds a `load` report: with no checks, pass if any HTTP response came
     /// back, error (exit 4) if none did, inconclusive if interrupted.
@@ -564,7 +448,7 @@ impl Report {
             .iter()
             .map(|kind| (kind.as_str().to_string(), recorder.errors[kind.index()]))
             .collect();
-        let open = matches!(plan.schedule, crate::engine::schedule::Schedule::Open(_));
+        let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
         let (ended, end_reason) = match &info.end {
             EndReason::Finished => ("finished", None),
             EndReason::Stopped(why) => ("stopped", Some(why.clone())),
@@ -839,83 +723,11 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// One output format: renders a report to bytes.
-pub trait Format {
-    /// The flag that selects it (`--json`), also its name in messages.
-    fn flag(&self) -> &'static str;
-    /// The flag's help line.
-    fn help(&self) -> &'static str;
-    fn render(&self, report: &Report) -> Result<Vec<u8>>;
-    /// An environment variable naming a file this format is also appended
-    /// to when set (GitHub Actions' job summary for Markdown).
-    fn append_to_env(&self) -> Option<&'static str> {
-        None
-    }
-}
-
-/// Every file format, in the order they are written and listed in `--help`.
-/// The flags, the output checks and the writing all come from this list.
-pub const FORMATS: &[&dyn Format] = &[&json::Json, &junit::Junit, &markdown::Markdown, &html::Html];
-
-/// Writes every requested format, then the terminal summary (to stderr when
-/// a report goes to stdout); `--markdown` is also appended to
-/// `$GITHUB_STEP_SUMMARY` when that is set (GitHub Actions' job summary).
-pub fn emit(outputs: &crate::cli::ReportArgs, quiet: bool, report: &Report) -> Result<()> {
-    let mut written = Vec::new();
-    let mut to_stdout = false;
-    for (format, path) in outputs.files() {
-        write(format, report, path)?;
-        if path.as_os_str() == "-" {
-            to_stdout = true;
-        } else {
-            written.push(path.display().to_string());
-        }
-        let Some(variable) = format.append_to_env() else {
-            continue;
-        };
-        if let Some(summary) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&summary)
-                .with_context(|| {
-                    format!("{variable} {}: cannot append", summary.to_string_lossy())
-                })?;
-            file.write_all(&format.render(report)?)?;
-        }
-    }
-    if !quiet {
-        let mut text = text::render(report);
-        for path in &written {
-            text.push_str(&format!("  report    {path}\n"));
-        }
-        if to_stdout {
-            crate::err!("{text}");
-        } else {
-            crate::out!("{text}");
-        }
-    }
-    Ok(())
-}
-
-/// `gateprobe report SAVED.json`: reads a saved report (any version-1 report)
-/// and writes it again in the formats asked for; the terminal summary when
-/// none is. Exits with the saved report's exit code, so a pipeline can gate
-/// on a report made elsewhere (e.g. merged shards).
-pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
-    crate::plan::check_outputs(&args.outputs)?;
-    let shown = args.saved.display().to_string();
-    let text = crate::input::read_text(&args.saved, "saved report", crate::input::REPORT_LIMIT)?;
-    let report = read_saved(&shown, &text)?;
-    emit(&args.outputs, args.quiet, &report)?;
-    Ok(report.verdict.exit_code())
-}
-
 /// Parses a saved report (`shown` names it in messages) and checks it as
 /// input: any error is a usage error (exit 2), never a panic.
-pub fn read_saved(shown: &str, text: &str) -> Result<Report, crate::UsageError> {
-    let report: Report = crate::plan::parse_json(shown, text)
-        .map_err(|why| crate::UsageError(format!("not a gateprobe report: {why}")))?;
+pub fn read_saved(shown: &str, text: &str) -> Result<Report, crate::exit::UsageError> {
+    let report: Report = crate::json::parse_json(shown, text)
+        .map_err(|why| crate::exit::UsageError(format!("not a gateprobe report: {why}")))?;
     check_saved(shown, &report)?;
     Ok(report)
 }
@@ -923,15 +735,15 @@ pub fn read_saved(shown: &str, text: &str) -> Result<Report, crate::UsageError> 
 /// A saved report is input: its schema, and its exit code against its
 /// verdict (a file whose `exit_code` says 7, or 0 beside `fail`, was edited
 /// and must not open a gate).
-fn check_saved(shown: &str, report: &Report) -> Result<(), crate::UsageError> {
+fn check_saved(shown: &str, report: &Report) -> Result<(), crate::exit::UsageError> {
     if report.schema != SCHEMA {
-        return Err(crate::UsageError(format!(
+        return Err(crate::exit::UsageError(format!(
             "{shown}: schema '{}', expected '{SCHEMA}'",
             crate::console::escape_controls(&report.schema)
         )));
     }
     if report.exit_code != report.verdict.exit_code() {
-        return Err(crate::UsageError(format!(
+        return Err(crate::exit::UsageError(format!(
             "{shown}: exit_code {} does not match verdict '{}' (exit {}): the report was edited",
             report.exit_code,
             report.verdict.as_str(),
@@ -944,47 +756,113 @@ fn check_saved(shown: &str, report: &Report) -> Result<(), crate::UsageError> {
     Ok(())
 }
 
-/// Writes `report` with `format` to `path` (`-` is stdout). A file is
-/// written whole or not at all (a temporary file beside it, then a rename),
-/// so an interrupted or failing run never leaves half a report for CI to
-/// read. Standard output that is closed or full (`| head`, `> /dev/full`) is
-/// not an error of the run: the write is dropped quietly.
-pub fn write(format: &dyn Format, report: &Report, path: &Path) -> Result<()> {
-    let bytes = format.render(report)?;
-    if path.as_os_str() == "-" {
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&bytes).and_then(|_| stdout.flush());
-        return Ok(());
+/// A saved report's recorded data, rebuilt: the recorder (counts, errors,
+/// statuses, exact histograms, series) and run facts that made it. Every
+/// fixed-horizon analysis reads these, so it gives the same result on a
+/// saved report as it gave live (and, later, on merged shards).
+pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
+    let mut names: Vec<String> = report.classes.keys().cloned().collect();
+    if !names.iter().any(|name| name == crate::classify::UNMATCHED) {
+        names.push(crate::classify::UNMATCHED.to_string());
     }
-    write_atomically(path, &bytes).with_context(|| {
-        format!(
-            "{} {}: cannot write the report",
-            format.flag(),
-            path.display()
-        )
-    })
+    let mut recorder = Recorder::new(&names);
+    for (stats, class) in recorder.classes.iter_mut().zip(report.classes.values()) {
+        stats.count = class.count;
+        stats.failed = class.failed;
+        stats.bytes = class.bytes;
+        for (status, count) in &class.statuses {
+            let status = status
+                .parse()
+                .map_err(|_| format!("status '{status}' is not a number"))?;
+            stats.statuses.insert(status, *count);
+        }
+        stats.latency_us = crate::record::histogram_from_base64(&class.histograms.latency_us)?;
+        stats.service_us = crate::record::histogram_from_base64(&class.histograms.service_us)?;
+    }
+    for (kind, count) in &report.errors {
+        if let Some(kind) = ErrorKind::parse(kind) {
+            recorder.errors[kind.index()] = *count;
+        }
+    }
+    let run = &report.run;
+    recorder.sent = run.requests_sent;
+    recorder.dropped = run.dropped;
+    recorder.aborted = run.aborted;
+    recorder.late = run.late;
+    recorder.series.sent = report.series.sent.clone();
+    recorder.series.dropped = report.series.dropped.clone();
+    for (name, series) in names.iter().zip(recorder.series.completed.iter_mut()) {
+        if let Some(saved) = report.series.completed.get(name) {
+            series.clone_from(saved);
+        }
+    }
+    let info = RunInfo {
+        started_unix_ms: run.started_unix_ms,
+        window_s: run.duration_s,
+        target_rate_per_s: run.target_rate_per_s,
+        wall_s: run.wall_s,
+        end: match run.ended.as_str() {
+            "interrupted" => EndReason::Interrupted,
+            "stopped" => EndReason::Stopped(run.end_reason.clone().unwrap_or_default()),
+            _ => EndReason::Finished,
+        },
+    };
+    Ok((recorder, info))
 }
 
-/// Writes `bytes` to a temporary file in `path`'s folder and renames it over
-/// `path` (atomic on one file system).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let folder = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".to_string());
-    let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+/// What `--recompute` found: checks recomputed from the recorded data (all
+/// equal to the saved ones, or the first that is not), and the kinds kept
+/// as saved because they need what a report does not hold (the request-order
+/// stream of a sequential test, the probe's per-request records).
+#[derive(Debug, Default)]
+pub struct Recomputed {
+    pub same: usize,
+    pub kept: std::collections::BTreeMap<String, usize>,
+    pub differs: Option<String>,
+}
+
+/// Recomputes every fixed-horizon check of `report` (and of each step) from
+/// its recorded data, and compares each with the saved one.
+pub fn recompute(report: &Report) -> Result<Recomputed, String> {
+    let mut found = Recomputed::default();
+    let reports: Vec<(String, &Report)> = if report.steps.is_empty() {
+        vec![(String::new(), report)]
+    } else {
+        report
+            .steps
+            .iter()
+            .map(|step| (format!("step {}: ", step.name), &step.report))
+            .collect()
+    };
+    for (place, saved) in reports {
+        let (recorder, info) = recorded(saved).map_err(|why| format!("{place}{why}"))?;
+        for check in &saved.checks {
+            let again = match check.kind.as_str() {
+                "threshold" => {
+                    let text = check.expected["threshold"].as_str().unwrap_or_default();
+                    crate::scenario::threshold::Threshold::parse(text, &recorder.class_names)
+                        .map_err(|why| format!("{place}check '{}': {why}", check.name))?
+                        .check(&recorder, &info)
+                }
+                kind => {
+                    *found.kept.entry(kind.to_string()).or_default() += 1;
+                    continue;
+                }
+            };
+            let same = serde_json::to_value(&again).ok() == serde_json::to_value(check).ok();
+            if same {
+                found.same += 1;
+            } else if found.differs.is_none() {
+                found.differs = Some(format!(
+                    "{place}check '{}' recomputes to {} ({}), saved {} ({})",
+                    check.name,
+                    again.verdict.as_str(),
+                    again.reason,
+                    check.verdict.as_str(),
+                    check.reason
+                ));
+            }
+        }
     }
-    written
+    Ok(found)
 }

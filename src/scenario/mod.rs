@@ -169,7 +169,7 @@ pub struct Scenario {
 
 /// Parses a scenario; errors name the file, line and column.
 pub fn parse(source: &str, text: &str) -> Result<Scenario, UsageError> {
-    plan::parse_json(source, text).map_err(UsageError)
+    crate::json::parse_json(source, text).map_err(UsageError)
 }
 
 /// Replaces `${NAME}` from `vars`, then the environment. Returns the text and
@@ -383,7 +383,7 @@ fn plan_step(
     let wrap = |err: UsageError| UsageError(format!("{place}: {}", err.0));
     let planned = match cli.command {
         Command::Load(args) => {
-            let plan = plan::load_plan(&args).map_err(wrap)?;
+            let plan = crate::cli::load::load_plan(&args).map_err(wrap)?;
             let names = plan.classifier.names().to_vec();
             let thresholds = thresholds
                 .iter()
@@ -432,7 +432,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         vars.insert(name.trim().to_string(), value.to_string());
     }
     let report = run_text(&source, &text, &vars, args.target.as_deref(), args.quiet).await?;
-    report::emit(&args.outputs, true, &report)?;
+    crate::output::emit(&args.outputs, true, &report)?;
     if !args.quiet {
         crate::out!("{}", summary(&report));
     }
@@ -521,7 +521,10 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
             Planned::Load(plan, thresholds) => {
                 let (recorder, info) = execute(plan, &mut NoObserver).await?;
                 let mut report = Report::for_load(plan, &recorder, &info);
-                report.checks = thresholds.iter().map(|t| t.check(&report)).collect();
+                report.checks = thresholds
+                    .iter()
+                    .map(|t| t.check(&recorder, &info))
+                    .collect();
                 if !report.checks.is_empty() && report.verdict == Verdict::Pass {
                     let (verdict, deciding) = report::combine(&report.checks);
                     report.reason = deciding
@@ -539,7 +542,7 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
             Planned::Throttle(plan) => throttle::probe(plan).await?,
         };
         if !quiet {
-            crate::out!("{}", report::text::render(&report));
+            crate::out!("{}", crate::output::text::render(&report));
         }
         let interrupted = report.run.ended == "interrupted";
         reports.push(StepReport {

@@ -4,8 +4,9 @@
 //! input error (exit 2), never a silent pass (grafana/k6#1526).
 use serde_json::json;
 
-use crate::record::histogram_from_base64;
-use crate::report::{Check, Report, Verdict};
+use crate::check::{Check, Verdict};
+use crate::engine::RunInfo;
+use crate::record::Recorder;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {
@@ -105,39 +106,36 @@ impl Threshold {
     }
 
     /// The observed value in `report`, or why there is none.
-    fn observe(&self, report: &Report) -> Result<f64, String> {
-        let completed = report.run.requests_completed;
+    /// The metric on the recorded counts (a live run's, or a saved report's
+    /// rebuilt by `report::recorded`: the same numbers either way).
+    fn observe(&self, recorder: &Recorder, info: &RunInfo) -> Result<f64, String> {
+        let completed = recorder.completed();
+        let class_index = |wanted: &str| recorder.class_names.iter().position(|n| n == wanted);
         match self.metric {
             Metric::Latency(quantile) => {
-                let mut merged: Option<hdrhistogram::Histogram<u64>> = None;
-                for (name, class) in &report.classes {
+                let mut merged = crate::record::new_histogram();
+                for (name, class) in recorder.class_names.iter().zip(&recorder.classes) {
                     if self.class.as_deref().is_some_and(|wanted| wanted != name) {
                         continue;
                     }
-                    let histogram = histogram_from_base64(&class.histograms.latency_us)?;
-                    match &mut merged {
-                        Some(total) => {
-                            let _ = total.add(&histogram);
-                        }
-                        None => merged = Some(histogram),
-                    }
+                    let _ = merged.add(&class.latency_us);
                 }
-                match merged.filter(|histogram| !histogram.is_empty()) {
-                    Some(histogram) => Ok(histogram.value_at_quantile(quantile) as f64 / 1000.0),
-                    None => Err("no responses to measure".to_string()),
+                if merged.is_empty() {
+                    return Err("no responses to measure".to_string());
                 }
+                Ok(merged.value_at_quantile(quantile) as f64 / 1000.0)
             }
             Metric::ErrorRate => {
                 if completed == 0 {
                     return Err("no completed requests".to_string());
                 }
-                let transport: u64 = report.errors.values().sum();
-                let failed: u64 = report.classes.values().map(|class| class.failed).sum();
+                let transport: u64 = recorder.errors.iter().sum();
+                let failed: u64 = recorder.classes.iter().map(|class| class.failed).sum();
                 Ok((transport + failed) as f64 / completed as f64)
             }
             Metric::Share | Metric::Count => {
                 let class = self.class.as_deref().unwrap_or_default();
-                let count = report.classes.get(class).map_or(0, |c| c.count);
+                let count = class_index(class).map_or(0, |i| recorder.classes[i].count);
                 if self.metric == Metric::Count {
                     Ok(count as f64)
                 } else if completed == 0 {
@@ -146,23 +144,27 @@ impl Threshold {
                     Ok(count as f64 / completed as f64)
                 }
             }
-            Metric::Rps => Ok(report.run.achieved_rate_per_s),
-            Metric::Dropped => Ok(report.run.dropped as f64),
+            Metric::Rps => Ok(if info.window_s > 0.0 {
+                recorder.sent as f64 / info.window_s
+            } else {
+                0.0
+            }),
+            Metric::Dropped => Ok(recorder.dropped as f64),
         }
     }
 
     fn show(&self, value: f64) -> String {
         match self.metric {
-            Metric::ErrorRate | Metric::Share => crate::canary::percent(value),
+            Metric::ErrorRate | Metric::Share => crate::units::percent(value),
             Metric::Latency(_) => format!("{value:.2} ms"),
-            _ => crate::plan::trim_float((value * 100.0).round() / 100.0),
+            _ => crate::units::trim_float((value * 100.0).round() / 100.0),
         }
     }
 
-    /// The threshold as a check on `report`.
-    pub fn check(&self, report: &Report) -> Check {
+    /// The threshold as a check on a run's recorded counts.
+    pub fn check(&self, recorder: &Recorder, info: &RunInfo) -> Check {
         let expected = json!({ "threshold": self.text, "limit": self.limit });
-        match self.observe(report) {
+        match self.observe(recorder, info) {
             Ok(value) => {
                 let holds = match self.op {
                     Op::Lt => value < self.limit,

@@ -48,7 +48,7 @@ pub async fn run(args: SimArgs) -> Result<u8> {
 /// 30`, `fixed window 60 per 1s`.
 pub fn describe_limiter(throttle: &config::Throttle) -> String {
     use config::LimiterKind;
-    let window = crate::plan::trim_float(throttle.window_s);
+    let window = crate::units::trim_float(throttle.window_s);
     match throttle.kind {
         LimiterKind::TokenBucket => format!("{} rps burst {}", throttle.rate, throttle.burst),
         LimiterKind::Queue => format!("queue {} rps burst {}", throttle.rate, throttle.burst),
@@ -102,7 +102,7 @@ pub fn describe(config: &Config, base: &str) -> String {
                 facts.push(format!(
                     "Lambda concurrency {} × {}ms (admits ≈ {:.0} rps)",
                     concurrency.limit,
-                    crate::plan::trim_float(concurrency.duration_ms),
+                    crate::units::trim_float(concurrency.duration_ms),
                     concurrency.limit as f64 * 1000.0 / concurrency.duration_ms
                 ));
             }

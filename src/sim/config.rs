@@ -295,7 +295,7 @@ impl QuotaPeriod {
 
 /// Parses and checks a config; `source` names it in messages.
 pub fn parse(source: &str, text: &str) -> Result<Config, String> {
-    let config: Config = crate::plan::parse_json(source, text)?;
+    let config: Config = crate::json::parse_json(source, text)?;
     validate(&config).map_err(|why| format!("{source}: {why}"))?;
     Ok(config)
 }

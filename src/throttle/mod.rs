@@ -28,9 +28,9 @@ use serde_json::json;
 
 use crate::cli::ThrottleArgs;
 use crate::engine::command;
-use crate::engine::pacer::Pacer;
-use crate::engine::schedule::{RateCurve, Schedule, Segment};
 use crate::engine::{EndReason, Observer, RunInfo, Verdict as Next};
+use crate::plan::pacer::Pacer;
+use crate::plan::schedule::{RateCurve, Schedule, Segment};
 use crate::plan::{self, LoadPlan, UsageError};
 use crate::record::Recorder;
 use crate::report::{
@@ -246,7 +246,7 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
     }
     let mut load_args = args.load.clone();
     load_args.classify = rules(&args.load.classify);
-    let mut load = plan::load_plan(&load_args)?;
+    let mut load = crate::cli::load::load_plan(&load_args)?;
     load.pacer = Some(Arc::new(Pacer::new(
         max_rate.floor().max(1.0) as u64,
         Duration::from_secs(1) + PACER_MARGIN,
@@ -296,15 +296,15 @@ impl ThrottlePlan {
             "this probe will send at most {} requests, never more than {} in any second, \
              for at most {} (after a {} idle wait)",
             self.max_requests,
-            plan::trim_float(self.max_rate),
+            crate::units::trim_float(self.max_rate),
             plan::format_duration(self.max_duration),
             plan::format_duration(self.idle),
         )];
         lines.push(format!(
             "search: {} rps doubling every {} up to {} rps; then 1.5× the rate where 429s began",
-            plan::trim_float(self.start_rate),
+            crate::units::trim_float(self.start_rate),
             plan::format_duration(self.step),
-            plan::trim_float(self.max_rate),
+            crate::units::trim_float(self.max_rate),
         ));
         let mut expected = Vec::new();
         if let Some(model) = self.expect_model {
@@ -319,14 +319,14 @@ impl ThrottlePlan {
             ("queue depth", "", self.expect_queue_depth),
         ] {
             if let Some(value) = value {
-                expected.push(format!("{label} {}{unit}", plan::trim_float(value)));
+                expected.push(format!("{label} {}{unit}", crate::units::trim_float(value)));
             }
         }
         if !expected.is_empty() {
             lines.push(format!(
                 "expecting {} (± {})",
                 expected.join(", "),
-                crate::canary::percent(self.tolerance)
+                crate::units::percent(self.tolerance)
             ));
         }
         lines
@@ -1116,7 +1116,7 @@ fn blocker(
             format!(
                 "nothing was throttled: no 429 in {used} requests at up to {} rps — the limit \
                  is above --max-rate, or its burst absorbed the probe",
-                plan::trim_float(max_offered)
+                crate::units::trim_float(max_offered)
             ),
         ));
     }
@@ -1147,8 +1147,8 @@ fn gate(
     let (low, high) = (expected - slack, expected + slack);
     let band = format!(
         "{}–{}{unit}",
-        plan::trim_float(round2(low)),
-        plan::trim_float(round2(high))
+        crate::units::trim_float(round2(low)),
+        crate::units::trim_float(round2(high))
     );
     let expected_json = json!({ "value": expected, "low": low, "high": high });
     let Some(found) = found else {
@@ -1160,7 +1160,7 @@ fn gate(
             expected_json,
             format!(
                 "expected {what} {}{unit} ({band}); {why_missing}",
-                plan::trim_float(expected)
+                crate::units::trim_float(expected)
             ),
         );
     };
@@ -1264,7 +1264,7 @@ fn notes(
             notes.push(format!(
                 "the overload ({} rps) was barely above the admitted rate: --max-rate caps it; \
                  estimates may be low",
-                plan::trim_float(offered)
+                crate::units::trim_float(offered)
             ));
         }
     }
@@ -1367,7 +1367,7 @@ fn checks(
             check.verdict = Verdict::Fail;
             check.reason = format!(
                 "expected {what} {}{unit}; the limiter is a {}, which has none ({})",
-                plan::trim_float(expected.0),
+                crate::units::trim_float(expected.0),
                 found.model.label(),
                 found.evidence.first().map_or("", String::as_str)
             );
@@ -1475,8 +1475,8 @@ fn build_report(
     report.command = "throttle".to_string();
     report.run.load = format!(
         "throttle probe: doubling from {} rps, at most {} rps, {} requests, {}",
-        plan::trim_float(plan.start_rate),
-        plan::trim_float(plan.max_rate),
+        crate::units::trim_float(plan.start_rate),
+        crate::units::trim_float(plan.max_rate),
         plan.max_requests,
         plan::format_duration(plan.max_duration)
     );
@@ -1692,8 +1692,8 @@ fn nothing_throttled(
         check.reason = format!(
             "expected a limit near {} rps; nothing was throttled at up to {} rps — a bucket of \
              {:.0} rps and burst {:.0} would have refused about {:.0} of these requests",
-            plan::trim_float(expected),
-            plan::trim_float(max_offered),
+            crate::units::trim_float(expected),
+            crate::units::trim_float(max_offered),
             rate_high,
             burst_high,
             excess - burst_high

@@ -24,8 +24,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{probe_with, Runner, ThrottlePlan};
-use crate::engine::schedule::{RateCurve, Schedule};
 use crate::engine::{EndReason, Observer, RunInfo, Verdict as Next};
+use crate::plan::schedule::{RateCurve, Schedule};
 use crate::plan::LoadPlan;
 use crate::record::Recorder;
 use crate::report::Report;

@@ -6,6 +6,7 @@
 mod common;
 
 mod faults;
+mod layers;
 
 mod canary;
 mod canary_stats;

@@ -929,7 +929,7 @@ fn edited_reports_never_panic_any_format() {
             let gateprobe::cli::Command::Report(args) = cli.command else {
                 unreachable!()
             };
-            let outcome = std::panic::catch_unwind(|| gateprobe::report::rerender(args.clone()));
+            let outcome = std::panic::catch_unwind(|| gateprobe::job::rerender(args.clone()));
             let Ok(result) = outcome else {
                 panic!("{pointer} = {extreme}: rendering panicked");
             };
@@ -942,7 +942,7 @@ fn edited_reports_never_panic_any_format() {
                 if let Ok(saved) =
                     serde_json::from_value::<gateprobe::report::Report>(edited.clone())
                 {
-                    let _ = gateprobe::report::text::render(&saved);
+                    let _ = gateprobe::output::text::render(&saved);
                 }
             });
             assert!(text.is_ok(), "{pointer} = {extreme}: text panicked");

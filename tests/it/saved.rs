@@ -51,12 +51,12 @@ fn rerender(name: &str, text: &str) -> Result<(), String> {
                 return Err(format!("{err:#}"));
             }
         };
-        for format in gateprobe::report::FORMATS {
+        for format in gateprobe::output::FORMATS {
             format
                 .render(&report)
                 .map_err(|err| format!("{}: {err:#}", format.flag()))?;
         }
-        gateprobe::report::text::render(&report);
+        gateprobe::output::text::render(&report);
         Ok(())
     });
     match outcome {
@@ -113,4 +113,41 @@ fn mangled_reports_are_input_errors_never_panics() {
     }
     eprintln!("mangled reports: {rejected} rejected as input errors, {rendered} rendered");
     assert!(rejected > 100 && rendered > 100);
+}
+
+/// `gateprobe report --recompute`: a saved report's fixed-horizon checks
+/// (thresholds) come out the same from its recorded data; an edited one
+/// (its observed value, or the histogram it was computed from) does not.
+#[test]
+fn recompute_reproduces_the_fixed_horizon_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let text = std::fs::read_to_string(root.join("scenario-report.json")).unwrap();
+    let report = gateprobe::report::read_saved("saved", &text).unwrap();
+    let found = gateprobe::report::recompute(&report).unwrap();
+    assert!(found.same >= 1, "{found:?}");
+    assert!(found.differs.is_none(), "{found:?}");
+    assert!(found.kept.contains_key("split.share"), "{found:?}");
+    let mut edited: Value = serde_json::from_str(&text).unwrap();
+    let steps = edited["steps"].as_array_mut().unwrap();
+    let step = steps
+        .iter_mut()
+        .find(|step| {
+            step["report"]["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["kind"] == "threshold")
+        })
+        .expect("a step with thresholds");
+    let check = step["report"]["checks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["kind"] == "threshold")
+        .unwrap();
+    check["observed"] = Value::from(0.123);
+    let edited: Report = serde_json::from_value(edited).unwrap();
+    let found = gateprobe::report::recompute(&edited).unwrap();
+    let differs = found.differs.expect("an edited observation is found");
+    assert!(differs.contains("recomputes to"), "{differs}");
 }

@@ -219,11 +219,11 @@ fn text_and_markdown_snapshots() {
     for (file, rendered) in [
         (
             "throttle-report.txt",
-            gateprobe::report::text::render(&report),
+            gateprobe::output::text::render(&report),
         ),
         (
             "throttle-report.md",
-            gateprobe::report::markdown::render(&report),
+            gateprobe::output::markdown::render(&report),
         ),
     ] {
         let path = root.join(file);

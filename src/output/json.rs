@@ -1,7 +1,8 @@
 //! `--json`: the versioned machine-readable report (`gateprobe.report/v1`).
 use anyhow::Result;
 
-use super::{Format, Report};
+use super::Format;
+use crate::report::Report;
 
 pub struct Json;
 

@@ -1,5 +1,8 @@
 //! Command-line definitions (clap derive). Values stay raw strings here; `plan`
 //! turns them into a validated, typed plan with one clear message per mistake.
+pub mod canary;
+pub mod load;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -344,38 +347,10 @@ pub struct LoadArgs {
 }
 
 /// Where reports go: one file per format. The flags are made from
-/// [`crate::report::FORMATS`], so a new format is one file and one entry there.
-#[derive(Debug, Clone, Default)]
-pub struct ReportArgs {
-    /// (format flag, file), in the order of the list.
-    files: Vec<(&'static str, PathBuf)>,
-}
+/// [`crate::output::FORMATS`], so a new format is one file and one entry there.
+pub type ReportArgs = crate::plan::Outputs;
 
-impl ReportArgs {
-    /// Reports to `files`: (flag such as `--json`, path) pairs.
-    pub fn new(files: impl IntoIterator<Item = (&'static str, PathBuf)>) -> Self {
-        Self {
-            files: files.into_iter().collect(),
-        }
-    }
-
-    /// The file a format goes to, by its flag (`--json`).
-    pub fn path(&self, flag: &str) -> Option<&PathBuf> {
-        self.files
-            .iter()
-            .find(|(given, _)| *given == flag)
-            .map(|(_, path)| path)
-    }
-
-    /// Every requested (format, file), in the list's order.
-    pub fn files(&self) -> impl Iterator<Item = (&'static dyn crate::report::Format, &PathBuf)> {
-        crate::report::FORMATS
-            .iter()
-            .filter_map(|format| Some((*format, self.path(format.flag())?)))
-    }
-}
-
-fn format_id(format: &dyn crate::report::Format) -> &'static str {
+fn format_id(format: &dyn crate::output::Format) -> &'static str {
     format.flag().trim_start_matches("--")
 }
 
@@ -387,10 +362,9 @@ impl clap::FromArgMatches for ReportArgs {
     }
 
     fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        for format in crate::report::FORMATS {
+        for format in crate::output::FORMATS {
             if let Some(path) = matches.get_one::<PathBuf>(format_id(*format)) {
-                self.files.retain(|(flag, _)| *flag != format.flag());
-                self.files.push((format.flag(), path.clone()));
+                self.set(format.flag(), path.clone());
             }
         }
         Ok(())
@@ -399,7 +373,7 @@ impl clap::FromArgMatches for ReportArgs {
 
 impl Args for ReportArgs {
     fn augment_args(mut command: clap::Command) -> clap::Command {
-        for format in crate::report::FORMATS {
+        for format in crate::output::FORMATS {
             command = command.arg(
                 clap::Arg::new(format_id(*format))
                     .long(format_id(*format))
@@ -443,6 +417,11 @@ pub struct RunArgs {
 pub struct ReportCommandArgs {
     /// A JSON report written by --json.
     pub saved: PathBuf,
+
+    /// Recompute every fixed-horizon check (thresholds) from the report's
+    /// recorded data and compare it with the saved one: exit 2 if one differs.
+    #[arg(long)]
+    pub recompute: bool,
 
     #[command(flatten)]
     pub outputs: ReportArgs,

@@ -10,9 +10,10 @@ use std::fmt::Write as _;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use super::{Format, Report, Verdict};
+use super::Format;
 use crate::canary::split::Expectation;
 use crate::record::histogram_from_base64;
+use crate::report::{Report, Verdict};
 use crate::stats::confseq::BernoulliCs;
 
 pub struct Html;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Result;
 use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Format, Report, Verdict};
+use super::Format;
+use crate::report::{Report, Verdict};
 
 pub struct Junit;
 

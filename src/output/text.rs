@@ -2,7 +2,7 @@
 //! statuses; target vs achieved rate; transport errors by kind; the verdict.
 use std::fmt::Write as _;
 
-use super::{Percentiles, Report};
+use crate::report::{Percentiles, Report};
 
 fn ms(value: f64) -> String {
     if value >= 1000.0 {
@@ -220,13 +220,13 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
         facts.push(knee);
     }
     if let Some(rate) = throttle.overload_rate_per_s {
-        facts.push(format!("overload {} rps", crate::plan::trim_float(rate)));
+        facts.push(format!("overload {} rps", crate::units::trim_float(rate)));
     }
     facts.push(format!(
         "{} requests used (cap {}, ≤ {} per second)",
         throttle.requests_used,
         throttle.max_requests,
-        crate::plan::trim_float(throttle.max_rate_per_s)
+        crate::units::trim_float(throttle.max_rate_per_s)
     ));
     let _ = writeln!(out, "            {}", facts.join(" · "));
     let steps: Vec<String> = throttle
@@ -240,7 +240,7 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
                 } else {
                     ""
                 },
-                crate::plan::trim_float(step.rate_per_s),
+                crate::units::trim_float(step.rate_per_s),
                 step.admitted,
                 step.offered
             )

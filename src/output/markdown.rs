@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
-use super::{Format, Report, Verdict};
+use super::Format;
+use crate::report::{Report, Verdict};
 
 pub struct Markdown;
 

@@ -1,0 +1,130 @@
+//! What `canary` decided before sending: the variants, the split's tests,
+//! the health spec and the bounds (built from the flags by `cli::canary`).
+
+use crate::canary::health::HealthSpec;
+use crate::canary::split::Split;
+use crate::plan::LoadPlan;
+
+/// A class the split is about.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    pub class: u16,
+    pub share: f64,
+    /// Index of its share test in the split, if tested.
+    pub test: Option<usize>,
+}
+
+/// Everything `canary` decided before sending.
+pub struct CanaryPlan {
+    pub load: LoadPlan,
+    pub variants: Vec<Variant>,
+    pub baseline: Option<usize>,
+    pub split: Split,
+    pub alpha: f64,
+    pub power: f64,
+    /// Most responses outside every variant before the checks are inconclusive.
+    pub max_unclassified: f64,
+    pub health: Option<HealthSpec>,
+    /// Responses the checks plan for at the start (re-planned during the run).
+    pub planned_requests: u64,
+    /// The run's hard bound on requests.
+    pub max_requests: u64,
+    /// The fixed-horizon (TOST) size at the same α and power, for comparison.
+    pub tost_size: u64,
+    /// Mean classified responses to a split decision at the expected shares
+    /// (seeded simulation of this procedure).
+    pub expected_sequential: f64,
+    /// Seconds the latency check plans for until it has seen the spread.
+    pub latency_seconds: u64,
+    /// The offered rate, when it is fixed (open model).
+    pub rate_per_s: Option<f64>,
+    pub notes: Vec<String>,
+}
+
+/// Connections opened before the clock starts, so that a split that sticks
+/// to connections shows (at 10% per connection, P(none of 64 is the
+/// canary's) = 0.9^64 = 0.1%).
+pub const WARM_CONNECTIONS: usize = 64;
+
+pub use crate::units::percent;
+
+/// A confidence level for people: 98%, 99.8%, 99.93%.
+pub fn level(confidence: f64) -> String {
+    percent(confidence)
+}
+
+/// Builds the plan from the flags: one clear message per mistake.
+/// The finest band a share is checked to (0.1pp): below it the fixed-horizon
+/// size passes ten million responses, beyond any run this tool bounds.
+pub const MIN_TOLERANCE: f64 = 0.001;
+
+impl CanaryPlan {
+    /// Responses (classified and not) the error check plans for at a
+    /// baseline error rate: for the smallest compared variant.
+    pub fn error_requests(&self, spec: &HealthSpec, rate: f64) -> u64 {
+        let Some(baseline) = self.baseline else {
+            return 0;
+        };
+        let baseline_share = self.variants[baseline].share;
+        self.variants
+            .iter()
+            .enumerate()
+            .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+            .map(|(_, variant)| spec.error_plan(rate, variant.share, baseline_share))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What the run will do and why, printed before it starts.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for variant in &self.variants {
+            let Some(test) = variant.test else { continue };
+            let test = &self.split.tests[test];
+            let e = &test.expectation;
+            let mut line = format!(
+                "share {}: expect {} ± {}pp · {} confidence sequence, valid at any stop · plans ≤ {} responses; ≈ {:.0} on average at {} (a fixed-horizon TOST needs {})",
+                variant.name,
+                percent(e.share),
+                crate::units::trim_float((e.tolerance * 1e6).round() / 1e4),
+                level(1.0 - test.alpha()),
+                test.horizon(),
+                self.expected_sequential,
+                percent(e.share),
+                self.tost_size
+            );
+            if let Some(after) = test.dead_after() {
+                line.push_str(&format!(" · a dead {} fails after {after}", variant.name));
+            }
+            lines.push(line);
+        }
+        if let (Some(spec), Some(baseline)) = (&self.health, self.baseline) {
+            lines.push(format!(
+                "health vs {}: errors +{} at most, latency {} at most · {} sequences · plans {} requests for a baseline error rate of {} (assumed until seen; re-planned from it) and ≥ {} one-second latency blocks, power {}",
+                self.variants[baseline].name,
+                crate::units::trim_float(spec.max_error_increase * 100.0) + "pp",
+                spec.max_latency_increase.describe(),
+                level(1.0 - self.alpha),
+                self.error_requests(spec, spec.assumed_error_rate),
+                percent(spec.assumed_error_rate),
+                self.latency_seconds,
+                self.power
+            ));
+        } else {
+            lines.push(
+                "health: not checked (no baseline to compare with, or --no-health)".to_string(),
+            );
+        }
+        lines.push(format!(
+            "α {} · power {} · plans {} requests, never more than {}; stops as soon as every check is decided · responses no variant claims count against the canary (at most {})",
+            self.alpha,
+            self.power,
+            self.planned_requests,
+            self.max_requests,
+            percent(self.max_unclassified)
+        ));
+        lines.extend(self.notes.iter().map(|note| format!("note: {note}")));
+        lines
+    }
+}

@@ -1,0 +1,374 @@
+//! `canary` flags become a [`CanaryPlan`]: one clear message per mistake.
+use anyhow::Result;
+
+use crate::canary::health;
+use crate::canary::health::{HealthSpec, LatencyMargin};
+use crate::canary::plan::*;
+use crate::canary::split::{Expectation, Split};
+use crate::cli::CanaryArgs;
+use crate::plan::schedule::Schedule;
+use crate::plan::UsageError;
+use crate::stats::binomial::tost_sample_size;
+use crate::units;
+
+fn usage<T>(message: String) -> Result<T, UsageError> {
+    Err(UsageError(message))
+}
+
+fn open_unit(
+    text: &str,
+    flag: &str,
+    low: f64,
+    high: f64,
+    example: &str,
+) -> Result<f64, UsageError> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value > low && value < high => Ok(value),
+        _ => usage(format!(
+            "{flag} {text}: expected a number between {low} and {high} (exclusive), e.g. {example}"
+        )),
+    }
+}
+
+pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
+    let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
+    let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
+    let classifier = crate::classify::Classifier::parse(&args.load.classify).map_err(UsageError)?;
+    let names = classifier.names();
+    let known = names[..names.len() - 1].join(", ");
+
+    // Expected shares.
+    let mut variants: Vec<Variant> = Vec::new();
+    for text in &args.expect {
+        let Some((name, share_text)) = text.split_once('=') else {
+            return usage(format!(
+                "--expect '{text}': expected CLASS=SHARE, e.g. canary=10%"
+            ));
+        };
+        let name = name.trim();
+        let Some(class) = classifier
+            .index_of(name)
+            .filter(|_| name != crate::classify::UNMATCHED)
+        else {
+            return usage(format!(
+                "--expect '{text}': no class '{name}'; the classes are {known} \
+                 (define one with --classify {name}=MATCHER)"
+            ));
+        };
+        if variants.iter().any(|variant| variant.name == name) {
+            return usage(format!("--expect '{text}': '{name}' is expected twice"));
+        }
+        let share = units::parse_percent(share_text)
+            .or_else(|why| usage(format!("--expect '{text}': {why}")))?;
+        variants.push(Variant {
+            name: name.to_string(),
+            class,
+            share,
+            test: None,
+        });
+    }
+    let total: f64 = variants.iter().map(|variant| variant.share).sum();
+    if total > 1.0 + 1e-9 {
+        return usage(format!(
+            "--expect shares sum to {}: they may sum to at most 100%",
+            percent(total)
+        ));
+    }
+    let remainder = (1.0 - total).max(0.0);
+    let full = remainder < 1e-9;
+
+    // The baseline: named, the one class left, or the largest expected.
+    let baseline = match &args.baseline {
+        Some(name) => {
+            let Some(class) = classifier
+                .index_of(name)
+                .filter(|_| name != crate::classify::UNMATCHED)
+            else {
+                return usage(format!(
+                    "--baseline {name}: no class '{name}'; the classes are {known}"
+                ));
+            };
+            match variants.iter().position(|variant| variant.name == *name) {
+                Some(index) => Some(index),
+                None if full => {
+                    return usage(format!(
+                        "--baseline {name}: the --expect shares already sum to 100%, so {name} would get 0%; \
+                         expect it explicitly or lower the others"
+                    ))
+                }
+                None => {
+                    variants.push(Variant {
+                        name: name.clone(),
+                        class,
+                        share: remainder,
+                        test: None,
+                    });
+                    Some(variants.len() - 1)
+                }
+            }
+        }
+        None if full => variants
+            .iter()
+            .enumerate()
+            .filter(|(_, variant)| variant.share > 0.0)
+            .max_by(|a, b| a.1.share.total_cmp(&b.1.share).then(b.0.cmp(&a.0)))
+            .map(|(index, _)| index)
+            .filter(|_| variants.len() > 1),
+        None => {
+            let others: Vec<&String> = names[..names.len() - 1]
+                .iter()
+                .filter(|name| !variants.iter().any(|variant| &variant.name == *name))
+                .collect();
+            match others.as_slice() {
+                [only] => {
+                    let name = (*only).clone();
+                    let class = classifier.index_of(&name).expect("listed above");
+                    variants.push(Variant {
+                        name,
+                        class,
+                        share: remainder,
+                        test: None,
+                    });
+                    Some(variants.len() - 1)
+                }
+                [] => {
+                    return usage(format!(
+                        "--expect shares sum to {}: the other {} needs a class; define the baseline with --classify",
+                        percent(total),
+                        percent(remainder)
+                    ))
+                }
+                many => {
+                    return usage(format!(
+                        "--expect shares sum to {}: say which class gets the other {} with --baseline (one of {})",
+                        percent(total),
+                        percent(remainder),
+                        many.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                }
+            }
+        }
+    };
+
+    // Which shares are tested: with two variants the first expected one
+    // (the other is its complement); otherwise every variant.
+    let tested: Vec<usize> = if variants.len() == 2 {
+        vec![if baseline == Some(0) { 1 } else { 0 }]
+    } else {
+        (0..variants.len()).collect()
+    };
+    let mut notes = Vec::new();
+    let mut expectations = Vec::new();
+    for &index in &tested {
+        let share = variants[index].share;
+        let minority = share.min(1.0 - share);
+        let name = &variants[index].name;
+        let tolerance = match &args.tolerance {
+            Some(text) => {
+                let tolerance = if text.trim().ends_with("pp") {
+                    units::parse_points(text).or_else(|why| usage(format!("--tolerance: {why}")))?
+                } else {
+                    let relative = units::parse_percent(text).map_err(|_| {
+                        UsageError(format!(
+                            "--tolerance {text}: expected percentage points (2pp) or a percentage of the share (20%)"
+                        ))
+                    })?;
+                    relative * minority
+                };
+                if tolerance < MIN_TOLERANCE {
+                    return usage(format!(
+                        "--tolerance {text} ({}) for {name}: expected at least 0.1pp; a finer band needs millions of requests per check",
+                        percent(tolerance)
+                    ));
+                }
+                if tolerance <= 0.0 {
+                    return usage(format!(
+                        "--tolerance {text}: that is no tolerance at all for {name}'s expected {}; give percentage points, e.g. 1pp",
+                        percent(share)
+                    ));
+                }
+                if share > 0.0 && share < 1.0 && tolerance >= minority {
+                    return usage(format!(
+                        "--tolerance {text} ({}) is not below {name}'s expected {} (or its complement): \
+                         a {name} that gets {} would pass; give a smaller tolerance, e.g. 20%",
+                        percent(tolerance),
+                        percent(share),
+                        if tolerance >= share { "nothing" } else { "everything" }
+                    ));
+                }
+                tolerance
+            }
+            None => {
+                let default = (0.2 * minority).max(0.01);
+                if share > 0.0 && share < 1.0 && default >= minority {
+                    notes.push(format!(
+                        "tolerance for {name} is {} (half its expected share): the default 1pp would pass a dead {name}",
+                        percent(minority / 2.0)
+                    ));
+                    minority / 2.0
+                } else {
+                    default
+                }
+            }
+        };
+        variants[index].test = Some(expectations.len());
+        expectations.push(Expectation { share, tolerance });
+    }
+    let split = Split::new(&expectations, alpha, power);
+    let expected_sequential = split.expected_requests();
+    let tost_size = expectations
+        .iter()
+        .filter(|e| e.share > 0.0 && e.share < 1.0)
+        .map(|e| {
+            tost_sample_size(
+                e.share,
+                e.tolerance,
+                alpha / expectations.len() as f64,
+                power,
+            )
+        })
+        .max()
+        .unwrap_or(0);
+    let smallest_share = variants
+        .iter()
+        .map(|variant| variant.share)
+        .filter(|share| *share > 0.0)
+        .fold(1.0, f64::min);
+    let max_unclassified = match &args.max_unclassified {
+        Some(text) => {
+            units::parse_percent(text).or_else(|why| usage(format!("--max-unclassified: {why}")))?
+        }
+        None => smallest_share / 10.0,
+    };
+
+    // Health: every other variant against the baseline.
+    let health = match baseline {
+        Some(_) if !args.no_health && variants.len() > 1 => Some(health_spec(args, alpha, power)?),
+        _ => None,
+    };
+    if let Some(matcher) = &args.error_if {
+        if health.is_none() {
+            return usage(format!(
+                "--error-if {matcher}: there is no health check in this run (no baseline, or --no-health)"
+            ));
+        }
+    }
+
+    // The load: bounded by --max-requests (or the room to re-plan, below).
+    let given = match (&args.max_requests, &args.load.requests) {
+        (Some(_), Some(_)) => {
+            return usage("--max-requests and --requests conflict: give one".to_string())
+        }
+        (Some(text), None) => {
+            Some(units::parse_count(text).or_else(|why| usage(format!("--max-requests: {why}")))?)
+        }
+        (None, Some(text)) => {
+            Some(units::parse_count(text).or_else(|why| usage(format!("--requests: {why}")))?)
+        }
+        (None, None) => None,
+    };
+    let mut load_args = args.load.clone();
+    load_args.requests = Some("1".to_string());
+    let probe = crate::cli::load::load_plan(&load_args)?;
+    let rate_per_s = match &probe.schedule {
+        Schedule::Open(curve) => Some(curve.max_rate_per_s()),
+        Schedule::Closed => None,
+    };
+    let mut canary = CanaryPlan {
+        load: probe,
+        variants,
+        baseline,
+        split,
+        alpha,
+        power,
+        max_unclassified,
+        health,
+        planned_requests: 0,
+        max_requests: 0,
+        tost_size,
+        expected_sequential,
+        latency_seconds: health::MIN_SECONDS as u64,
+        rate_per_s,
+        notes,
+    };
+    let mut planned = canary.split.horizon();
+    if let Some(spec) = &canary.health {
+        planned = planned.max(canary.error_requests(spec, spec.assumed_error_rate));
+        if let Some(rate) = rate_per_s {
+            planned = planned.max((rate * canary.latency_seconds as f64).ceil() as u64);
+        }
+    }
+    canary.planned_requests = planned;
+    if let Some(cap) = given.filter(|cap| *cap < planned) {
+        canary.notes.push(format!(
+            "--max-requests {cap} is below the {planned} requests the checks plan for: expect an inconclusive verdict"
+        ));
+    }
+    // The default cap leaves room to re-plan for a baseline five times as
+    // error-prone as assumed (at least 5%), and never under twice the plan.
+    canary.max_requests = given.unwrap_or_else(|| {
+        let room = canary.health.map_or(0, |spec| {
+            canary.error_requests(&spec, (5.0 * spec.assumed_error_rate).clamp(0.05, 0.5))
+        });
+        planned.saturating_mul(2).max(room)
+    });
+    load_args.requests = Some(canary.max_requests.to_string());
+    let mut load = crate::cli::load::load_plan(&load_args)?;
+    load.warm_connections = WARM_CONNECTIONS.min(load.concurrency);
+    if let Some(matcher) = &args.error_if {
+        load.classifier
+            .set_error_rule(matcher)
+            .map_err(UsageError)?;
+    }
+    canary.load = load;
+    Ok(canary)
+}
+
+fn health_spec(args: &CanaryArgs, alpha: f64, power: f64) -> Result<HealthSpec, UsageError> {
+    let max_error_increase = units::parse_points(&args.max_error_increase)
+        .ok()
+        .filter(|margin| *margin >= 0.0005)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--max-error-increase {}: expected percentage points of at least 0.05pp, like 1pp",
+                args.max_error_increase
+            ))
+        })?;
+    let text = args.max_latency_increase.trim();
+    let max_latency_increase = if text.ends_with('%') {
+        let fraction = units::parse_percent(text)
+            .ok()
+            .filter(|fraction| *fraction >= 0.01)
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--max-latency-increase {text}: expected a percentage of at least 1% or a duration like 50ms"
+                ))
+            })?;
+        LatencyMargin::Relative(fraction)
+    } else {
+        let duration = units::parse_duration(text).map_err(|why| {
+            UsageError(format!(
+                "--max-latency-increase: {why} (or a percentage like 20%)"
+            ))
+        })?;
+        LatencyMargin::Absolute {
+            ms: duration.as_secs_f64() * 1000.0,
+        }
+    };
+    let assumed_error_rate = units::parse_percent(&args.baseline_error_rate)
+        .ok()
+        .filter(|rate| *rate < 0.5)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--baseline-error-rate {}: expected a percentage below 50%, like 1%",
+                args.baseline_error_rate
+            ))
+        })?;
+    Ok(HealthSpec {
+        alpha,
+        power,
+        max_error_increase,
+        max_latency_increase,
+        assumed_error_rate,
+    })
+}
