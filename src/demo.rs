@@ -1,54 +1,79 @@
 //! `gateprobe demo`: the whole job on the embedded simulator, as a short
 //! narrative a newcomer can follow — what is checked, against what truth,
 //! what was measured, and where the reports went.
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Parser;
 
-use crate::canary;
-use crate::cli::{Cli, Command, DemoArgs, ReportArgs};
-use crate::engine::{command::execute, NoObserver};
+use crate::cli::{Cli, DemoArgs};
 use crate::plan::UsageError;
 use crate::report::Report;
-use crate::scenario;
 use crate::sim::{self, config};
-use crate::throttle;
 
-/// Runs one `load`, `canary` or `throttle` against the simulator with `args`, quietly,
-/// and saves its JSON report as `out/name.json`.
 /// A command line as a shell would take it (arguments with spaces or
-/// quotes in single quotes).
+/// quotes in single quotes), secrets shown as `…`: secret header values and
+/// every `--set` value.
 fn shown(args: &[&str]) -> String {
-    args.iter()
-        .map(|arg| {
-            if arg.chars().any(|c| " '\"&|;<>*?$".contains(c)) {
-                format!("'{}'", arg.replace('\'', "'\\''"))
-            } else {
-                arg.to_string()
+    let mut words = Vec::new();
+    for (index, arg) in args.iter().enumerate() {
+        let previous = index.checked_sub(1).map(|i| args[i]);
+        let arg = match (previous, arg.split_once(':'), arg.split_once('=')) {
+            (Some("-H"), Some((name, _)), _)
+                if crate::redact::is_secret_header(name.trim(), &[]) =>
+            {
+                format!("{name}: …")
             }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            (Some("--set"), _, Some((name, _))) => format!("{name}=…"),
+            _ => arg.to_string(),
+        };
+        words.push(if arg.chars().any(|c| " '\"&|;<>*?$".contains(c)) {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        } else {
+            arg
+        });
+    }
+    // A flag and its value stay on one line.
+    let mut units: Vec<String> = Vec::new();
+    for word in words {
+        match units.last_mut() {
+            Some(flag)
+                if flag.starts_with('-') && !flag.contains(' ') && !word.starts_with('-') =>
+            {
+                flag.push(' ');
+                flag.push_str(&word);
+            }
+            _ => units.push(word),
+        }
+    }
+    // Wrapped as a shell continues lines, so the terminal shows it whole.
+    let mut lines = vec![String::from("   gateprobe")];
+    for word in units {
+        let line = lines.last_mut().expect("one line");
+        if line.len() + word.len() > 96 {
+            line.push_str(" \\");
+            lines.push(format!("     {word}"));
+        } else {
+            line.push(' ');
+            line.push_str(&word);
+        }
+    }
+    lines.join("\n")
 }
 
+/// Prints a command line and runs exactly it through the job pipeline,
+/// quietly; saves its JSON report as `out/name.json`.
 async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathBuf)> {
+    crate::outln!("{}", shown(args));
     let mut argv = vec!["gateprobe"];
     argv.extend_from_slice(args);
     argv.push("--quiet");
     let cli = Cli::try_parse_from(argv).map_err(|err| UsageError(err.to_string()))?;
-    let report = match cli.command {
-        Command::Load(load) => {
-            let plan = crate::cli::load::load_plan(&load)?;
-            let (recorder, info) = execute(&plan, &mut NoObserver).await?;
-            Report::for_load(&plan, &recorder, &info)
-        }
-        Command::Canary(args) => canary::verify(&canary::canary_plan(&args)?).await?,
-        Command::Throttle(args) => throttle::probe(&throttle::throttle_plan(&args)?).await?,
-        _ => unreachable!("the demo only measures with load, canary and throttle"),
-    };
+    let job = crate::job::Job::plan(&cli.command)?.ok_or_else(|| {
+        UsageError("the demo only measures with load, canary and throttle".into())
+    })?;
+    let report = job.execute().await?;
     let path = out.join(format!("{name}.json"));
     crate::output::write(&crate::output::json::Json, &report, &path)?;
     Ok((report, path))
@@ -107,8 +132,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     );
     crate::outln!("   answers an empty body; the stable deployment answers JSON with a version.");
     crate::outln!("   Is the split 10% (± 2pp, α = 0.01, power 0.95), and is the canary as healthy as stable?");
-    crate::outln!("   gateprobe canary {hello} --rate 2000 --expect canary=10% \\");
-    crate::outln!("     --classify canary=body:empty --classify stable=json:/version");
     let classes = [
         "--classify",
         "canary=body:empty",
@@ -134,7 +157,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     crate::outln!(
         "   was typed as 25. The same check with --expect canary=5% and no health comparison:"
     );
-    crate::outln!("   gateprobe canary {beta} --rate 2000 --expect canary=5% --no-health …");
     let mut args = vec![
         "canary",
         beta.as_str(),
@@ -154,7 +176,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     crate::outln!(
         "   Probe it: double the rate until 429s begin, overload it, fit admitted over time."
     );
-    crate::outln!("   gateprobe throttle {throttled} --idle 0 --expect-rate 50 --expect-burst 10");
     let (probe, _) = measure(
         &[
             "throttle",
@@ -217,7 +238,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         "--expect-concurrency",
         "10",
     ];
-    crate::outln!("   gateprobe {}", shown(&args));
     let (limited, _) = measure(&args, &out, "2-concurrency").await?;
     if let Some(found) = &limited.throttle {
         let model = crate::throttle::identify::Limiter::parse(&found.model)
@@ -249,8 +269,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     );
     let unique_body =
         format!(r#"{{"input":"{{}}","name":"demo-{{{{uuid}}}}","stateMachineArn":"{arn}"}}"#);
-    crate::outln!("   gateprobe load {execution} -X POST -H 'x-api-key: …' --rate 100 -n 200 \\");
-    crate::outln!("     -d '{unique_body}' --classify started=json:/executionArn --classify exists=json:/__type=ExecutionAlreadyExists");
     let post = |key: Option<&'static str>,
                 rate: &'static str,
                 count: &'static str,
@@ -312,19 +330,49 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         "\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,"
     );
     crate::outln!("   unique StartExecution POSTs and the promoted stage as one pipeline step:");
-    crate::outln!(
-        "   gateprobe run scenarios/demo.json --target {base} --set GATEPROBE_API_KEY=… \\"
-    );
-    crate::outln!("     --json demo.json --junit demo.xml --markdown demo.md --html demo.html");
-    let vars = BTreeMap::from([("GATEPROBE_API_KEY".to_string(), "demo-key-gold".to_string())]);
-    let gate = scenario::run_text(
-        "scenarios/demo.json",
-        DEMO_SCENARIO,
-        &vars,
-        Some(&base),
-        true,
-    )
-    .await?;
+    let scenario_path = out.join("demo-scenario.json");
+    std::fs::write(&scenario_path, DEMO_SCENARIO).map_err(|err| {
+        UsageError(format!(
+            "--out {}: cannot write: {err}",
+            scenario_path.display()
+        ))
+    })?;
+    let html = out.join("demo.html");
+    let files: Vec<String> = [
+        scenario_path.clone(),
+        out.join("demo.json"),
+        out.join("demo.xml"),
+        out.join("demo.md"),
+        html.clone(),
+    ]
+    .iter()
+    .map(|path| path.display().to_string())
+    .collect();
+    let set = "GATEPROBE_API_KEY=demo-key-gold";
+    let args = [
+        "run",
+        &files[0],
+        "--target",
+        &base,
+        "--set",
+        set,
+        "--json",
+        &files[1],
+        "--junit",
+        &files[2],
+        "--markdown",
+        &files[3],
+        "--html",
+        &files[4],
+    ];
+    crate::outln!("{}", shown(&args));
+    let mut argv = vec!["gateprobe"];
+    argv.extend_from_slice(&args);
+    argv.push("--quiet");
+    let cli = Cli::try_parse_from(argv).map_err(|err| UsageError(err.to_string()))?;
+    Box::pin(crate::run(cli)).await?;
+    let saved = std::fs::read_to_string(&files[1])?;
+    let gate = crate::report::read_saved(&files[1], &saved)?;
     for step in &gate.steps {
         crate::outln!(
             "     {:<5} {:<16} {}",
@@ -333,14 +381,6 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
             step.report.reason
         );
     }
-    let html = out.join("demo.html");
-    let outputs = ReportArgs::new([
-        ("--json", out.join("demo.json")),
-        ("--junit", out.join("demo.xml")),
-        ("--markdown", out.join("demo.md")),
-        ("--html", html.clone()),
-    ]);
-    crate::output::emit(&outputs, true, &gate)?;
     crate::outln!(
         "   → verdict {} (exit {}) after {} requests",
         gate.verdict.as_str().to_uppercase(),

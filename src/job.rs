@@ -1,8 +1,117 @@
-//! The commands' shared flow: plan → run → report → outputs → exit code.
+//! The one pipeline every command, scenario step and demo step goes
+//! through: a command line becomes a planned [`Job`]; the job runs to a
+//! measurement and its analyses' checks ([`Job::execute`], which returns the
+//! report with its one verdict); [`finish`] writes the outputs and returns
+//! the exit code.
 use anyhow::Result;
 
+use crate::canary::{self, CanaryPlan};
+use crate::check::{combine, Verdict};
+use crate::cli::Command;
+use crate::engine::NoObserver;
+use crate::exit::UsageError;
 use crate::output::emit;
-use crate::report::read_saved;
+use crate::plan::{LoadPlan, Outputs};
+use crate::report::{read_saved, Report};
+use crate::scenario::threshold::Threshold;
+use crate::throttle::{self, ThrottlePlan};
+
+/// A measurement, planned: what `load`, `canary`, `throttle` or a scenario
+/// step runs.
+pub enum Job {
+    /// Traffic, and the thresholds checked on it (a scenario's; none for `load`).
+    Load(Box<LoadPlan>, Vec<Threshold>),
+    Canary(Box<CanaryPlan>),
+    Throttle(Box<ThrottlePlan>),
+}
+
+impl Job {
+    /// Plans a measuring command (`load`, `canary`, `throttle`); `None` for
+    /// the others. Every mistake is a usage error.
+    pub fn plan(command: &Command) -> Result<Option<Self>, UsageError> {
+        Ok(Some(match command {
+            Command::Load(args) => {
+                Job::Load(Box::new(crate::cli::load::load_plan(args)?), Vec::new())
+            }
+            Command::Canary(args) => Job::Canary(Box::new(canary::canary_plan(args)?)),
+            Command::Throttle(args) => Job::Throttle(Box::new(throttle::throttle_plan(args)?)),
+            _ => return Ok(None),
+        }))
+    }
+
+    fn load(&self) -> &LoadPlan {
+        match self {
+            Job::Load(plan, _) => plan,
+            Job::Canary(plan) => &plan.load,
+            Job::Throttle(plan) => &plan.load,
+        }
+    }
+
+    pub fn outputs(&self) -> &Outputs {
+        &self.load().outputs
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.load().quiet
+    }
+
+    /// What the run will do and why, printed before it starts.
+    pub fn describe(&self) -> Vec<String> {
+        match self {
+            Job::Load(..) => Vec::new(),
+            Job::Canary(plan) => plan.describe(),
+            Job::Throttle(plan) => plan.describe(),
+        }
+    }
+
+    /// Runs the job to its report: the measurement, the checks and the verdict.
+    pub async fn execute(&self) -> Result<Report> {
+        Ok(match self {
+            Job::Load(plan, thresholds) => {
+                let (recorder, info) =
+                    crate::engine::command::execute(plan, &mut NoObserver).await?;
+                let mut report = Report::for_load(plan, &recorder, &info);
+                report.checks = thresholds
+                    .iter()
+                    .map(|t| t.check(&recorder, &info))
+                    .collect();
+                if !report.checks.is_empty() && report.verdict == Verdict::Pass {
+                    let (verdict, deciding) = combine(&report.checks);
+                    report.reason = deciding
+                        .map(|check| format!("{}: {}", check.name, check.reason))
+                        .unwrap_or_else(|| match report.checks.len() {
+                            1 => "the threshold holds".to_string(),
+                            count => format!("all {count} thresholds hold"),
+                        });
+                    report.verdict = verdict;
+                    report.exit_code = verdict.exit_code();
+                }
+                report
+            }
+            Job::Canary(plan) => canary::verify(plan).await?,
+            Job::Throttle(plan) => throttle::probe(plan).await?,
+        })
+    }
+}
+
+/// Runs a measuring command end to end: plan lines, the job, the outputs;
+/// returns the exit code.
+pub async fn run(job: Job) -> Result<u8> {
+    if !job.quiet() {
+        for line in job.describe() {
+            crate::errln!("gateprobe: {line}");
+        }
+    }
+    let report = job.execute().await?;
+    finish(job.outputs(), job.quiet(), &report)
+}
+
+/// Writes the outputs of a finished report and returns its exit code: the
+/// last step of every command.
+pub fn finish(outputs: &Outputs, quiet: bool, report: &Report) -> Result<u8> {
+    emit(outputs, quiet, report)?;
+    Ok(report.exit_code)
+}
 
 /// `gateprobe report SAVED.json`: reads a saved report (any version-1 report)
 /// and writes it again in the formats asked for; the terminal summary when
@@ -43,6 +152,6 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
             );
         }
     }
-    emit(&args.outputs, args.quiet, &report)?;
+    finish(&args.outputs, args.quiet, &report)?;
     Ok(report.verdict.exit_code())
 }

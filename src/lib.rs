@@ -45,13 +45,16 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
     // must leave a report, not kill the process.
     let _ = signals::interrupt();
     resources::raise_open_files();
+    if let Some(job) = job::Job::plan(&cli.command)? {
+        return job::run(job).await;
+    }
     match cli.command {
-        cli::Command::Load(args) => engine::command::load(args).await,
-        cli::Command::Canary(args) => canary::run(args).await,
-        cli::Command::Throttle(args) => throttle::run(args).await,
         cli::Command::Report(args) => job::rerender(args),
         cli::Command::Run(args) => scenario::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Load(_) | cli::Command::Canary(_) | cli::Command::Throttle(_) => {
+            unreachable!("planned as jobs above")
+        }
     }
 }

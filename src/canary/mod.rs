@@ -20,23 +20,9 @@ pub use plan::*;
 
 use anyhow::Result;
 
-use crate::cli::CanaryArgs;
 use crate::engine::command;
 use crate::report::Report;
 use watch::Watch;
-
-/// Runs `gateprobe canary`.
-pub async fn run(args: CanaryArgs) -> Result<u8> {
-    let plan = canary_plan(&args)?;
-    if !plan.load.quiet {
-        for line in plan.describe() {
-            crate::errln!("gateprobe: {line}");
-        }
-    }
-    let report = verify(&plan).await?;
-    command::emit(&plan.load, &report)?;
-    Ok(report.exit_code)
-}
 
 /// Sends the plan's traffic and returns the report with its checks.
 pub async fn verify(plan: &CanaryPlan) -> Result<Report> {

@@ -1,23 +1,13 @@
-//! `gateprobe load`: plan → engine → report → exit code.
+//! Runs a plan's traffic with progress and Ctrl-C handling: the engine
+//! step of every job ([`crate::job`]).
 use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::cli::LoadArgs;
-use crate::engine::{self, Live, NoObserver, Observer, RunControl, RunInfo};
+use crate::engine::{self, Live, Observer, RunControl, RunInfo};
 use crate::plan::LoadPlan;
 use crate::progress::Progress;
 use crate::record::Recorder;
-use crate::report::Report;
-
-/// Runs `gateprobe load`.
-pub async fn load(args: LoadArgs) -> Result<u8> {
-    let plan = crate::cli::load::load_plan(&args)?;
-    let (recorder, info) = execute(&plan, &mut NoObserver).await?;
-    let report = Report::for_load(&plan, &recorder, &info);
-    emit(&plan, &report)?;
-    Ok(report.exit_code)
-}
 
 /// Runs the plan's traffic with progress; an interrupting signal
 /// (SIGINT, SIGTERM, SIGHUP) stops it and keeps the partial results.
@@ -50,9 +40,4 @@ pub async fn execute(plan: &LoadPlan, observer: &mut dyn Observer) -> Result<(Re
         progress.finish();
     }
     result
-}
-
-/// Writes the terminal summary and the requested report files.
-pub fn emit(plan: &LoadPlan, report: &Report) -> Result<()> {
-    crate::output::emit(&plan.outputs, plan.quiet, report)
 }

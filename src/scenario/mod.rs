@@ -24,11 +24,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cli::{Cli, Command, RunArgs};
-use crate::engine::command::execute;
-use crate::engine::NoObserver;
-use crate::plan::{self, LoadPlan, UsageError};
-use crate::report::{self, Check, Report, StepReport, Verdict};
-use crate::{canary, throttle, units};
+use crate::job::Job;
+use crate::plan::{self, UsageError};
+use crate::report::{Check, Report, StepReport, Verdict};
+use crate::units;
 use threshold::Threshold;
 
 /// Options a step kind accepts: its command's flags, with underscores.
@@ -208,9 +207,7 @@ fn expand(
 
 /// What one step will do, validated.
 enum Planned {
-    Load(Box<LoadPlan>, Vec<Threshold>),
-    Canary(Box<canary::CanaryPlan>),
-    Throttle(Box<throttle::ThrottlePlan>),
+    Job(Job),
     Pause(Duration),
 }
 
@@ -390,15 +387,16 @@ fn plan_step(
                 .map(|text| Threshold::parse(text, &names))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|why| UsageError(format!("{place}: {why}")))?;
-            Planned::Load(Box::new(plan), thresholds)
+            Planned::Job(Job::Load(Box::new(plan), thresholds))
         }
-        Command::Canary(args) => {
-            Planned::Canary(Box::new(canary::canary_plan(&args).map_err(wrap)?))
-        }
-        Command::Throttle(args) => {
-            Planned::Throttle(Box::new(throttle::throttle_plan(&args).map_err(wrap)?))
-        }
-        _ => unreachable!("a step is load, canary or throttle"),
+        command => match Job::plan(&command).map_err(wrap)? {
+            Some(job) => Planned::Job(job),
+            None => {
+                return Err(UsageError(format!(
+                    "{place}: a step runs load, canary or throttle"
+                )))
+            }
+        },
     };
     Ok(Step { name, planned })
 }
@@ -518,28 +516,7 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
                 ran += 1;
                 continue;
             }
-            Planned::Load(plan, thresholds) => {
-                let (recorder, info) = execute(plan, &mut NoObserver).await?;
-                let mut report = Report::for_load(plan, &recorder, &info);
-                report.checks = thresholds
-                    .iter()
-                    .map(|t| t.check(&recorder, &info))
-                    .collect();
-                if !report.checks.is_empty() && report.verdict == Verdict::Pass {
-                    let (verdict, deciding) = report::combine(&report.checks);
-                    report.reason = deciding
-                        .map(|check| format!("{}: {}", check.name, check.reason))
-                        .unwrap_or_else(|| match report.checks.len() {
-                            1 => "the threshold holds".to_string(),
-                            count => format!("all {count} thresholds hold"),
-                        });
-                    report.verdict = verdict;
-                    report.exit_code = verdict.exit_code();
-                }
-                report
-            }
-            Planned::Canary(plan) => canary::verify(plan).await?,
-            Planned::Throttle(plan) => throttle::probe(plan).await?,
+            Planned::Job(job) => job.execute().await?,
         };
         if !quiet {
             crate::out!("{}", crate::output::text::render(&report));

@@ -616,19 +616,6 @@ impl Observer for Watch<'_> {
     }
 }
 
-/// Runs `gateprobe throttle`.
-pub async fn run(args: ThrottleArgs) -> Result<u8> {
-    let plan = throttle_plan(&args)?;
-    if !plan.load.quiet {
-        for line in plan.describe() {
-            crate::errln!("gateprobe: {line}");
-        }
-    }
-    let report = probe(&plan).await?;
-    command::emit(&plan.load, &report)?;
-    Ok(report.exit_code)
-}
-
 /// One engine run of the probe, placed on the probe's clock.
 struct Ran {
     recorder: Recorder,
