@@ -29,12 +29,8 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         }
         None => None,
     };
-    let shape_flags = [
-        ("--rate", &args.rate),
-        ("--steps", &args.steps),
-        ("--ramp", &args.ramp),
-    ];
-    let given: Vec<&str> = shape_flags
+    let given: Vec<&str> = args
+        .shapes()
         .iter()
         .filter(|(_, value)| value.is_some())
         .map(|(flag, _)| *flag)

@@ -346,6 +346,19 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
+impl LoadArgs {
+    /// The rate-shape flags and their values: the one list of them. `load`
+    /// takes one at a time; `throttle` refuses them all (it picks its own
+    /// rates). A new shape is a field above, an entry here and its curve.
+    pub fn shapes(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            ("--rate", self.rate.as_deref()),
+            ("--steps", self.steps.as_deref()),
+            ("--ramp", self.ramp.as_deref()),
+        ]
+    }
+}
+
 /// Where reports go: one file per format. The flags are made from
 /// [`crate::output::FORMATS`], so a new format is one file and one entry there.
 pub type ReportArgs = crate::plan::Outputs;

@@ -152,14 +152,15 @@ fn rules(user: &[String]) -> Vec<String> {
 }
 
 pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
-    for (flag, given) in [
-        ("--rate", args.load.rate.is_some()),
-        ("--steps", args.load.steps.is_some()),
-        ("--ramp", args.load.ramp.is_some()),
+    let shapes = args
+        .load
+        .shapes()
+        .map(|(flag, value)| (flag, value.is_some()));
+    for (flag, given) in shapes.into_iter().chain([
         ("--duration", args.load.duration.is_some()),
         ("--requests", args.load.requests.is_some()),
         ("--connections", args.load.connections.is_some()),
-    ] {
+    ]) {
         if given {
             return usage(format!(
                 "{flag}: the throttle probe chooses its own rates; bound it with --max-rate, \

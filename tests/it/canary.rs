@@ -289,7 +289,11 @@ async fn three_variants_get_one_sequence_each() {
     args.extend_from_slice(&classes);
     let (code, report) = load_report(&args).await;
     assert_eq!(code, 1, "{}", summary(&report));
-    assert_eq!(verdict(&report, "share a"), "fail");
+    // Both a and b are 20pp off: the run stops at the first to fail, which
+    // may leave the other undecided, never passed.
+    let (a, b) = (verdict(&report, "share a"), verdict(&report, "share b"));
+    assert!(a == "fail" || b == "fail", "{a} {b}");
+    assert!(a != "pass" && b != "pass", "{a} {b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

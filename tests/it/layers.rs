@@ -113,23 +113,21 @@ fn layers_import_only_downward() {
             .max_by_key(|(_, _, path)| path.len())
             .map(|(rank, layer, _)| (*rank, layer.clone()))
     };
-    let mut modules: BTreeMap<Vec<String>, String> = BTreeMap::new();
-    for file in &files {
-        let relative = file
-            .strip_prefix(&src)
+    let relative_of = |file: &PathBuf| {
+        file.strip_prefix(&src)
             .unwrap()
             .to_string_lossy()
-            .replace('\\', "/");
+            .replace('\\', "/")
+    };
+    let mut modules: BTreeMap<Vec<String>, String> = BTreeMap::new();
+    for file in &files {
+        let relative = relative_of(file);
         modules.insert(module_of(&relative), relative);
     }
     let mut unlisted = Vec::new();
     let mut upward = Vec::new();
     for file in &files {
-        let relative = file
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let relative = relative_of(file);
         let Some((rank, layer)) = layer_of(&relative) else {
             unlisted.push(relative);
             continue;
