@@ -240,9 +240,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     ];
     let (limited, _) = measure(&args, &out, "2-concurrency").await?;
     if let Some(found) = &limited.throttle {
-        let model = crate::throttle::identify::Limiter::parse(&found.model)
-            .unwrap_or_default()
-            .label();
+        let model = found.model_label();
         crate::outln!("   → {model}");
         for (_, label, unit, value) in found.parameters() {
             crate::outln!(

@@ -55,9 +55,7 @@ pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
         let _ = writeln!(out);
     }
     if let Some(throttle) = &report.throttle {
-        let model = crate::throttle::identify::Limiter::parse(&throttle.model)
-            .unwrap_or_default()
-            .label();
+        let model = throttle.model_label();
         let parameters: Vec<String> = throttle
             .parameters()
             .into_iter()

@@ -183,9 +183,7 @@ pub fn render(report: &Report) -> String {
 fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) {
     let level = format!("{:.0}%", throttle.confidence * 100.0);
     let _ = writeln!(out);
-    let model = crate::throttle::identify::Limiter::parse(&throttle.model)
-        .unwrap_or_default()
-        .label();
+    let model = throttle.model_label();
     let mut line = format!("  throttle  {model}");
     let parameters: Vec<String> = throttle
         .parameters()

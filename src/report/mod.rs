@@ -141,6 +141,14 @@ pub struct LockoutFacts {
 }
 
 impl ThrottleSection {
+    /// The limiter's model in words ("token bucket", "concurrency limit"…),
+    /// as every format and the demo name it.
+    pub fn model_label(&self) -> &'static str {
+        crate::throttle::identify::Limiter::parse(&self.model)
+            .unwrap_or_default()
+            .label()
+    }
+
     /// The knee in words: its rate and what bracketed it (the knee's held
     /// steps: the highest held with no refusal, the lowest refused).
     pub fn knee_text(&self) -> Option<String> {

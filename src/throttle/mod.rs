@@ -1440,7 +1440,7 @@ fn verdict(
         .into_iter()
         .map(|(_, label, unit, value)| format!("{label} {:.1}{unit}", value.estimate))
         .collect();
-    let model = Limiter::parse(&section.model).unwrap_or_default().label();
+    let model = section.model_label();
     (
         Verdict::Pass,
         format!(
