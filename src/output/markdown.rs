@@ -29,8 +29,9 @@ fn ms(value: Option<f64>) -> String {
     value.map_or("-".to_string(), |ms| format!("{ms:.2}"))
 }
 
-/// One report's body, under a heading of `level` hashes.
-pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
+/// A report's heading (`level` hashes, the title and the verdict), then its
+/// reason and exit code in bold.
+fn heading(out: &mut String, report: &Report, title: &str, level: usize) {
     let hashes = "#".repeat(level);
     let _ = writeln!(out, "{hashes} {title}: {}\n", mark(report.verdict));
     let _ = writeln!(
@@ -39,6 +40,11 @@ pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
         cell(&report.reason),
         report.exit_code
     );
+}
+
+/// One report's body, under a heading of `level` hashes.
+pub fn section(out: &mut String, report: &Report, title: &str, level: usize) {
+    heading(out, report, title, level);
     let run = &report.run;
     let _ = writeln!(out, "`{} {}` · {}\n", run.method, run.target, run.summary());
     if !report.checks.is_empty() {
@@ -118,13 +124,7 @@ pub fn render(report: &Report) -> String {
         );
         return out;
     }
-    let _ = writeln!(out, "## gateprobe run: {}\n", mark(report.verdict));
-    let _ = writeln!(
-        out,
-        "**{}** (exit {})\n",
-        cell(&report.reason),
-        report.exit_code
-    );
+    heading(&mut out, report, "gateprobe run", 2);
     let _ = writeln!(out, "| step | kind | verdict | reason |\n|---|---|---|---|");
     for step in &report.steps {
         let _ = writeln!(
