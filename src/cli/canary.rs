@@ -7,13 +7,9 @@ use crate::canary::plan::*;
 use crate::canary::split::{Expectation, Split};
 use crate::cli::CanaryArgs;
 use crate::plan::schedule::Schedule;
-use crate::plan::UsageError;
+use crate::plan::{usage, UsageError};
 use crate::stats::binomial::tost_sample_size;
 use crate::units;
-
-fn usage<T>(message: String) -> Result<T, UsageError> {
-    Err(UsageError(message))
-}
 
 fn open_unit(
     text: &str,

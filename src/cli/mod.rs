@@ -2,6 +2,7 @@
 //! turns them into a validated, typed plan with one clear message per mistake.
 pub mod canary;
 pub mod load;
+pub mod throttle;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -18,27 +18,27 @@
 //! `Retry-After` stops it, as asked, unless `--ignore-retry-after`.
 pub mod estimate;
 pub mod identify;
+pub mod plan;
 pub mod simulate;
 
-use std::sync::Arc;
+pub use crate::cli::throttle::throttle_plan;
+pub use plan::{ThrottlePlan, FORBIDDEN, QUOTA, THROTTLED};
+
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::json;
 
-use crate::cli::ThrottleArgs;
 use crate::engine::command;
 use crate::engine::{EndReason, Observer, RunInfo, Verdict as Next};
-use crate::plan::pacer::Pacer;
-use crate::plan::schedule::{RateCurve, Schedule, Segment};
-use crate::plan::{self, LoadPlan, UsageError};
+use crate::plan::schedule::{RateCurve, Segment};
+use crate::plan::{format_duration, LoadPlan};
 use crate::record::Recorder;
 use crate::report::{
     self, Check, Estimate, Interval, LockoutFacts, Report, ThrottleSection, ThrottleSeries,
     ThrottleStep, Verdict,
 };
 use crate::sample::{Outcome, Sample};
-use crate::units;
 use estimate::{Bin, Fit, Kind, Model, Record, Step, Timeline, BIN_S, OVERLOAD_FACTOR};
 use identify::{Identified, Limiter};
 
@@ -65,8 +65,6 @@ pub fn is_tight(fit: &Fit) -> bool {
         && fit.burst.half_width() <= (BURST_PRECISION * fit.burst.estimate).max(1.0)
 }
 
-/// How long the search holds `--max-rate` before concluding nothing throttles.
-const HOLD_AT_MAX_S: f64 = 3.0;
 /// 429s that end the search.
 const SEARCH_THROTTLES: u64 = 3;
 /// 401/403 responses (and at least this share of all) that stop the probe.
@@ -75,272 +73,6 @@ const FORBIDDEN_STOP: u64 = 5;
 /// A burst is a whole number of requests that a probe sees to about ±1: the
 /// burst's band is never narrower than this many requests either side.
 const MIN_BURST_SLACK: f64 = 2.0;
-
-/// The pacer's window is a second plus this: two sends a second apart can
-/// reach the server a little closer together (timer and network jitter).
-const PACER_MARGIN: Duration = Duration::from_millis(20);
-
-/// Class names the probe adds (a user's `--classify` of the same name wins).
-pub const QUOTA: &str = "quota";
-pub const THROTTLED: &str = "throttled";
-pub const FORBIDDEN: &str = "forbidden";
-
-/// A validated probe.
-#[derive(Debug, Clone)]
-pub struct ThrottlePlan {
-    /// Request, classifier, timeouts and outputs; schedule and bounds are set per phase.
-    pub load: LoadPlan,
-    pub max_rate: f64,
-    pub max_requests: u64,
-    pub max_duration: Duration,
-    pub idle: Duration,
-    pub start_rate: f64,
-    pub step: Duration,
-    pub expect_rate: Option<f64>,
-    pub expect_burst: Option<f64>,
-    pub expect_model: Option<Limiter>,
-    pub expect_concurrency: Option<f64>,
-    pub expect_window_limit: Option<f64>,
-    pub expect_window_s: Option<f64>,
-    pub expect_queue_depth: Option<f64>,
-    pub tolerance: f64,
-    pub honour_retry_after: bool,
-    quota: Option<u16>,
-    throttled: Option<u16>,
-    forbidden: Option<u16>,
-}
-
-fn usage<T>(message: String) -> Result<T, UsageError> {
-    Err(UsageError(message))
-}
-
-/// The classification rules: the probe's own first (quota, throttled,
-/// forbidden) unless the user defines a class of that name, then the user's,
-/// then the load defaults when the user gave none.
-fn rules(user: &[String]) -> Vec<String> {
-    let defines = |name: &str| {
-        user.iter()
-            .any(|rule| rule.split_once('=').is_some_and(|(n, _)| n.trim() == name))
-    };
-    let mut rules: Vec<String> = Vec::new();
-    for (name, rule) in [
-        (QUOTA, "quota=status:429&body:contains:Limit Exceeded"),
-        (THROTTLED, "throttled=status:429"),
-        (FORBIDDEN, "forbidden=status:403"),
-        (FORBIDDEN, "forbidden=status:401"),
-    ] {
-        if !defines(name) {
-            rules.push(rule.to_string());
-        }
-    }
-    rules.extend(user.iter().cloned());
-    // Rules that only redefine the probe's own classes (`throttled=status:500`
-    // for a Lambda behind API Gateway) keep the defaults for the rest.
-    let only_probe_classes = user.iter().all(|rule| {
-        rule.split_once('=')
-            .is_some_and(|(name, _)| [QUOTA, THROTTLED, FORBIDDEN].contains(&name.trim()))
-    });
-    if only_probe_classes {
-        rules.extend(
-            crate::classify::DEFAULT_RULES
-                .iter()
-                .filter(|rule| !rule.starts_with("throttled="))
-                .map(|rule| rule.to_string()),
-        );
-    }
-    rules
-}
-
-pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
-    let shapes = args
-        .load
-        .shapes()
-        .map(|(flag, value)| (flag, value.is_some()));
-    for (flag, given) in shapes.into_iter().chain([
-        ("--duration", args.load.duration.is_some()),
-        ("--requests", args.load.requests.is_some()),
-        ("--connections", args.load.connections.is_some()),
-    ]) {
-        if given {
-            return usage(format!(
-                "{flag}: the throttle probe chooses its own rates; bound it with --max-rate, \
-                 --max-requests and --max-duration"
-            ));
-        }
-    }
-    let max_rate =
-        units::parse_rate(&args.max_rate).or_else(|why| usage(format!("--max-rate: {why}")))?;
-    let max_requests = units::parse_count(&args.max_requests)
-        .or_else(|why| usage(format!("--max-requests: {why}")))?;
-    let max_duration = units::parse_duration(&args.max_duration)
-        .or_else(|why| usage(format!("--max-duration: {why}")))?;
-    if max_duration.is_zero() {
-        return usage("--max-duration: expected a duration above 0, e.g. 60s".to_string());
-    }
-    let idle =
-        units::parse_duration_or_zero(&args.idle).or_else(|why| usage(format!("--idle: {why}")))?;
-    let start_rate =
-        units::parse_rate(&args.start_rate).or_else(|why| usage(format!("--start-rate: {why}")))?;
-    if start_rate > max_rate {
-        return usage(format!(
-            "--start-rate {}: above --max-rate {}",
-            args.start_rate, args.max_rate
-        ));
-    }
-    let step = units::parse_duration(&args.step).or_else(|why| usage(format!("--step: {why}")))?;
-    if step < Duration::from_millis(100) {
-        return usage(format!(
-            "--step {}: expected at least 100ms (a step must hold several requests)",
-            args.step
-        ));
-    }
-    let expect_rate = match &args.expect_rate {
-        Some(text) => {
-            Some(units::parse_rate(text).or_else(|why| usage(format!("--expect-rate: {why}")))?)
-        }
-        None => None,
-    };
-    let expect_burst = match &args.expect_burst {
-        Some(text) => Some(
-            units::parse_count(text).or_else(|why| usage(format!("--expect-burst: {why}")))? as f64,
-        ),
-        None => None,
-    };
-    let count = |flag: &str, text: &Option<String>| -> Result<Option<f64>, UsageError> {
-        text.as_ref()
-            .map(|text| {
-                units::parse_count(text)
-                    .map(|n| n as f64)
-                    .or_else(|why| usage(format!("{flag}: {why}")))
-            })
-            .transpose()
-    };
-    let expect_model = match &args.expect_model {
-        Some(text) => Some(Limiter::parse(text).ok_or_else(|| {
-            UsageError(format!(
-                "--expect-model: expected one of {}",
-                Limiter::ALL
-                    .iter()
-                    .filter(|model| **model != Limiter::Unknown)
-                    .map(|model| model.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?),
-        None => None,
-    };
-    let expect_window_s = match &args.expect_window {
-        Some(text) => Some(
-            units::parse_duration(text)
-                .or_else(|why| usage(format!("--expect-window: {why}")))?
-                .as_secs_f64(),
-        ),
-        None => None,
-    };
-    let tolerance = units::parse_percent(&args.tolerance)
-        .or_else(|why| usage(format!("--tolerance: {why}")))?;
-    if tolerance <= 0.0 || tolerance >= 1.0 {
-        return usage(format!(
-            "--tolerance {}: expected a share between 0% and 100%, e.g. 10%",
-            args.tolerance
-        ));
-    }
-    let mut load_args = args.load.clone();
-    load_args.classify = rules(&args.load.classify);
-    let mut load = crate::cli::load::load_plan(&load_args)?;
-    load.pacer = Some(Arc::new(Pacer::new(
-        max_rate.floor().max(1.0) as u64,
-        Duration::from_secs(1) + PACER_MARGIN,
-    )));
-    let classifier = &load.classifier;
-    Ok(ThrottlePlan {
-        quota: classifier.index_of(QUOTA),
-        throttled: classifier.index_of(THROTTLED),
-        forbidden: classifier.index_of(FORBIDDEN),
-        load,
-        max_rate,
-        max_requests,
-        max_duration,
-        idle,
-        start_rate,
-        step,
-        expect_rate,
-        expect_burst,
-        expect_model,
-        expect_concurrency: count("--expect-concurrency", &args.expect_concurrency)?,
-        expect_window_limit: count("--expect-window-limit", &args.expect_window_limit)?,
-        expect_window_s,
-        expect_queue_depth: count("--expect-queue-depth", &args.expect_queue_depth)?,
-        tolerance,
-        honour_retry_after: !args.ignore_retry_after,
-    })
-}
-
-impl ThrottlePlan {
-    /// The search's rates: doubling from the start rate, the last one capped
-    /// at --max-rate and held longer.
-    fn search_steps(&self) -> Vec<(f64, f64)> {
-        let step = self.step.as_secs_f64();
-        let mut steps = Vec::new();
-        let mut rate = self.start_rate;
-        while rate < self.max_rate {
-            steps.push((rate, step));
-            rate *= 2.0;
-        }
-        steps.push((self.max_rate, HOLD_AT_MAX_S.max(step)));
-        steps
-    }
-
-    /// Lines for the terminal before anything is sent.
-    pub fn describe(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "this probe will send at most {} requests, never more than {} in any second, \
-             for at most {} (after a {} idle wait)",
-            self.max_requests,
-            crate::units::trim_float(self.max_rate),
-            plan::format_duration(self.max_duration),
-            plan::format_duration(self.idle),
-        )];
-        lines.push(format!(
-            "search: {} rps doubling every {} up to {} rps; then 1.5× the rate where 429s began",
-            crate::units::trim_float(self.start_rate),
-            plan::format_duration(self.step),
-            crate::units::trim_float(self.max_rate),
-        ));
-        let mut expected = Vec::new();
-        if let Some(model) = self.expect_model {
-            expected.push(format!("a {}", model.label()));
-        }
-        for (label, unit, value) in [
-            ("rate", " rps", self.expect_rate),
-            ("burst", "", self.expect_burst),
-            ("concurrency", "", self.expect_concurrency),
-            ("window limit", "", self.expect_window_limit),
-            ("window", " s", self.expect_window_s),
-            ("queue depth", "", self.expect_queue_depth),
-        ] {
-            if let Some(value) = value {
-                expected.push(format!("{label} {}{unit}", crate::units::trim_float(value)));
-            }
-        }
-        if !expected.is_empty() {
-            lines.push(format!(
-                "expecting {} (± {})",
-                expected.join(", "),
-                crate::units::percent(self.tolerance)
-            ));
-        }
-        lines
-    }
-
-    fn phase(&self, schedule: RateCurve, duration: Duration, requests: u64) -> LoadPlan {
-        let mut load = self.load.clone();
-        load.duration = duration.min(Duration::from_secs_f64(schedule.duration_s().min(1e9)));
-        load.schedule = Schedule::Open(schedule);
-        load.max_requests = Some(requests);
-        load
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -1242,7 +974,7 @@ fn notes(
                 burst.estimate,
                 rate.estimate,
                 refill_s,
-                plan::format_duration(plan.idle),
+                format_duration(plan.idle),
                 refill_s.ceil() + 1.0
             ));
         }
@@ -1271,7 +1003,7 @@ fn notes(
             "requests were refused from the first step but none under the sustained overload: \
              the limiter was not at rest when the probe began (an earlier run's requests still \
              counted); wait longer before probing (--idle, now {})",
-            plan::format_duration(plan.idle)
+            format_duration(plan.idle)
         ));
     }
     if watch.retry_after_count > 0 && !plan.honour_retry_after {
@@ -1466,7 +1198,7 @@ fn build_report(
         crate::units::trim_float(plan.start_rate),
         crate::units::trim_float(plan.max_rate),
         plan.max_requests,
-        plan::format_duration(plan.max_duration)
+        format_duration(plan.max_duration)
     );
     let timeline = &watch.timeline;
     let fit = estimate::fit(timeline, watch.analysed_until_s(), CONFIDENCE);
