@@ -135,7 +135,7 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
             let kept: Vec<String> = found
                 .kept
                 .iter()
-                .map(|(kind, count)| format!("{count} {kind}"))
+                .map(|(why, count)| format!("{count} {why}"))
                 .collect();
             crate::errln!(
                 "gateprobe: recomputed {} fixed-horizon check{} from the recorded data: all equal the saved ones{}",
@@ -145,8 +145,8 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
                     String::new()
                 } else {
                     format!(
-                        "; kept as saved (sequential or per-request, not in a report): {}",
-                        kept.join(", ")
+                        "; kept as saved: {}",
+                        kept.join("; ")
                     )
                 }
             );

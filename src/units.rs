@@ -157,6 +157,11 @@ pub fn format_p(p: f64) -> String {
     }
 }
 
+/// Rounded to two decimals (for display bands and steps).
+pub fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

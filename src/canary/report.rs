@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::canary::health;
 use crate::canary::health::{LatencyMargin, Standing};
 use crate::canary::plan::*;
-use crate::canary::split::{Outcome, Rule};
+use crate::canary::split::{unclassified_check, Outcome, Rule};
 use crate::canary::watch::{self, Watch};
 use crate::engine::EndReason;
 use crate::record::Recorder;
@@ -22,34 +22,12 @@ pub fn build_report(
     let mut report = Report::for_load(&plan.load, recorder, info);
     report.command = "canary".to_string();
     let dependence = watch.dependence.finding();
-    let seen = watch.classified + watch.unattributable;
-    let unattributable_share = if seen == 0 {
-        0.0
-    } else {
-        watch.unattributable as f64 / seen as f64
-    };
-    let too_many = unattributable_share > plan.max_unclassified;
     let mut checks = share_checks(plan, watch, dependence.is_some());
-    let mut unattributable = Check::new(
-        "unclassified",
-        "split.unclassified",
-        if too_many {
-            Verdict::Inconclusive
-        } else {
-            Verdict::Pass
-        },
-        json!({ "unattributable": watch.unattributable, "responses": seen, "share": unattributable_share }),
-        json!({ "max_share": plan.max_unclassified }),
-        format!(
-            "{} of {seen} responses were in no variant (transport errors, timeouts, 429, unmarked 5xx, unmatched): {} (at most {}); they count both ways in the split and as the canary's errors in the health check{}",
-            watch.unattributable,
-            percent(unattributable_share),
-            percent(plan.max_unclassified),
-            if too_many { " — too many to trust the checks" } else { "" }
-        ),
-    );
-    unattributable.used = Some(seen);
-    checks.push(unattributable);
+    checks.push(unclassified_check(
+        watch.unattributable,
+        watch.classified + watch.unattributable,
+        plan.max_unclassified,
+    ));
     checks.push(independence_check(watch, dependence.as_deref()));
     if plan.health.is_some() {
         checks.extend(health_checks(plan, watch, dependence.is_some()));
@@ -102,6 +80,15 @@ fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
         max_requests: plan.max_requests,
         classified: watch.classified,
         unclassified: watch.unattributable,
+        max_unclassified: Some(plan.max_unclassified),
+        tolerance: plan
+            .variants
+            .iter()
+            .filter_map(|variant| {
+                let test = &watch.split.tests[variant.test?];
+                Some((variant.name.clone(), test.expectation.tolerance))
+            })
+            .collect(),
         interval_kind: Some(INTERVAL_KIND.to_string()),
         split_horizon: Some(plan.split.horizon()),
         initial_planned_requests: Some(plan.planned_requests),

@@ -31,8 +31,12 @@
 //!
 //! With several tested variants each runs at α/k (Bonferroni): a correct
 //! split fails with probability at most α in all.
+use serde_json::json;
+
+use crate::check::{Check, Verdict};
 use crate::stats::binomial::normal_quantile;
 use crate::stats::confseq::{Band, BernoulliCs, Mixture, Placement, Point};
+use crate::units::percent;
 
 /// Mixture weight on "no response from this variant at all" (share 0).
 pub const W_ZERO: f64 = 0.4;
@@ -322,7 +326,7 @@ pub enum State {
 
 impl Split {
     pub fn new(expectations: &[Expectation], alpha: f64, power: f64) -> Self {
-        let each = alpha / expectations.len().max(1) as f64;
+        let each = alpha_each(alpha, expectations.len());
         Self {
             tests: expectations
                 .iter()
@@ -454,4 +458,87 @@ mod tests {
         let horizon = ShareTest::new(ten_percent(), 0.01, 0.95).horizon();
         assert!((4_134..20_000).contains(&horizon), "{horizon}");
     }
+}
+
+/// Each tested share's level: the run's `alpha` divided among `tests`
+/// (Bonferroni), so that all of them together hold at `alpha`.
+pub fn alpha_each(alpha: f64, tests: usize) -> f64 {
+    alpha / tests.max(1) as f64
+}
+
+/// The fixed-horizon check on responses no variant claims: `unattributable`
+/// of `seen` at the end of the run, at most `max_share` of them, or the
+/// split and health checks cannot be trusted (inconclusive).
+pub fn unclassified_check(unattributable: u64, seen: u64, max_share: f64) -> Check {
+    let share = if seen == 0 {
+        0.0
+    } else {
+        unattributable as f64 / seen as f64
+    };
+    let too_many = share > max_share;
+    let mut check =
+        Check::new(
+            "unclassified",
+            "split.unclassified",
+            if too_many {
+                Verdict::Inconclusive
+            } else {
+                Verdict::Pass
+            },
+            json!({ "unattributable": unattributable, "responses": seen, "share": share }),
+            json!({ "max_share": max_share }),
+            format!(
+            "{unattributable} of {seen} responses were in no variant (transport errors, timeouts, \
+             429, unmarked 5xx, unmatched): {} (at most {}); they count both ways in the split \
+             and as the canary's errors in the health check{}",
+            percent(share),
+            percent(max_share),
+            if too_many { " — too many to trust the checks" } else { "" }
+        ),
+        );
+    check.used = Some(seen);
+    check
+}
+
+/// One second of a share test's path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SharePoint {
+    /// Seconds since the start (the end of the second).
+    pub second: f64,
+    pub share: f64,
+    /// The confidence sequence at that point.
+    pub low: f64,
+    pub high: f64,
+}
+
+/// A share test's path over the run, from per-second counts: the variant's
+/// (`hits`) and every variant's (`totals`). The confidence sequence depends
+/// on the counts only, so this is the test's own interval at each second's
+/// end (not the request at which it stopped, which lies between two).
+pub fn share_path(
+    expectation: &Expectation,
+    alpha: f64,
+    hits: &[u64],
+    totals: &[u64],
+) -> Vec<SharePoint> {
+    let mixture = expectation.mixture();
+    let (mut x, mut n) = (0_u64, 0_u64);
+    let mut path = Vec::new();
+    for (second, total) in totals.iter().enumerate() {
+        x += hits.get(second).copied().unwrap_or(0);
+        n += total;
+        if n == 0 {
+            continue;
+        }
+        let (low, high) = BernoulliCs::from_counts(mixture, alpha, x.min(n), n)
+            .interval()
+            .unwrap_or((0.0, 1.0));
+        path.push(SharePoint {
+            second: (second + 1) as f64,
+            share: x as f64 / n as f64,
+            low,
+            high,
+        });
+    }
+    path
 }

@@ -11,10 +11,9 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use super::Format;
-use crate::canary::split::Expectation;
+use crate::canary::split::{alpha_each, share_path, Expectation, SharePoint};
 use crate::record::histogram_from_base64;
 use crate::report::{Report, Verdict};
-use crate::stats::confseq::BernoulliCs;
 
 pub struct Html;
 
@@ -182,8 +181,8 @@ fn traffic_chart(report: &Report) -> Result<Option<String>> {
 }
 
 /// The canary share over time: cumulative share per variant, the expected
-/// band and the running confidence sequence (the same the check used: it
-/// depends on the counts only, so it is recomputed exactly from the series).
+/// band and the running confidence sequence ([`share_path`], from the saved
+/// per-second series).
 fn share_chart(report: &Report) -> Result<Option<String>> {
     let Some(canary) = &report.canary else {
         return Ok(None);
@@ -207,65 +206,32 @@ fn share_chart(report: &Report) -> Result<Option<String>> {
             .collect()
     };
     let mut lines = Vec::new();
-    for name in &variants {
-        let Some(check) = report
-            .checks
-            .iter()
-            .find(|check| check.name == format!("share {name}"))
+    let alpha = alpha_each(canary.alpha, canary.tolerance.len()).clamp(1e-9, 0.5);
+    let confidence = 1.0 - alpha;
+    for (name, tolerance) in &canary.tolerance {
+        let (Some(series), Some(share)) =
+            (report.series.completed.get(name), canary.expect.get(name))
         else {
             continue;
         };
-        let Some(series) = report.series.completed.get(*name) else {
-            continue;
-        };
-        let confidence = check.interval.as_ref().map_or(0.99, |i| i.confidence);
         let expectation = Expectation {
-            share: check
-                .expected
-                .get("share")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(0.0),
-            tolerance: check
-                .expected
-                .get("tolerance")
-                .and_then(|v| v.as_f64())
-                .filter(|t| *t > 0.0 && *t < 1.0)
-                .unwrap_or(0.02),
+            share: share.clamp(0.0, 1.0),
+            tolerance: tolerance.clamp(1e-3, 1.0 - 1e-3),
         };
-        let mixture = expectation.mixture();
-        let alpha = (1.0 - confidence).clamp(1e-9, 0.5);
-        let (mut hits, mut trials) = (0_u64, 0_u64);
-        let (mut share, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
-        for (second, total) in totals.iter().enumerate() {
-            hits += series.get(second).copied().unwrap_or(0);
-            trials += total;
-            if trials == 0 {
-                continue;
-            }
-            let t = (second + 1) as f64;
-            let (l, h) = BernoulliCs::from_counts(mixture, alpha, hits.min(trials), trials)
-                .interval()
-                .unwrap_or((0.0, 1.0));
-            share.push((t, 100.0 * hits as f64 / trials as f64));
-            low.push((t, 100.0 * l));
-            high.push((t, 100.0 * h));
-        }
+        let path = share_path(&expectation, alpha, series, &totals);
+        let at = |value: fn(&SharePoint) -> f64| -> Vec<(f64, f64)> {
+            path.iter().map(|p| (p.second, 100.0 * value(p))).collect()
+        };
+        let (share, low, high) = (at(|p| p.share), at(|p| p.low), at(|p| p.high));
         let end = share.last().map_or(1.0, |p| p.0);
         let level = format!("{:.0}%", confidence * 100.0);
         lines.push(Line::new(format!("{name} share"), share));
         lines.push(Line::new(format!("{name} {level} confidence sequence"), low).dashed());
         lines.push(Line::edge_of_previous(high).dashed());
-        let band: Vec<f64> = check
-            .expected
-            .get("band")
-            .and_then(|band| band.as_array())
-            .map(|band| band.iter().filter_map(|v| v.as_f64()).collect())
-            .unwrap_or_default();
-        if let [low, high] = band[..] {
-            let flat = |value: f64| vec![(0.0, 100.0 * value), (end, 100.0 * value)];
-            lines.push(Line::new(format!("{name} expected band"), flat(low)));
-            lines.push(Line::edge_of_previous(flat(high)));
-        }
+        let (low, high) = expectation.band();
+        let flat = |value: f64| vec![(0.0, 100.0 * value), (end, 100.0 * value)];
+        lines.push(Line::new(format!("{name} expected band"), flat(low)));
+        lines.push(Line::edge_of_previous(flat(high)));
     }
     if lines.is_empty() {
         return Ok(None);

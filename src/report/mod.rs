@@ -11,6 +11,8 @@ use crate::engine::{EndReason, RunInfo};
 use crate::plan::LoadPlan;
 use crate::record::{histogram_to_base64, Recorder};
 use crate::sample::ErrorKind;
+use crate::throttle::estimate::Estimated;
+use crate::throttle::gate::Parameter;
 
 pub const SCHEMA: &str = "gateprobe.report/v1";
 
@@ -112,6 +114,15 @@ pub struct ThrottleSection {
     pub idle_s: f64,
     pub expect_rate_per_s: Option<f64>,
     pub expect_burst: Option<f64>,
+    /// The other expectations (`--expect-concurrency`, …), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_concurrency: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_window_limit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_window_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_queue_depth: Option<f64>,
     pub tolerance: f64,
     /// 429s that carried `Retry-After`, and the first one's value (s).
     pub retry_after_count: u64,
@@ -141,6 +152,35 @@ pub struct LockoutFacts {
 }
 
 impl ThrottleSection {
+    /// The estimate of a parameter the gates compare.
+    pub fn estimate(&self, parameter: Parameter) -> Option<Estimated> {
+        let estimate = match parameter {
+            Parameter::Rate => &self.rate_per_s,
+            Parameter::Burst => &self.burst,
+            Parameter::Concurrency => &self.concurrency,
+            Parameter::WindowLimit => &self.window_limit,
+            Parameter::Window => &self.window_s,
+            Parameter::QueueDepth => &self.queue_depth,
+        };
+        estimate.as_ref().map(|e| Estimated {
+            estimate: e.estimate,
+            low: e.ci_low,
+            high: e.ci_high,
+        })
+    }
+
+    /// What the probe was told to expect of a parameter.
+    pub fn expected(&self, parameter: Parameter) -> Option<f64> {
+        match parameter {
+            Parameter::Rate => self.expect_rate_per_s,
+            Parameter::Burst => self.expect_burst,
+            Parameter::Concurrency => self.expect_concurrency,
+            Parameter::WindowLimit => self.expect_window_limit,
+            Parameter::Window => self.expect_window_s,
+            Parameter::QueueDepth => self.expect_queue_depth,
+        }
+    }
+
     /// The limiter's model in words ("token bucket", "concurrency limit"…),
     /// as every format and the demo name it.
     pub fn model_label(&self) -> &'static str {
@@ -266,6 +306,13 @@ pub struct CanarySection {
     /// Responses in a variant, and responses outside every variant.
     pub classified: u64,
     pub unclassified: u64,
+    /// The most unclassified responses (a share of all) the checks trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unclassified: Option<f64>,
+    /// The share tolerance per tested variant (fractions): its band is
+    /// `expect ± tolerance`, clipped to 0–1.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tolerance: IndexMap<String, f64>,
     /// How the share intervals are made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_kind: Option<String>,
@@ -819,14 +866,77 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
 }
 
 /// What `--recompute` found: checks recomputed from the recorded data (all
-/// equal to the saved ones, or the first that is not), and the kinds kept
-/// as saved because they need what a report does not hold (the request-order
-/// stream of a sequential test, the probe's per-request records).
+/// equal to the saved ones, or the first that is not), and the checks kept
+/// as saved, by why (they need what a report does not hold).
 #[derive(Debug, Default)]
 pub struct Recomputed {
     pub same: usize,
-    pub kept: std::collections::BTreeMap<String, usize>,
+    /// Why → how many checks were kept for that reason.
+    pub kept: std::collections::BTreeMap<&'static str, usize>,
     pub differs: Option<String>,
+}
+
+/// Why a check cannot be recomputed from a saved report.
+const SEQUENTIAL: &str = "sequential canary checks (decided at a request in the run's order, \
+                          which a report does not hold)";
+const PER_CONNECTION: &str = "split independence (per-connection counts are not in a report)";
+const PER_REQUEST: &str = "throttle model and undecided gates (chosen from the probe's \
+                           per-request records)";
+
+/// One saved check rebuilt by the same function that made it live, from the
+/// saved recorded data; `Ok(Err(why))` when it needs data a report does
+/// not hold.
+fn check_again(
+    saved: &Report,
+    recorder: &Recorder,
+    info: &RunInfo,
+    check: &Check,
+) -> Result<Result<Check, &'static str>, String> {
+    Ok(Ok(match check.kind.as_str() {
+        "threshold" => {
+            let text = check.expected["threshold"].as_str().unwrap_or_default();
+            crate::scenario::threshold::Threshold::parse(text, &recorder.class_names)?
+                .check(recorder, info)
+        }
+        // A gate decided on an estimate: the estimate and the expectation are saved.
+        "throttle" if check.interval.is_some() => {
+            let section = saved
+                .throttle
+                .as_ref()
+                .ok_or("a throttle check but no throttle section")?;
+            let parameter = Parameter::ALL
+                .into_iter()
+                .find(|p| p.check_name() == check.name)
+                .ok_or("a throttle check on no parameter the probe estimates")?;
+            let expected = section
+                .expected(parameter)
+                .ok_or("a throttle check with no expectation in the throttle section")?;
+            crate::throttle::gate::gate(
+                parameter,
+                (expected, parameter.slack(expected, section.tolerance)),
+                section.estimate(parameter),
+                section.confidence,
+                "",
+            )
+        }
+        "throttle" => return Ok(Err(PER_REQUEST)),
+        "split.unclassified" => {
+            let Some(canary) = &saved.canary else {
+                return Err("a canary check but no canary section".into());
+            };
+            let Some(max_share) = canary.max_unclassified else {
+                // Saved before the section held the limit.
+                return Ok(Err(PER_REQUEST));
+            };
+            crate::canary::split::unclassified_check(
+                canary.unclassified,
+                canary.classified + canary.unclassified,
+                max_share,
+            )
+        }
+        "split.independence" => return Ok(Err(PER_CONNECTION)),
+        _ => return Ok(Err(SEQUENTIAL)),
+    }))
 }
 
 /// Recomputes every fixed-horizon check of `report` (and of each step) from
@@ -845,15 +955,12 @@ pub fn recompute(report: &Report) -> Result<Recomputed, String> {
     for (place, saved) in reports {
         let (recorder, info) = recorded(saved).map_err(|why| format!("{place}{why}"))?;
         for check in &saved.checks {
-            let again = match check.kind.as_str() {
-                "threshold" => {
-                    let text = check.expected["threshold"].as_str().unwrap_or_default();
-                    crate::scenario::threshold::Threshold::parse(text, &recorder.class_names)
-                        .map_err(|why| format!("{place}check '{}': {why}", check.name))?
-                        .check(&recorder, &info)
-                }
-                kind => {
-                    *found.kept.entry(kind.to_string()).or_default() += 1;
+            let again = match check_again(saved, &recorder, &info, check)
+                .map_err(|why| format!("{place}check '{}': {why}", check.name))?
+            {
+                Ok(again) => again,
+                Err(why) => {
+                    *found.kept.entry(why).or_default() += 1;
                     continue;
                 }
             };

@@ -29,6 +29,7 @@
 //!   the same limiter, and it is reported as a bucket (the evidence says so).
 //! - **unknown** otherwise, with what was seen.
 use super::estimate::{Estimated, Fit, Kind, Model, Record};
+use super::gate::Parameter;
 
 /// The limiter kinds the probe can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -261,6 +262,20 @@ pub struct Identified {
     /// How each interval was made, for the report.
     pub interval_kind: Vec<(&'static str, &'static str)>,
     pub evidence: Vec<String>,
+}
+
+impl Identified {
+    /// The estimate of a parameter the gates compare.
+    pub fn estimate(&self, parameter: Parameter) -> Option<Estimated> {
+        match parameter {
+            Parameter::Rate => self.rate,
+            Parameter::Burst => self.burst,
+            Parameter::Concurrency => self.concurrency,
+            Parameter::WindowLimit => self.window_limit,
+            Parameter::Window => self.window_s,
+            Parameter::QueueDepth => self.queue_depth,
+        }
+    }
 }
 
 /// What the probe saw, for [`identify`].

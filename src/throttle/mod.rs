@@ -17,6 +17,7 @@
 //! probe at once; mostly 401/403 stops it as an auth problem; a 429 carrying
 //! `Retry-After` stops it, as asked, unless `--ignore-retry-after`.
 pub mod estimate;
+pub mod gate;
 pub mod identify;
 pub mod plan;
 pub mod simulate;
@@ -35,11 +36,13 @@ use crate::plan::schedule::{RateCurve, Segment};
 use crate::plan::{format_duration, LoadPlan};
 use crate::record::Recorder;
 use crate::report::{
-    self, Check, Estimate, Interval, LockoutFacts, Report, ThrottleSection, ThrottleSeries,
-    ThrottleStep, Verdict,
+    self, Check, Estimate, LockoutFacts, Report, ThrottleSection, ThrottleSeries, ThrottleStep,
+    Verdict,
 };
 use crate::sample::{Outcome, Sample};
+use crate::units::round2;
 use estimate::{Bin, Fit, Kind, Model, Record, Step, Timeline, BIN_S, OVERLOAD_FACTOR};
+use gate::{gate, Parameter};
 use identify::{Identified, Limiter};
 
 /// Level of the rate and burst intervals.
@@ -69,10 +72,6 @@ pub fn is_tight(fit: &Fit) -> bool {
 const SEARCH_THROTTLES: u64 = 3;
 /// 401/403 responses (and at least this share of all) that stop the probe.
 const FORBIDDEN_STOP: u64 = 5;
-
-/// A burst is a whole number of requests that a probe sees to about ±1: the
-/// burst's band is never narrower than this many requests either side.
-const MIN_BURST_SLACK: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -769,10 +768,6 @@ fn merged(plan: &ThrottlePlan, runs: &[Ran], interrupted: bool) -> (Recorder, Ru
     (recorder, info)
 }
 
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
-}
-
 fn estimate_of(estimated: estimate::Estimated) -> Estimate {
     Estimate {
         estimate: estimated.estimate,
@@ -852,71 +847,6 @@ fn blocker(
         ));
     }
     None
-}
-
-/// A gate on an estimate: pass when its interval lies inside the band, fail
-/// when entirely outside, inconclusive otherwise.
-fn gate(
-    name: &str,
-    what: &str,
-    unit: &str,
-    (expected, slack): (f64, f64),
-    found: Option<estimate::Estimated>,
-    why_missing: &str,
-) -> Check {
-    let (low, high) = (expected - slack, expected + slack);
-    let band = format!(
-        "{}–{}{unit}",
-        crate::units::trim_float(round2(low)),
-        crate::units::trim_float(round2(high))
-    );
-    let expected_json = json!({ "value": expected, "low": low, "high": high });
-    let Some(found) = found else {
-        return Check::new(
-            name,
-            "throttle",
-            Verdict::Inconclusive,
-            serde_json::Value::Null,
-            expected_json,
-            format!(
-                "expected {what} {}{unit} ({band}); {why_missing}",
-                crate::units::trim_float(expected)
-            ),
-        );
-    };
-    let verdict = if found.low >= low && found.high <= high {
-        Verdict::Pass
-    } else if found.high < low || found.low > high {
-        Verdict::Fail
-    } else {
-        Verdict::Inconclusive
-    };
-    let judgement = match verdict {
-        Verdict::Pass => "inside",
-        Verdict::Fail => "outside",
-        _ => "not decided against",
-    };
-    let mut check = Check::new(
-        name,
-        "throttle",
-        verdict,
-        json!(found.estimate),
-        expected_json,
-        format!(
-            "{what} {:.1}{unit} ({:.0}% interval {:.1}–{:.1}), {judgement} the expected {band}",
-            found.estimate,
-            CONFIDENCE * 100.0,
-            found.low,
-            found.high
-        ),
-    );
-    check.interval = Some(Interval {
-        low: found.low,
-        high: found.high,
-        confidence: CONFIDENCE,
-        kind: Some("see throttle.interval_kind".to_string()),
-    });
-    check
 }
 
 /// The identification of what the probe saw (see [`identify`]).
@@ -1028,62 +958,18 @@ fn checks(
     if let Some(expected) = plan.expect_model {
         checks.push(model_check(expected, found, blocked));
     }
-    let tolerance = plan.tolerance;
-    let at_least = |expected: f64, least: f64| (expected * tolerance).max(least);
-    let gates = [
-        (
-            "throttle rate",
-            "admitted rate",
-            " rps",
-            plan.expect_rate.map(|e| (e, e * tolerance)),
-            found.rate,
-        ),
-        (
-            "throttle burst",
-            "burst",
-            "",
-            plan.expect_burst.map(|e| (e, at_least(e, MIN_BURST_SLACK))),
-            found.burst,
-        ),
-        (
-            "throttle concurrency",
-            "concurrency",
-            "",
-            plan.expect_concurrency.map(|e| (e, at_least(e, 1.0))),
-            found.concurrency,
-        ),
-        (
-            "throttle window limit",
-            "window limit",
-            "",
-            plan.expect_window_limit
-                .map(|e| (e, at_least(e, MIN_BURST_SLACK))),
-            found.window_limit,
-        ),
-        (
-            "throttle window",
-            "window",
-            " s",
-            plan.expect_window_s.map(|e| (e, e * tolerance)),
-            found.window_s,
-        ),
-        (
-            "throttle queue depth",
-            "queue depth",
-            "",
-            plan.expect_queue_depth
-                .map(|e| (e, at_least(e, MIN_BURST_SLACK))),
-            found.queue_depth,
-        ),
-    ];
-    for (name, what, unit, expected, estimate) in gates {
-        let Some(expected) = expected else { continue };
-        let estimate = estimate.filter(|_| blocked.is_none());
-        let mut check = gate(name, what, unit, expected, estimate, &why_missing);
+    for parameter in Parameter::ALL {
+        let Some(expected) = plan.expected(parameter) else {
+            continue;
+        };
+        let expected = (expected, parameter.slack(expected, plan.tolerance));
+        let estimate = found.estimate(parameter).filter(|_| blocked.is_none());
+        let mut check = gate(parameter, expected, estimate, CONFIDENCE, &why_missing);
         if estimate.is_none()
             && blocked.is_none()
             && !matches!(found.model, Limiter::Unknown | Limiter::None)
         {
+            let (what, unit) = parameter.what();
             check.verdict = Verdict::Fail;
             check.reason = format!(
                 "expected {what} {}{unit}; the limiter is a {}, which has none ({})",
@@ -1092,7 +978,7 @@ fn checks(
                 found.evidence.first().map_or("", String::as_str)
             );
         }
-        if name == "throttle rate" && estimate.is_none() {
+        if parameter == Parameter::Rate && estimate.is_none() {
             nothing_throttled(plan, watch, &mut check, expected.0, max_offered);
         }
         checks.push(check);
@@ -1312,6 +1198,10 @@ fn section(
         idle_s: plan.idle.as_secs_f64(),
         expect_rate_per_s: plan.expect_rate,
         expect_burst: plan.expect_burst,
+        expect_concurrency: plan.expect_concurrency,
+        expect_window_limit: plan.expect_window_limit,
+        expect_window_s: plan.expect_window_s,
+        expect_queue_depth: plan.expect_queue_depth,
         tolerance: plan.tolerance,
         retry_after_count: watch.retry_after_count,
         retry_after_s: watch.retry_after_s,

@@ -1,6 +1,7 @@
 //! A validated throttle probe: its bounds, its search and what it expects.
 use std::time::Duration;
 
+use super::gate::Parameter;
 use super::identify::Limiter;
 use crate::plan::schedule::{RateCurve, Schedule};
 use crate::plan::{self, LoadPlan};
@@ -42,6 +43,18 @@ pub struct ThrottlePlan {
 }
 
 impl ThrottlePlan {
+    /// What the probe was told to expect of a parameter.
+    pub fn expected(&self, parameter: Parameter) -> Option<f64> {
+        match parameter {
+            Parameter::Rate => self.expect_rate,
+            Parameter::Burst => self.expect_burst,
+            Parameter::Concurrency => self.expect_concurrency,
+            Parameter::WindowLimit => self.expect_window_limit,
+            Parameter::Window => self.expect_window_s,
+            Parameter::QueueDepth => self.expect_queue_depth,
+        }
+    }
+
     /// The search's rates: doubling from the start rate, the last one capped
     /// at --max-rate and held longer.
     pub(crate) fn search_steps(&self) -> Vec<(f64, f64)> {

@@ -116,38 +116,82 @@ fn mangled_reports_are_input_errors_never_panics() {
 }
 
 /// `gateprobe report --recompute`: a saved report's fixed-horizon checks
-/// (thresholds) come out the same from its recorded data; an edited one
-/// (its observed value, or the histogram it was computed from) does not.
+/// (thresholds, throttle gates decided on an estimate, the canary's
+/// unclassified share) come out the same from its recorded data — a whole
+/// scenario (canary, throttle and threshold steps) and a `throttle` command's
+/// report; an edit to any of them (the observed value, or the data it was
+/// computed from) is found.
 #[test]
 fn recompute_reproduces_the_fixed_horizon_checks() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    let text = std::fs::read_to_string(root.join("scenario-report.json")).unwrap();
-    let report = gateprobe::report::read_saved("saved", &text).unwrap();
-    let found = gateprobe::report::recompute(&report).unwrap();
-    assert!(found.same >= 1, "{found:?}");
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    let recompute = |value: &Value| {
+        let report: Report = serde_json::from_value(value.clone()).unwrap();
+        gateprobe::report::recompute(&report).unwrap()
+    };
+    let scenario: Value = serde_json::from_str(&read("scenario-report.json")).unwrap();
+    let found = recompute(&scenario);
     assert!(found.differs.is_none(), "{found:?}");
-    assert!(found.kept.contains_key("split.share"), "{found:?}");
-    let mut edited: Value = serde_json::from_str(&text).unwrap();
-    let steps = edited["steps"].as_array_mut().unwrap();
-    let step = steps
-        .iter_mut()
-        .find(|step| {
-            step["report"]["checks"]
-                .as_array()
+    // 2 canary steps' unclassified checks, 2 throttle gates, 1 threshold.
+    assert_eq!(found.same, 5, "{found:?}");
+    let kept: Vec<&str> = found.kept.keys().copied().collect();
+    assert!(
+        kept.iter().any(|why| why.starts_with("sequential")),
+        "{kept:?}"
+    );
+    let throttle: Value = serde_json::from_str(&read("throttle-report.json")).unwrap();
+    let found = recompute(&throttle);
+    assert!(found.differs.is_none() && found.same == 2, "{found:?}");
+
+    let step_with = |report: &mut Value, kind: &str| -> usize {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|step| {
+                step["report"]["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["kind"] == kind)
+            })
+            .unwrap_or_else(|| panic!("a step with a {kind} check"))
+    };
+    type Edit = fn(&mut Value);
+    let edits: [(&str, &str, Edit); 5] = [
+        ("threshold", "its observed value", |r| {
+            let check = r["checks"]
+                .as_array_mut()
                 .unwrap()
-                .iter()
-                .any(|c| c["kind"] == "threshold")
-        })
-        .expect("a step with thresholds");
-    let check = step["report"]["checks"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|c| c["kind"] == "threshold")
-        .unwrap();
-    check["observed"] = Value::from(0.123);
-    let edited: Report = serde_json::from_value(edited).unwrap();
-    let found = gateprobe::report::recompute(&edited).unwrap();
-    let differs = found.differs.expect("an edited observation is found");
-    assert!(differs.contains("recomputes to"), "{differs}");
+                .iter_mut()
+                .find(|c| c["kind"] == "threshold")
+                .unwrap();
+            check["observed"] = Value::from(0.123);
+        }),
+        ("threshold", "the class counts it read", |r| {
+            let classes = r["classes"].as_object_mut().unwrap();
+            if let Some(class) = classes.values_mut().next() {
+                class["count"] = Value::from(class["count"].as_u64().unwrap() * 2 + 1);
+            }
+        }),
+        ("throttle", "the saved estimate", |r| {
+            r["throttle"]["rate_per_s"]["ci_low"] = Value::from(1.0);
+        }),
+        ("throttle", "the expectation", |r| {
+            r["throttle"]["expect_burst"] = Value::from(100.0);
+        }),
+        ("split.unclassified", "the unclassified count", |r| {
+            r["canary"]["unclassified"] = Value::from(1_000_000);
+        }),
+    ];
+    for (kind, what, edit) in edits {
+        let mut edited = scenario.clone();
+        let step = step_with(&mut edited, kind);
+        edit(&mut edited["steps"][step]["report"]);
+        let found = recompute(&edited);
+        let differs = found
+            .differs
+            .unwrap_or_else(|| panic!("an edit to a {kind} check's {what} is not found"));
+        assert!(differs.contains("recomputes to"), "{differs}");
+    }
 }

@@ -96,6 +96,31 @@ async fn every_scenario_passes_against_the_simulator_and_leaks_no_secret() {
             }
         }
         assert!(!stdout.contains(GOLD_KEY) && !stderr.contains(GOLD_KEY));
+        // The saved report's fixed-horizon checks recompute to the same.
+        let output = Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+            .arg("report")
+            .arg(dir.path().join("r.json"))
+            .arg("--recompute")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{name}: --recompute: {said}");
+        let fixed = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|step| step["report"]["checks"].as_array().unwrap())
+            .filter(|c| {
+                c["kind"] == "threshold"
+                    || c["kind"] == "split.unclassified"
+                    || (c["kind"] == "throttle" && c.get("interval").is_some())
+            })
+            .count();
+        say(&format!("{name}: {}", said.trim()));
+        assert!(
+            said.contains(&format!("recomputed {fixed} fixed-horizon check")),
+            "{name}: {fixed} expected: {said}"
+        );
     }
 }
 
