@@ -101,7 +101,7 @@ fn count(report: &Report, class: &str) -> u64 {
     report.classes.get(class).map_or(0, |section| section.count)
 }
 
-/// Runs the demo.
+/// Runs the demo: the simulator's truth, then each chapter in turn.
 pub async fn run(args: DemoArgs) -> Result<u8> {
     let started = Instant::now();
     let out = args
@@ -125,7 +125,27 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         sim::command::describe(running.simulator.config(), &base)
     );
 
-    // 1. The canary verdict.
+    let split_path = canary(&base, &out).await?;
+    throttle(&base, &out).await?;
+    concurrency(&base, &out).await?;
+    start_execution(&base, &out).await?;
+    let (gate, html) = ci_gate(&base, &out).await?;
+
+    crate::outln!(
+        "\nReports (JSON, schema gateprobe.report/v1) are in {}",
+        out.display()
+    );
+    crate::outln!("  e.g. {}", split_path.display());
+    crate::outln!("  HTML report with charts: {}", html.display());
+    crate::outln!(
+        "Done in {:.1} s. Next: `gateprobe sim` serves this gateway for your own runs.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(gate.exit_code)
+}
+
+/// 1. The canary verdict, and a misconfigured split caught by the same check.
+async fn canary(base: &str, out: &Path) -> Result<PathBuf> {
     let hello = format!("{base}/PROD/hello");
     crate::outln!(
         "\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that"
@@ -169,8 +189,11 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     args.extend_from_slice(&classes);
     let (wrong, _) = measure(&args, &out, "1-misconfigured-split").await?;
     print_checks(&wrong);
+    Ok(split_path)
+}
 
-    // 2. A throttled method.
+/// 2. A throttled method: the probe's estimates against the configured bucket.
+async fn throttle(base: &str, out: &Path) -> Result<()> {
     let throttled = format!("{base}/PROD/throttled");
     crate::outln!("\n2. Throttle. GET /PROD/throttled has a method throttle: 50 rps, burst 10.");
     crate::outln!(
@@ -217,8 +240,11 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         );
     }
     print_checks(&probe);
+    Ok(())
+}
 
-    // 2b. A concurrency limit: a Lambda function's reserved concurrency.
+/// 2b. A concurrency limit: a Lambda function's reserved concurrency.
+async fn concurrency(base: &str, out: &Path) -> Result<()> {
     let reports = format!("{base}/REPORTS/report");
     crate::outln!(
         "\n   GET /REPORTS/report is a Lambda function with reserved concurrency 10 (100 ms each);"
@@ -255,8 +281,11 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         }
     }
     print_checks(&limited);
+    Ok(())
+}
 
-    // 3. A POST that fronts Step Functions StartExecution.
+/// 3. A POST that fronts Step Functions StartExecution: unique names, a reused one, no key.
+async fn start_execution(base: &str, out: &Path) -> Result<()> {
     let execution = format!("{base}/PROD/execution");
     let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:HelloWorkflow";
     crate::outln!(
@@ -272,7 +301,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
                 count: &'static str,
                 body: String,
                 name: &'static str| {
-        let (execution, out) = (execution.clone(), out.clone());
+        let execution = execution.clone();
         async move {
             let mut args = vec![
                 "load",
@@ -322,8 +351,11 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         count(&no_key, "forbidden"),
         no_key.run.requests_completed
     );
+    Ok(())
+}
 
-    // 4. The same checks as one scenario: the CI gate, with every report format.
+/// 4. The same checks as one scenario: the CI gate, with every report format.
+async fn ci_gate(base: &str, out: &Path) -> Result<(Report, PathBuf)> {
     crate::outln!(
         "\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,"
     );
@@ -385,18 +417,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         gate.exit_code,
         gate.run.requests_sent
     );
-
-    crate::outln!(
-        "\nReports (JSON, schema gateprobe.report/v1) are in {}",
-        out.display()
-    );
-    crate::outln!("  e.g. {}", split_path.display());
-    crate::outln!("  HTML report with charts: {}", html.display());
-    crate::outln!(
-        "Done in {:.1} s. Next: `gateprobe sim` serves this gateway for your own runs.",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(gate.exit_code)
+    Ok((gate, html))
 }
 
 /// The demo's scenario, as users copy it from `scenarios/demo.json`.

@@ -4,10 +4,11 @@ use anyhow::Result;
 use crate::canary::health;
 use crate::canary::health::{HealthSpec, LatencyMargin};
 use crate::canary::plan::*;
-use crate::canary::split::{Expectation, Split};
+use crate::canary::split::{alpha_each, Expectation, Split};
+use crate::classify::Classifier;
 use crate::cli::CanaryArgs;
 use crate::plan::schedule::Schedule;
-use crate::plan::{usage, UsageError};
+use crate::plan::{usage, LoadPlan, UsageError};
 use crate::stats::binomial::tost_sample_size;
 use crate::units;
 
@@ -30,12 +31,129 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
     let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
     let classifier = crate::classify::Classifier::parse(&args.load.classify).map_err(UsageError)?;
-    let names = classifier.names();
-    let known = names[..names.len() - 1].join(", ");
+    let mut variants = expected_variants(&args.expect, &classifier)?;
+    let baseline = baseline(args.baseline.as_deref(), &classifier, &mut variants)?;
 
-    // Expected shares.
+    // Which shares are tested: with two variants the first expected one
+    // (the other is its complement); otherwise every variant.
+    let tested: Vec<usize> = if variants.len() == 2 {
+        vec![if baseline == Some(0) { 1 } else { 0 }]
+    } else {
+        (0..variants.len()).collect()
+    };
+    let tolerance = Tolerance::parse(args.tolerance.as_deref())?;
+    let mut notes = Vec::new();
+    let mut expectations = Vec::new();
+    for &index in &tested {
+        let variant = &mut variants[index];
+        let tolerance = tolerance.around(&variant.name, variant.share, &mut notes)?;
+        variant.test = Some(expectations.len());
+        expectations.push(Expectation {
+            share: variant.share,
+            tolerance,
+        });
+    }
+    let split = Split::new(&expectations, alpha, power);
+    let expected_sequential = split.expected_requests();
+    let tost_size = tost_size(&expectations, alpha, power);
+    let smallest_share = variants
+        .iter()
+        .map(|variant| variant.share)
+        .filter(|share| *share > 0.0)
+        .fold(1.0, f64::min);
+    let max_unclassified = match &args.max_unclassified {
+        Some(text) => {
+            units::parse_percent(text).or_else(|why| usage(format!("--max-unclassified: {why}")))?
+        }
+        None => smallest_share / 10.0,
+    };
+
+    // Health: every other variant against the baseline.
+    let health = match baseline {
+        Some(_) if !args.no_health && variants.len() > 1 => Some(health_spec(args, alpha, power)?),
+        _ => None,
+    };
+    if let (Some(matcher), None) = (&args.error_if, &health) {
+        return usage(format!(
+            "--error-if {matcher}: there is no health check in this run (no baseline, or --no-health)"
+        ));
+    }
+
+    let probe = load(args, 1)?;
+    let rate_per_s = match &probe.schedule {
+        Schedule::Open(curve) => Some(curve.max_rate_per_s()),
+        Schedule::Closed => None,
+    };
+    let mut canary = CanaryPlan {
+        load: probe,
+        variants,
+        baseline,
+        split,
+        alpha,
+        power,
+        max_unclassified,
+        health,
+        planned_requests: 0,
+        max_requests: 0,
+        tost_size,
+        expected_sequential,
+        latency_seconds: health::MIN_SECONDS as u64,
+        rate_per_s,
+        notes,
+    };
+    size(&mut canary, request_cap(args)?);
+    let load = load(args, canary.max_requests)?;
+    canary.load = load;
+    Ok(canary)
+}
+
+/// The load of at most `requests` the canary sends: warm connections, and
+/// `--error-if` as the health checks' error rule.
+fn load(args: &CanaryArgs, requests: u64) -> Result<LoadPlan, UsageError> {
+    let mut load_args = args.load.clone();
+    load_args.requests = Some(requests.to_string());
+    let mut load = crate::cli::load::load_plan(&load_args)?;
+    load.warm_connections = WARM_CONNECTIONS.min(load.concurrency);
+    if let Some(matcher) = &args.error_if {
+        load.classifier
+            .set_error_rule(matcher)
+            .map_err(UsageError)?;
+    }
+    Ok(load)
+}
+
+/// Fixed-horizon (TOST) classified responses the split needs: the most any
+/// tested share needs at its level.
+fn tost_size(expectations: &[Expectation], alpha: f64, power: f64) -> u64 {
+    expectations
+        .iter()
+        .filter(|e| e.share > 0.0 && e.share < 1.0)
+        .map(|e| {
+            tost_sample_size(
+                e.share,
+                e.tolerance,
+                alpha_each(alpha, expectations.len()),
+                power,
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The classes a matcher may name, for messages.
+fn known(classifier: &Classifier) -> String {
+    let names = classifier.names();
+    names[..names.len() - 1].join(", ")
+}
+
+/// `--expect CLASS=SHARE…`: each a defined class, once, the shares at most 100%.
+fn expected_variants(
+    expect: &[String],
+    classifier: &Classifier,
+) -> Result<Vec<Variant>, UsageError> {
+    let known = known(classifier);
     let mut variants: Vec<Variant> = Vec::new();
-    for text in &args.expect {
+    for text in expect {
         let Some((name, share_text)) = text.split_once('=') else {
             return usage(format!(
                 "--expect '{text}': expected CLASS=SHARE, e.g. canary=10%"
@@ -70,11 +188,22 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
             percent(total)
         ));
     }
+    Ok(variants)
+}
+
+/// The baseline: named (`--baseline`, given the remainder unless expected),
+/// the one class left (given the remainder), or — when the shares sum to
+/// 100% — the largest expected.
+fn baseline(
+    named: Option<&str>,
+    classifier: &Classifier,
+    variants: &mut Vec<Variant>,
+) -> Result<Option<usize>, UsageError> {
+    let known = known(classifier);
+    let total: f64 = variants.iter().map(|variant| variant.share).sum();
     let remainder = (1.0 - total).max(0.0);
     let full = remainder < 1e-9;
-
-    // The baseline: named, the one class left, or the largest expected.
-    let baseline = match &args.baseline {
+    let baseline = match named {
         Some(name) => {
             let Some(class) = classifier
                 .index_of(name)
@@ -84,7 +213,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
                     "--baseline {name}: no class '{name}'; the classes are {known}"
                 ));
             };
-            match variants.iter().position(|variant| variant.name == *name) {
+            match variants.iter().position(|variant| variant.name == name) {
                 Some(index) => Some(index),
                 None if full => {
                     return usage(format!(
@@ -94,7 +223,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
                 }
                 None => {
                     variants.push(Variant {
-                        name: name.clone(),
+                        name: name.to_string(),
                         class,
                         share: remainder,
                         test: None,
@@ -110,187 +239,151 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
             .max_by(|a, b| a.1.share.total_cmp(&b.1.share).then(b.0.cmp(&a.0)))
             .map(|(index, _)| index)
             .filter(|_| variants.len() > 1),
-        None => {
-            let others: Vec<&String> = names[..names.len() - 1]
-                .iter()
-                .filter(|name| !variants.iter().any(|variant| &variant.name == *name))
-                .collect();
-            match others.as_slice() {
-                [only] => {
-                    let name = (*only).clone();
-                    let class = classifier.index_of(&name).expect("listed above");
-                    variants.push(Variant {
-                        name,
-                        class,
-                        share: remainder,
-                        test: None,
-                    });
-                    Some(variants.len() - 1)
-                }
-                [] => {
-                    return usage(format!(
-                        "--expect shares sum to {}: the other {} needs a class; define the baseline with --classify",
-                        percent(total),
-                        percent(remainder)
-                    ))
-                }
-                many => {
-                    return usage(format!(
-                        "--expect shares sum to {}: say which class gets the other {} with --baseline (one of {})",
-                        percent(total),
-                        percent(remainder),
-                        many.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ")
-                    ))
-                }
-            }
-        }
+        None => Some(the_other(classifier, variants, (total, remainder))?),
     };
+    Ok(baseline)
+}
 
-    // Which shares are tested: with two variants the first expected one
-    // (the other is its complement); otherwise every variant.
-    let tested: Vec<usize> = if variants.len() == 2 {
-        vec![if baseline == Some(0) { 1 } else { 0 }]
-    } else {
-        (0..variants.len()).collect()
-    };
-    let mut notes = Vec::new();
-    let mut expectations = Vec::new();
-    for &index in &tested {
-        let share = variants[index].share;
+/// The one class no `--expect` names, given the `remainder` of the `total`; an error when
+/// there is none or more than one.
+fn the_other(
+    classifier: &Classifier,
+    variants: &mut Vec<Variant>,
+    (total, remainder): (f64, f64),
+) -> Result<usize, UsageError> {
+    let names = classifier.names();
+    let others: Vec<&String> = names[..names.len() - 1]
+        .iter()
+        .filter(|name| !variants.iter().any(|variant| &variant.name == *name))
+        .collect();
+    match others.as_slice() {
+        [only] => {
+            let name = (*only).clone();
+            let class = classifier.index_of(&name).expect("listed above");
+            variants.push(Variant {
+                name,
+                class,
+                share: remainder,
+                test: None,
+            });
+            Ok(variants.len() - 1)
+        }
+        [] => {
+            usage(format!(
+                "--expect shares sum to {}: the other {} needs a class; define the baseline with --classify",
+                percent(total),
+                percent(remainder)
+            ))
+        }
+        many => {
+            usage(format!(
+                "--expect shares sum to {}: say which class gets the other {} with --baseline (one of {})",
+                percent(total),
+                percent(remainder),
+                many.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+}
+
+/// `--tolerance`: percentage points (`2pp`), a percentage of each share's
+/// minority side (`20%`), or the default.
+enum Tolerance<'a> {
+    Points(&'a str, f64),
+    OfShare(&'a str, f64),
+    Default,
+}
+
+impl<'a> Tolerance<'a> {
+    fn parse(text: Option<&'a str>) -> Result<Self, UsageError> {
+        let Some(text) = text else {
+            return Ok(Tolerance::Default);
+        };
+        if text.trim().ends_with("pp") {
+            let points =
+                units::parse_points(text).or_else(|why| usage(format!("--tolerance: {why}")))?;
+            return Ok(Tolerance::Points(text, points));
+        }
+        let relative = units::parse_percent(text).map_err(|_| {
+            UsageError(format!(
+                "--tolerance {text}: expected percentage points (2pp) or a percentage of the share (20%)"
+            ))
+        })?;
+        Ok(Tolerance::OfShare(text, relative))
+    }
+
+    /// The tolerance around `name`'s expected `share`: one a check can
+    /// decide (at least 0.1pp, below the share and its complement). The
+    /// default is 20% of the minority side, at least 1pp, or half of it
+    /// where 1pp would pass a dead variant (said in `notes`).
+    fn around(&self, name: &str, share: f64, notes: &mut Vec<String>) -> Result<f64, UsageError> {
         let minority = share.min(1.0 - share);
-        let name = &variants[index].name;
-        let tolerance = match &args.tolerance {
-            Some(text) => {
-                let tolerance = if text.trim().ends_with("pp") {
-                    units::parse_points(text).or_else(|why| usage(format!("--tolerance: {why}")))?
-                } else {
-                    let relative = units::parse_percent(text).map_err(|_| {
-                        UsageError(format!(
-                            "--tolerance {text}: expected percentage points (2pp) or a percentage of the share (20%)"
-                        ))
-                    })?;
-                    relative * minority
-                };
-                if tolerance < MIN_TOLERANCE {
-                    return usage(format!(
-                        "--tolerance {text} ({}) for {name}: expected at least 0.1pp; a finer band needs millions of requests per check",
-                        percent(tolerance)
-                    ));
-                }
-                if tolerance <= 0.0 {
-                    return usage(format!(
-                        "--tolerance {text}: that is no tolerance at all for {name}'s expected {}; give percentage points, e.g. 1pp",
-                        percent(share)
-                    ));
-                }
-                if share > 0.0 && share < 1.0 && tolerance >= minority {
-                    return usage(format!(
-                        "--tolerance {text} ({}) is not below {name}'s expected {} (or its complement): \
-                         a {name} that gets {} would pass; give a smaller tolerance, e.g. 20%",
-                        percent(tolerance),
-                        percent(share),
-                        if tolerance >= share { "nothing" } else { "everything" }
-                    ));
-                }
-                tolerance
-            }
-            None => {
+        let (text, tolerance) = match *self {
+            Tolerance::Points(text, points) => (text, points),
+            Tolerance::OfShare(text, relative) => (text, relative * minority),
+            Tolerance::Default => {
                 let default = (0.2 * minority).max(0.01);
                 if share > 0.0 && share < 1.0 && default >= minority {
                     notes.push(format!(
                         "tolerance for {name} is {} (half its expected share): the default 1pp would pass a dead {name}",
                         percent(minority / 2.0)
                     ));
-                    minority / 2.0
-                } else {
-                    default
+                    return Ok(minority / 2.0);
                 }
+                return Ok(default);
             }
         };
-        variants[index].test = Some(expectations.len());
-        expectations.push(Expectation { share, tolerance });
-    }
-    let split = Split::new(&expectations, alpha, power);
-    let expected_sequential = split.expected_requests();
-    let tost_size = expectations
-        .iter()
-        .filter(|e| e.share > 0.0 && e.share < 1.0)
-        .map(|e| {
-            tost_sample_size(
-                e.share,
-                e.tolerance,
-                alpha / expectations.len() as f64,
-                power,
-            )
-        })
-        .max()
-        .unwrap_or(0);
-    let smallest_share = variants
-        .iter()
-        .map(|variant| variant.share)
-        .filter(|share| *share > 0.0)
-        .fold(1.0, f64::min);
-    let max_unclassified = match &args.max_unclassified {
-        Some(text) => {
-            units::parse_percent(text).or_else(|why| usage(format!("--max-unclassified: {why}")))?
-        }
-        None => smallest_share / 10.0,
-    };
-
-    // Health: every other variant against the baseline.
-    let health = match baseline {
-        Some(_) if !args.no_health && variants.len() > 1 => Some(health_spec(args, alpha, power)?),
-        _ => None,
-    };
-    if let Some(matcher) = &args.error_if {
-        if health.is_none() {
+        if tolerance < MIN_TOLERANCE {
             return usage(format!(
-                "--error-if {matcher}: there is no health check in this run (no baseline, or --no-health)"
+                        "--tolerance {text} ({}) for {name}: expected at least 0.1pp; a finer band needs millions of requests per check",
+                        percent(tolerance)
+                    ));
+        }
+        if tolerance <= 0.0 {
+            return usage(format!(
+                        "--tolerance {text}: that is no tolerance at all for {name}'s expected {}; give percentage points, e.g. 1pp",
+                        percent(share)
+                    ));
+        }
+        if share > 0.0 && share < 1.0 && tolerance >= minority {
+            return usage(format!(
+                "--tolerance {text} ({}) is not below {name}'s expected {} (or its complement): \
+                         a {name} that gets {} would pass; give a smaller tolerance, e.g. 20%",
+                percent(tolerance),
+                percent(share),
+                if tolerance >= share {
+                    "nothing"
+                } else {
+                    "everything"
+                }
             ));
         }
+        Ok(tolerance)
     }
+}
 
-    // The load: bounded by --max-requests (or the room to re-plan, below).
-    let given = match (&args.max_requests, &args.load.requests) {
-        (Some(_), Some(_)) => {
-            return usage("--max-requests and --requests conflict: give one".to_string())
-        }
-        (Some(text), None) => {
-            Some(units::parse_count(text).or_else(|why| usage(format!("--max-requests: {why}")))?)
-        }
-        (None, Some(text)) => {
-            Some(units::parse_count(text).or_else(|why| usage(format!("--requests: {why}")))?)
-        }
-        (None, None) => None,
-    };
-    let mut load_args = args.load.clone();
-    load_args.requests = Some("1".to_string());
-    let probe = crate::cli::load::load_plan(&load_args)?;
-    let rate_per_s = match &probe.schedule {
-        Schedule::Open(curve) => Some(curve.max_rate_per_s()),
-        Schedule::Closed => None,
-    };
-    let mut canary = CanaryPlan {
-        load: probe,
-        variants,
-        baseline,
-        split,
-        alpha,
-        power,
-        max_unclassified,
-        health,
-        planned_requests: 0,
-        max_requests: 0,
-        tost_size,
-        expected_sequential,
-        latency_seconds: health::MIN_SECONDS as u64,
-        rate_per_s,
-        notes,
-    };
+/// `--max-requests` (or `--requests`, the same bound for a canary).
+fn request_cap(args: &CanaryArgs) -> Result<Option<u64>, UsageError> {
+    match (&args.max_requests, &args.load.requests) {
+        (Some(_), Some(_)) => usage("--max-requests and --requests conflict: give one".to_string()),
+        (Some(text), None) => units::parse_count(text)
+            .map(Some)
+            .or_else(|why| usage(format!("--max-requests: {why}"))),
+        (None, Some(text)) => units::parse_count(text)
+            .map(Some)
+            .or_else(|why| usage(format!("--requests: {why}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The requests the checks plan for, and the cap: `given`, or room to
+/// re-plan for a baseline five times as error-prone as assumed (at least
+/// 5%), never under twice the plan.
+fn size(canary: &mut CanaryPlan, given: Option<u64>) {
     let mut planned = canary.split.horizon();
     if let Some(spec) = &canary.health {
         planned = planned.max(canary.error_requests(spec, spec.assumed_error_rate));
-        if let Some(rate) = rate_per_s {
+        if let Some(rate) = canary.rate_per_s {
             planned = planned.max((rate * canary.latency_seconds as f64).ceil() as u64);
         }
     }
@@ -300,24 +393,12 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
             "--max-requests {cap} is below the {planned} requests the checks plan for: expect an inconclusive verdict"
         ));
     }
-    // The default cap leaves room to re-plan for a baseline five times as
-    // error-prone as assumed (at least 5%), and never under twice the plan.
     canary.max_requests = given.unwrap_or_else(|| {
         let room = canary.health.map_or(0, |spec| {
             canary.error_requests(&spec, (5.0 * spec.assumed_error_rate).clamp(0.05, 0.5))
         });
         planned.saturating_mul(2).max(room)
     });
-    load_args.requests = Some(canary.max_requests.to_string());
-    let mut load = crate::cli::load::load_plan(&load_args)?;
-    load.warm_connections = WARM_CONNECTIONS.min(load.concurrency);
-    if let Some(matcher) = &args.error_if {
-        load.classifier
-            .set_error_rule(matcher)
-            .map_err(UsageError)?;
-    }
-    canary.load = load;
-    Ok(canary)
 }
 
 fn health_spec(args: &CanaryArgs, alpha: f64, power: f64) -> Result<HealthSpec, UsageError> {
