@@ -167,7 +167,7 @@ async fn canary(base: &str, out: &Path) -> Result<PathBuf> {
         "canary=10%",
     ];
     args.extend_from_slice(&classes);
-    let (split, split_path) = measure(&args, &out, "1-canary-split").await?;
+    let (split, split_path) = measure(&args, out, "1-canary-split").await?;
     print_checks(&split);
 
     let beta = format!("{base}/BETA/hello");
@@ -187,7 +187,7 @@ async fn canary(base: &str, out: &Path) -> Result<PathBuf> {
         "--no-health",
     ];
     args.extend_from_slice(&classes);
-    let (wrong, _) = measure(&args, &out, "1-misconfigured-split").await?;
+    let (wrong, _) = measure(&args, out, "1-misconfigured-split").await?;
     print_checks(&wrong);
     Ok(split_path)
 }
@@ -210,7 +210,7 @@ async fn throttle(base: &str, out: &Path) -> Result<()> {
             "--expect-burst",
             "10",
         ],
-        &out,
+        out,
         "2-throttle",
     )
     .await?;
@@ -264,7 +264,7 @@ async fn concurrency(base: &str, out: &Path) -> Result<()> {
         "--expect-concurrency",
         "10",
     ];
-    let (limited, _) = measure(&args, &out, "2-concurrency").await?;
+    let (limited, _) = measure(&args, out, "2-concurrency").await?;
     if let Some(found) = &limited.throttle {
         let model = found.model_label();
         crate::outln!("   → {model}");
