@@ -326,7 +326,7 @@ async fn start_execution(base: &str, out: &Path) -> Result<()> {
                 "--classify",
                 "forbidden=status:403",
             ]);
-            measure(&args, &out, name).await.map(|(report, _)| report)
+            measure(&args, out, name).await.map(|(report, _)| report)
         }
     };
     let gold = Some("x-api-key: demo-key-gold");
@@ -383,7 +383,7 @@ async fn ci_gate(base: &str, out: &Path) -> Result<(Report, PathBuf)> {
         "run",
         &files[0],
         "--target",
-        &base,
+        base,
         "--set",
         set,
         "--json",
