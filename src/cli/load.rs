@@ -178,8 +178,53 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
             args.method
         ))
     })?;
-    let display_url = redact::url(&args.url);
-    let (url_text, basic_auth) = split_userinfo(&args.url);
+    let Target {
+        url,
+        static_uri,
+        probe_uri,
+        display_url,
+        basic_auth,
+    } = target(&args.url)?;
+    let mut headers = headers(args, basic_auth, &display_url)?;
+    if !args.http2 && !headers.fixed.contains_key(http::header::HOST) {
+        // HTTP/1.1 sends origin-form URIs with a Host header; set it once here
+        // rather than on every request.
+        if let Some(authority) = probe_uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            headers.fixed.insert(http::header::HOST, authority);
+        }
+    }
+    let body = body_spec(args)?;
+    json_content_type(&body, &mut headers.fixed);
+    Ok(RequestSpec {
+        method,
+        url,
+        static_uri,
+        endpoint: probe_uri,
+        static_headers: headers.fixed,
+        templated_headers: headers.templated,
+        body,
+        display_url,
+        display_headers: headers.shown,
+    })
+}
+
+/// The URL, checked: absolute http(s) with a host and a valid port; templates
+/// may vary its path and query, never the host. Credentials in it become a
+/// Basic `Authorization` header.
+struct Target {
+    url: Template,
+    static_uri: Option<Uri>,
+    probe_uri: Uri,
+    display_url: String,
+    basic_auth: Option<String>,
+}
+
+fn target(text: &str) -> Result<Target, UsageError> {
+    let display_url = redact::url(text);
+    let (url_text, basic_auth) = split_userinfo(text);
     let url = Template::parse(&url_text)
         .map_err(|why| UsageError(format!("URL '{display_url}': {why}")))?;
     let probe_uri: Uri = url.render(0).parse().or_else(|_| {
@@ -208,6 +253,28 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
     }
     let static_uri = url.as_static().map(|_| probe_uri.clone());
 
+    Ok(Target {
+        url,
+        static_uri,
+        probe_uri,
+        display_url,
+        basic_auth,
+    })
+}
+
+/// Headers: the fixed ones (sent as they are), the templated ones (filled per
+/// request) and how each is shown (secrets as `<redacted>`).
+struct Headers {
+    fixed: HeaderMap,
+    templated: Vec<(HeaderName, Template)>,
+    shown: Vec<(String, String)>,
+}
+
+fn headers(
+    args: &LoadArgs,
+    basic_auth: Option<String>,
+    display_url: &str,
+) -> Result<Headers, UsageError> {
     let mut static_headers = HeaderMap::new();
     let mut templated_headers = Vec::new();
     let mut display_headers = Vec::new();
@@ -254,19 +321,16 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
             return usage(format!("--secret-header '{name}': expected a header name"));
         }
     }
-    if !args.http2 && !static_headers.contains_key(http::header::HOST) {
-        // HTTP/1.1 sends origin-form URIs with a Host header; set it once here
-        // rather than on every request.
-        if let Some(authority) = probe_uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            static_headers.insert(http::header::HOST, authority);
-        }
-    }
-    let body = body_spec(args)?;
-    // A body that starts like JSON is sent as JSON unless the user said otherwise.
-    let first_text = match &body {
+    Ok(Headers {
+        fixed: static_headers,
+        templated: templated_headers,
+        shown: display_headers,
+    })
+}
+
+/// A body that starts like JSON is sent as JSON unless the user said otherwise.
+fn json_content_type(body: &BodySpec, headers: &mut HeaderMap) {
+    let first_text = match body {
         BodySpec::Empty => String::new(),
         BodySpec::Static(bytes) => {
             String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
@@ -274,24 +338,13 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
         BodySpec::Templated(template) => template.render(0),
     };
     if first_text.trim_start().starts_with(['{', '['])
-        && !static_headers.contains_key(http::header::CONTENT_TYPE)
+        && !headers.contains_key(http::header::CONTENT_TYPE)
     {
-        static_headers.insert(
+        headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
     }
-    Ok(RequestSpec {
-        method,
-        url,
-        static_uri,
-        endpoint: probe_uri,
-        static_headers,
-        templated_headers,
-        body,
-        display_url,
-        display_headers,
-    })
 }
 
 fn body_spec(args: &LoadArgs) -> Result<BodySpec, UsageError> {

@@ -46,7 +46,28 @@ fn rules(user: &[String]) -> Vec<String> {
     rules
 }
 
-pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
+/// A flag's value, parsed; the flag named in the error.
+fn given<T>(
+    flag: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, UsageError> {
+    parse(text).or_else(|why| usage(format!("{flag}: {why}")))
+}
+
+/// An optional flag's value, parsed.
+fn optional<T>(
+    flag: &str,
+    text: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, UsageError> {
+    text.as_deref()
+        .map(|text| given(flag, text, parse))
+        .transpose()
+}
+
+/// The rate-shape and size flags of `load` that the probe sets itself.
+fn refuse_load_shapes(args: &ThrottleArgs) -> Result<(), UsageError> {
     let shapes = args
         .load
         .shapes()
@@ -63,77 +84,48 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
             ));
         }
     }
-    let max_rate =
-        units::parse_rate(&args.max_rate).or_else(|why| usage(format!("--max-rate: {why}")))?;
-    let max_requests = units::parse_count(&args.max_requests)
-        .or_else(|why| usage(format!("--max-requests: {why}")))?;
-    let max_duration = units::parse_duration(&args.max_duration)
-        .or_else(|why| usage(format!("--max-duration: {why}")))?;
+    Ok(())
+}
+
+pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
+    refuse_load_shapes(args)?;
+    let max_rate = given("--max-rate", &args.max_rate, units::parse_rate)?;
+    let max_requests = given("--max-requests", &args.max_requests, units::parse_count)?;
+    let max_duration = given("--max-duration", &args.max_duration, units::parse_duration)?;
     if max_duration.is_zero() {
         return usage("--max-duration: expected a duration above 0, e.g. 60s".to_string());
     }
-    let idle =
-        units::parse_duration_or_zero(&args.idle).or_else(|why| usage(format!("--idle: {why}")))?;
-    let start_rate =
-        units::parse_rate(&args.start_rate).or_else(|why| usage(format!("--start-rate: {why}")))?;
+    let idle = given("--idle", &args.idle, units::parse_duration_or_zero)?;
+    let start_rate = given("--start-rate", &args.start_rate, units::parse_rate)?;
     if start_rate > max_rate {
         return usage(format!(
             "--start-rate {}: above --max-rate {}",
             args.start_rate, args.max_rate
         ));
     }
-    let step = units::parse_duration(&args.step).or_else(|why| usage(format!("--step: {why}")))?;
+    let step = given("--step", &args.step, units::parse_duration)?;
     if step < Duration::from_millis(100) {
         return usage(format!(
             "--step {}: expected at least 100ms (a step must hold several requests)",
             args.step
         ));
     }
-    let expect_rate = match &args.expect_rate {
-        Some(text) => {
-            Some(units::parse_rate(text).or_else(|why| usage(format!("--expect-rate: {why}")))?)
-        }
-        None => None,
-    };
-    let expect_burst = match &args.expect_burst {
-        Some(text) => Some(
-            units::parse_count(text).or_else(|why| usage(format!("--expect-burst: {why}")))? as f64,
-        ),
-        None => None,
-    };
-    let count = |flag: &str, text: &Option<String>| -> Result<Option<f64>, UsageError> {
-        text.as_ref()
-            .map(|text| {
-                units::parse_count(text)
-                    .map(|n| n as f64)
-                    .or_else(|why| usage(format!("{flag}: {why}")))
-            })
-            .transpose()
-    };
-    let expect_model = match &args.expect_model {
-        Some(text) => Some(Limiter::parse(text).ok_or_else(|| {
-            UsageError(format!(
-                "--expect-model: expected one of {}",
+    let count = |text: &str| units::parse_count(text).map(|n| n as f64);
+    let model = |text: &str| {
+        Limiter::parse(text).ok_or_else(|| {
+            format!(
+                "expected one of {}",
                 Limiter::ALL
                     .iter()
                     .filter(|model| **model != Limiter::Unknown)
                     .map(|model| model.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
-        })?),
-        None => None,
+            )
+        })
     };
-    let expect_window_s = match &args.expect_window {
-        Some(text) => Some(
-            units::parse_duration(text)
-                .or_else(|why| usage(format!("--expect-window: {why}")))?
-                .as_secs_f64(),
-        ),
-        None => None,
-    };
-    let tolerance = units::parse_percent(&args.tolerance)
-        .or_else(|why| usage(format!("--tolerance: {why}")))?;
+    let seconds = |text: &str| units::parse_duration(text).map(|d| d.as_secs_f64());
+    let tolerance = given("--tolerance", &args.tolerance, units::parse_percent)?;
     if tolerance <= 0.0 || tolerance >= 1.0 {
         return usage(format!(
             "--tolerance {}: expected a share between 0% and 100%, e.g. 10%",
@@ -159,13 +151,13 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         idle,
         start_rate,
         step,
-        expect_rate,
-        expect_burst,
-        expect_model,
-        expect_concurrency: count("--expect-concurrency", &args.expect_concurrency)?,
-        expect_window_limit: count("--expect-window-limit", &args.expect_window_limit)?,
-        expect_window_s,
-        expect_queue_depth: count("--expect-queue-depth", &args.expect_queue_depth)?,
+        expect_rate: optional("--expect-rate", &args.expect_rate, units::parse_rate)?,
+        expect_burst: optional("--expect-burst", &args.expect_burst, count)?,
+        expect_model: optional("--expect-model", &args.expect_model, model)?,
+        expect_concurrency: optional("--expect-concurrency", &args.expect_concurrency, count)?,
+        expect_window_limit: optional("--expect-window-limit", &args.expect_window_limit, count)?,
+        expect_window_s: optional("--expect-window", &args.expect_window, seconds)?,
+        expect_queue_depth: optional("--expect-queue-depth", &args.expect_queue_depth, count)?,
         tolerance,
         honour_retry_after: !args.ignore_retry_after,
     })
