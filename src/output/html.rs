@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
+use super::markup::{document, Align, Markup};
 use super::Format;
 use crate::canary::split::{alpha_each, share_path, Expectation, SharePoint};
 use crate::record::histogram_from_base64;
@@ -334,106 +335,118 @@ fn queue_latency_chart(report: &Report) -> Result<Option<String>> {
     .map(Some)
 }
 
-fn verdict_class(verdict: Verdict) -> &'static str {
-    verdict.as_str()
-}
-
-fn body(out: &mut String, report: &Report, title: &str) -> Result<()> {
-    let _ = writeln!(
-        out,
-        "<h2>{} <span class=\"{}\">{}</span></h2>\n<p class=\"reason\">{} (exit {})</p>",
-        escape(title),
-        verdict_class(report.verdict),
-        report.verdict.as_str().to_uppercase(),
-        escape(&report.reason),
-        report.exit_code
-    );
-    let run = &report.run;
-    let _ = writeln!(
-        out,
-        "<p><code>{} {}</code> · {}</p>",
-        escape(&run.method),
-        escape(&run.target),
-        escape(&run.summary())
-    );
-    if !report.checks.is_empty() {
-        out.push_str("<table><tr><th>verdict</th><th>check</th><th>reason</th></tr>\n");
-        for check in &report.checks {
-            let _ = writeln!(
-                out,
-                "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
-                verdict_class(check.verdict),
-                check.verdict.as_str().to_uppercase(),
-                escape(&check.name),
-                escape(&check.reason)
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    out.push_str(
-        "<table><tr><th>class</th><th>count</th><th>share</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n",
-    );
-    for (name, class) in report.classes.iter().filter(|(_, class)| class.count > 0) {
-        let latency = class.latency_ms.as_ref();
-        let cell = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.2}"));
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(name),
-            class.count,
-            class.share * 100.0,
-            cell(latency.map(|p| p.p50)),
-            cell(latency.map(|p| p.p99)),
-            cell(latency.map(|p| p.max))
-        );
-    }
-    out.push_str("</table>\n");
-    for svg in [
-        traffic_chart(report)?,
-        share_chart(report)?,
-        latency_chart(report)?,
-        throttle_chart(report)?,
-        queue_latency_chart(report)?,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let _ = writeln!(out, "<figure>{svg}</figure>");
-    }
-    Ok(())
-}
-
 const STYLE: &str = "body{font-family:sans-serif;max-width:820px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;\
-font-size:14px;text-align:left}.pass{color:#17803d;font-weight:bold}.fail{color:#c62828;\
-font-weight:bold}.inconclusive{color:#b26a00;font-weight:bold}.error{color:#6a1b9a;\
-font-weight:bold}figure{margin:1em 0}.reason{font-size:15px}";
+font-size:14px;text-align:left}td.num{text-align:right}.pass{color:#17803d;font-weight:bold}\
+.fail{color:#c62828;font-weight:bold}.inconclusive{color:#b26a00;font-weight:bold}\
+.error{color:#6a1b9a;font-weight:bold}figure{margin:1em 0}.reason{font-size:15px}";
 
-pub fn render(report: &Report) -> Result<String> {
-    let mut out = String::new();
-    let title = format!("gateprobe {} — {}", report.command, report.verdict.as_str());
-    let _ = writeln!(
-        out,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
-        escape(&title)
-    );
-    if report.steps.is_empty() {
-        body(&mut out, report, &format!("gateprobe {}", report.command))?;
-    } else {
+fn verdict_span(verdict: Verdict) -> String {
+    format!(
+        "<span class=\"{}\">{}</span>",
+        verdict.as_str(),
+        verdict.as_str().to_uppercase()
+    )
+}
+
+impl Markup for Html {
+    fn text(&self, text: &str) -> String {
+        escape(text)
+    }
+
+    fn code(&self, text: &str) -> String {
+        format!("<code>{}</code>", escape(text))
+    }
+
+    fn strong(&self, text: &str) -> String {
+        format!("<strong>{}</strong>", escape(text))
+    }
+
+    fn verdict(&self, verdict: Verdict) -> String {
+        verdict_span(verdict)
+    }
+
+    fn begin(&self, out: &mut String, report: &Report) {
+        let title = format!("gateprobe {} — {}", report.command, report.verdict.as_str());
         let _ = writeln!(
             out,
-            "<h1>gateprobe run <span class=\"{}\">{}</span></h1>\n<p class=\"reason\">{} (exit {})</p>",
-            verdict_class(report.verdict),
-            report.verdict.as_str().to_uppercase(),
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>",
+            escape(&title)
+        );
+    }
+
+    fn end(&self, out: &mut String) {
+        out.push_str("</body></html>\n");
+    }
+
+    fn heading(&self, out: &mut String, level: usize, title: &str, report: &Report) {
+        let _ = writeln!(
+            out,
+            "<h{level}>{} {}</h{level}>\n<p class=\"reason\">{} (exit {})</p>",
+            escape(title),
+            verdict_span(report.verdict),
             escape(&report.reason),
             report.exit_code
         );
-        for step in &report.steps {
-            body(&mut out, &step.report, &format!("step {}", step.name))?;
-        }
     }
-    out.push_str("</body></html>\n");
-    Ok(out)
+
+    fn paragraph(&self, out: &mut String, text: &str) {
+        let _ = writeln!(out, "<p>{text}</p>");
+    }
+
+    fn table(&self, out: &mut String, columns: &[(&str, Align)], rows: &[Vec<String>]) {
+        out.push_str("<table><tr>");
+        for (name, _) in columns {
+            let _ = write!(out, "<th>{}</th>", escape(name));
+        }
+        out.push_str("</tr>\n");
+        for row in rows {
+            out.push_str("<tr>");
+            for (cell, (_, align)) in row.iter().zip(columns) {
+                match align {
+                    Align::Left => {
+                        let _ = write!(out, "<td>{cell}</td>");
+                    }
+                    Align::Right => {
+                        let _ = write!(out, "<td class=\"num\">{cell}</td>");
+                    }
+                }
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
+
+    fn list(&self, out: &mut String, items: &[String]) {
+        if items.is_empty() {
+            return;
+        }
+        out.push_str("<ul>");
+        for item in items {
+            let _ = write!(out, "<li>{item}</li>");
+        }
+        out.push_str("</ul>\n");
+    }
+
+    fn figures(&self, out: &mut String, report: &Report) -> Result<()> {
+        for svg in [
+            traffic_chart(report)?,
+            share_chart(report)?,
+            latency_chart(report)?,
+            throttle_chart(report)?,
+            queue_latency_chart(report)?,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = writeln!(out, "<figure>{svg}</figure>");
+        }
+        Ok(())
+    }
+}
+
+pub fn render(report: &Report) -> Result<String> {
+    document(&Html, report)
 }
 
 impl Format for Html {

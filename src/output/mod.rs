@@ -5,6 +5,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod markup;
 pub mod text;
 
 use std::io::Write;

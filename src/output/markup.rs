@@ -1,0 +1,176 @@
+//! One traversal of a report for the markup formats (Markdown, HTML), as
+//! hyperfine's `MarkupExporter` does it: [`document`] decides what is shown
+//! and in which order — the verdict, the run, the checks, the throttle
+//! findings, the classes, the figures, each step of a scenario — and each
+//! format says only how a heading, a paragraph, a table or a list is written.
+//! The terminal summary (`text.rs`, fixed-width columns) and the data formats
+//! (JSON, JUnit) have their own shapes.
+use anyhow::Result;
+
+use crate::report::{Report, Verdict};
+
+/// A column's alignment (numbers to the right).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// How one markup writes each element; cells and paragraphs arrive already
+/// marked up (through `text`, `code`, `strong` and `verdict`).
+pub trait Markup {
+    /// Text, escaped for this markup.
+    fn text(&self, text: &str) -> String;
+    fn code(&self, text: &str) -> String;
+    fn strong(&self, text: &str) -> String;
+    /// A verdict as shown in a table cell or a heading.
+    fn verdict(&self, verdict: Verdict) -> String;
+    /// Before the first section / after the last (a page's head and foot).
+    fn begin(&self, _out: &mut String, _report: &Report) {}
+    fn end(&self, _out: &mut String) {}
+    /// A report's heading at `level`: the title and the verdict, then the
+    /// reason and the exit code.
+    fn heading(&self, out: &mut String, level: usize, title: &str, report: &Report);
+    fn paragraph(&self, out: &mut String, text: &str);
+    fn table(&self, out: &mut String, columns: &[(&str, Align)], rows: &[Vec<String>]);
+    fn list(&self, out: &mut String, items: &[String]);
+    /// Charts of one report (none in a markup without pictures).
+    fn figures(&self, _out: &mut String, _report: &Report) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The whole document: one report, or a scenario's steps after a table of them.
+pub fn document(markup: &impl Markup, report: &Report) -> Result<String> {
+    let mut out = String::new();
+    markup.begin(&mut out, report);
+    if report.steps.is_empty() {
+        let title = format!("gateprobe {}", report.command);
+        section(markup, &mut out, report, &title, 2)?;
+    } else {
+        markup.heading(&mut out, 2, "gateprobe run", report);
+        let rows: Vec<Vec<String>> = report
+            .steps
+            .iter()
+            .map(|step| {
+                vec![
+                    markup.text(&step.name),
+                    markup.text(&step.report.command),
+                    markup.verdict(step.report.verdict),
+                    markup.text(&step.report.reason),
+                ]
+            })
+            .collect();
+        let left = Align::Left;
+        let columns = [
+            ("step", left),
+            ("kind", left),
+            ("verdict", left),
+            ("reason", left),
+        ];
+        markup.table(&mut out, &columns, &rows);
+        for step in &report.steps {
+            let title = format!("step {}", step.name);
+            section(markup, &mut out, &step.report, &title, 3)?;
+        }
+    }
+    markup.end(&mut out);
+    Ok(out)
+}
+
+/// One report's body under a heading of `level`.
+fn section(
+    markup: &impl Markup,
+    out: &mut String,
+    report: &Report,
+    title: &str,
+    level: usize,
+) -> Result<()> {
+    markup.heading(out, level, title, report);
+    let run = &report.run;
+    markup.paragraph(
+        out,
+        &format!(
+            "{} · {}",
+            markup.code(&format!("{} {}", run.method, run.target)),
+            markup.text(&run.summary())
+        ),
+    );
+    if !report.checks.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .checks
+            .iter()
+            .map(|check| {
+                vec![
+                    markup.verdict(check.verdict),
+                    markup.text(&check.name),
+                    markup.text(&check.reason),
+                ]
+            })
+            .collect();
+        let left = Align::Left;
+        let columns = [("verdict", left), ("check", left), ("reason", left)];
+        markup.table(out, &columns, &rows);
+    }
+    if let Some(throttle) = &report.throttle {
+        let parameters: Vec<String> = throttle
+            .parameters()
+            .into_iter()
+            .map(|(_, label, unit, value)| {
+                format!(
+                    "{} {}",
+                    markup.text(label),
+                    markup.strong(&format!("{:.1}{unit}", value.estimate))
+                ) + &format!(" ({:.1}–{:.1})", value.ci_low, value.ci_high)
+            })
+            .collect();
+        markup.paragraph(
+            out,
+            &format!(
+                "Throttle: {}{}{}; {:.0}% intervals; {} requests.",
+                markup.text(throttle.model_label()),
+                if parameters.is_empty() { "" } else { ": " },
+                parameters.join(", "),
+                throttle.confidence * 100.0,
+                throttle.requests_used
+            ),
+        );
+        let evidence: Vec<String> = throttle.evidence.iter().map(|e| markup.text(e)).collect();
+        markup.list(out, &evidence);
+    }
+    let ms = |value: Option<f64>| value.map_or("-".to_string(), |ms| format!("{ms:.2}"));
+    let rows: Vec<Vec<String>> = report
+        .classes
+        .iter()
+        .filter(|(_, class)| class.count > 0)
+        .map(|(name, class)| {
+            let latency = class.latency_ms.as_ref();
+            let statuses: Vec<String> = class
+                .statuses
+                .iter()
+                .map(|(status, count)| format!("{status}×{count}"))
+                .collect();
+            vec![
+                markup.text(name),
+                class.count.to_string(),
+                format!("{:.2}%", class.share * 100.0),
+                ms(latency.map(|p| p.p50)),
+                ms(latency.map(|p| p.p99)),
+                ms(latency.map(|p| p.max)),
+                statuses.join(" "),
+            ]
+        })
+        .collect();
+    let (left, right) = (Align::Left, Align::Right);
+    let columns = [
+        ("class", left),
+        ("count", right),
+        ("share", right),
+        ("p50 ms", right),
+        ("p99 ms", right),
+        ("max ms", right),
+        ("statuses", left),
+    ];
+    markup.table(out, &columns, &rows);
+    markup.figures(out, report)
+}
