@@ -4,10 +4,10 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use crate::canary::health;
-use crate::canary::health::{LatencyMargin, Standing};
+use crate::canary::health::{HealthSpec, LatencyMargin, Standing};
 use crate::canary::plan::*;
 use crate::canary::split::{unclassified_check, Outcome, Rule};
-use crate::canary::watch::{self, Watch};
+use crate::canary::watch::{self, VariantHealth, Watch};
 use crate::engine::EndReason;
 use crate::record::Recorder;
 use crate::report;
@@ -224,15 +224,45 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
     let (Some(spec), Some(baseline)) = (&plan.health, plan.baseline) else {
         return Vec::new();
     };
-    let baseline_name = &plan.variants[baseline].name;
-    let mut checks = Vec::new();
-    let confidence = 1.0 - spec.alpha;
-    let standing_verdict = |standing: Standing| match standing {
+    let compared = Compared {
+        plan,
+        watch,
+        spec,
+        baseline,
+        dependent,
+    };
+    watch
+        .health
+        .iter()
+        .flat_map(|health| [compared.errors(health), compared.latency(health)])
+        .collect()
+}
+
+/// What the health checks of one run share: the plan, the watch, the spec
+/// and the baseline every other variant is compared with.
+struct Compared<'a> {
+    plan: &'a CanaryPlan,
+    watch: &'a Watch<'a>,
+    spec: &'a HealthSpec,
+    baseline: usize,
+    dependent: bool,
+}
+
+fn standing_verdict(standing: Standing) -> Verdict {
+    match standing {
         Standing::Pass => Verdict::Pass,
         Standing::Fail => Verdict::Fail,
         Standing::Undecided => Verdict::Inconclusive,
-    };
-    for health in &watch.health {
+    }
+}
+
+impl Compared<'_> {
+    /// The error-rate check of one variant against the baseline.
+    fn errors(&self, health: &VariantHealth) -> Check {
+        let (plan, watch, spec, baseline) = (self.plan, self.watch, self.spec, self.baseline);
+        let dependent = self.dependent;
+        let baseline_name = &plan.variants[baseline].name;
+        let confidence = 1.0 - spec.alpha;
         let name = &plan.variants[health.variant].name;
         let count = watch.counts[health.variant];
         let failed = watch.failed[health.variant];
@@ -285,8 +315,16 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
         check.interval = interval;
         check.planned = Some(watch.planned);
         check.used = Some(count + base_count);
-        checks.push(check);
+        check
+    }
 
+    /// The latency check of one variant against the baseline.
+    fn latency(&self, health: &VariantHealth) -> Check {
+        let (plan, spec, baseline) = (self.plan, self.spec, self.baseline);
+        let dependent = self.dependent;
+        let name = &plan.variants[health.variant].name;
+        let baseline_name = &plan.variants[baseline].name;
+        let confidence = 1.0 - spec.alpha;
         let margin = spec.max_latency_increase;
         let (verdict, reason, interval) = match health.latency {
             Some(bounds) => (
@@ -327,9 +365,8 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
         );
         check.interval = interval;
         check.used = health.latency.map(|b| b.seconds as u64);
-        checks.push(check);
+        check
     }
-    checks
 }
 
 /// A difference of rates in percentage points: +0.42pp.

@@ -7,7 +7,7 @@
 //! (JSON, JUnit) have their own shapes.
 use anyhow::Result;
 
-use crate::report::{Report, Verdict};
+use crate::report::{Report, ThrottleSection, Verdict};
 
 /// A column's alignment (numbers to the right).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,31 +113,42 @@ fn section(
         markup.table(out, &columns, &rows);
     }
     if let Some(throttle) = &report.throttle {
-        let parameters: Vec<String> = throttle
-            .parameters()
-            .into_iter()
-            .map(|(_, label, unit, value)| {
-                format!(
-                    "{} {}",
-                    markup.text(label),
-                    markup.strong(&format!("{:.1}{unit}", value.estimate))
-                ) + &format!(" ({:.1}–{:.1})", value.ci_low, value.ci_high)
-            })
-            .collect();
-        markup.paragraph(
-            out,
-            &format!(
-                "Throttle: {}{}{}; {:.0}% intervals; {} requests.",
-                markup.text(throttle.model_label()),
-                if parameters.is_empty() { "" } else { ": " },
-                parameters.join(", "),
-                throttle.confidence * 100.0,
-                throttle.requests_used
-            ),
-        );
-        let evidence: Vec<String> = throttle.evidence.iter().map(|e| markup.text(e)).collect();
-        markup.list(out, &evidence);
+        throttle_findings(markup, out, throttle);
     }
+    classes(markup, out, report);
+    markup.figures(out, report)
+}
+
+/// The limiter, its parameters with their intervals, and the evidence.
+fn throttle_findings(markup: &impl Markup, out: &mut String, throttle: &ThrottleSection) {
+    let parameters: Vec<String> = throttle
+        .parameters()
+        .into_iter()
+        .map(|(_, label, unit, value)| {
+            format!(
+                "{} {}",
+                markup.text(label),
+                markup.strong(&format!("{:.1}{unit}", value.estimate))
+            ) + &format!(" ({:.1}–{:.1})", value.ci_low, value.ci_high)
+        })
+        .collect();
+    markup.paragraph(
+        out,
+        &format!(
+            "Throttle: {}{}{}; {:.0}% intervals; {} requests.",
+            markup.text(throttle.model_label()),
+            if parameters.is_empty() { "" } else { ": " },
+            parameters.join(", "),
+            throttle.confidence * 100.0,
+            throttle.requests_used
+        ),
+    );
+    let evidence: Vec<String> = throttle.evidence.iter().map(|e| markup.text(e)).collect();
+    markup.list(out, &evidence);
+}
+
+/// One row per class with responses.
+fn classes(markup: &impl Markup, out: &mut String, report: &Report) {
     let ms = |value: Option<f64>| value.map_or("-".to_string(), |ms| format!("{ms:.2}"));
     let rows: Vec<Vec<String>> = report
         .classes
@@ -172,5 +183,4 @@ fn section(
         ("statuses", left),
     ];
     markup.table(out, &columns, &rows);
-    markup.figures(out, report)
 }

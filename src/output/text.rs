@@ -32,8 +32,28 @@ fn latency_cells(latency: Option<&Percentiles>) -> String {
 
 /// Renders the summary as plain text (no colour: it is also what CI logs show).
 pub fn render(report: &Report) -> String {
-    let run = &report.run;
     let mut out = String::new();
+    run_lines(&mut out, report);
+    class_lines(&mut out, report);
+    error_lines(&mut out, report);
+    if let Some(throttle) = &report.throttle {
+        render_throttle(&mut out, throttle);
+    }
+    check_lines(&mut out, report);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  verdict   {} (exit {}): {}",
+        report.verdict.as_str().to_uppercase(),
+        report.exit_code,
+        report.reason
+    );
+    out
+}
+
+/// What was run: the target, the load, the requests and the rate.
+fn run_lines(out: &mut String, report: &Report) {
+    let run = &report.run;
     let _ = writeln!(
         out,
         "gateprobe {}  {} {}",
@@ -67,6 +87,10 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(out, "  rate      {rate}");
     let _ = writeln!(out);
+}
+
+/// One line per class with responses: count, share, latency, statuses.
+fn class_lines(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "  {:<14} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}  statuses",
@@ -110,6 +134,10 @@ pub fn render(report: &Report) -> String {
         out,
         "  latency is measured from each request's due time (coordinated omission corrected)"
     );
+}
+
+/// Transport errors by kind, and how far sends fell behind schedule.
+fn error_lines(out: &mut String, report: &Report) {
     let errors: Vec<String> = report
         .errors
         .iter()
@@ -135,9 +163,10 @@ pub fn render(report: &Report) -> String {
             ms(lag.max)
         );
     }
-    if let Some(throttle) = &report.throttle {
-        render_throttle(&mut out, throttle);
-    }
+}
+
+/// Each check: verdict, name, p-value, responses used of planned, and reason.
+fn check_lines(out: &mut String, report: &Report) {
     if !report.checks.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -169,15 +198,6 @@ pub fn render(report: &Report) -> String {
         );
         let _ = writeln!(out, "                {}", check.reason);
     }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "  verdict   {} (exit {}): {}",
-        report.verdict.as_str().to_uppercase(),
-        report.exit_code,
-        report.reason
-    );
-    out
 }
 
 fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) {
@@ -227,6 +247,32 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
         crate::units::trim_float(throttle.max_rate_per_s)
     ));
     let _ = writeln!(out, "            {}", facts.join(" · "));
+    throttle_steps(out, throttle);
+    for evidence in &throttle.evidence {
+        let _ = writeln!(out, "  evidence  {evidence}");
+    }
+    if let Some(lockout) = &throttle.lockout {
+        let _ = writeln!(
+            out,
+            "  lockout   recognised at {:.2}s after {:.2}s without an admission; {} refused \
+             requests after that; {}",
+            lockout.recognised_at_s,
+            lockout.silent_s,
+            lockout.refused_after,
+            lockout
+                .recovered_after_s
+                .map_or("no admission again within the bounds".to_string(), |s| {
+                    format!("admitted again {s:.2}s after the overload stopped")
+                })
+        );
+    }
+    for note in &throttle.notes {
+        let _ = writeln!(out, "  note      {note}");
+    }
+}
+
+/// The probe's steps and its seconds, admitted of offered; what stopped it.
+fn throttle_steps(out: &mut String, throttle: &crate::report::ThrottleSection) {
     let steps: Vec<String> = throttle
         .steps
         .iter()
@@ -273,26 +319,5 @@ fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) 
             "  auth      {} responses were 401/403",
             throttle.forbidden
         );
-    }
-    for evidence in &throttle.evidence {
-        let _ = writeln!(out, "  evidence  {evidence}");
-    }
-    if let Some(lockout) = &throttle.lockout {
-        let _ = writeln!(
-            out,
-            "  lockout   recognised at {:.2}s after {:.2}s without an admission; {} refused \
-             requests after that; {}",
-            lockout.recognised_at_s,
-            lockout.silent_s,
-            lockout.refused_after,
-            lockout
-                .recovered_after_s
-                .map_or("no admission again within the bounds".to_string(), |s| {
-                    format!("admitted again {s:.2}s after the overload stopped")
-                })
-        );
-    }
-    for note in &throttle.notes {
-        let _ = writeln!(out, "  note      {note}");
     }
 }

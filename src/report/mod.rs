@@ -438,60 +438,8 @@ impl Report {
     /// Builds a `load` report: with no checks, pass if any HTTP response came
     /// back, error (exit 4) if none did, inconclusive if interrupted.
     pub fn for_load(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Self {
-        let completed = recorder.completed();
-        let responses = recorder.responses();
-        let (verdict, reason) = if info.end == EndReason::Interrupted {
-            (
-                Verdict::Inconclusive,
-                "interrupted before the run's bounds: partial results".to_string(),
-            )
-        } else if responses == 0 {
-            let why = if recorder.sent == 0 {
-                "no request was sent".to_string()
-            } else {
-                let errors = recorder.errors.iter().sum::<u64>();
-                format!(
-                    "no HTTP response: {errors} of {} requests failed in transport",
-                    recorder.sent
-                )
-            };
-            (Verdict::Error, why)
-        } else {
-            (
-                Verdict::Pass,
-                format!("{responses} of {completed} completed requests got an HTTP response"),
-            )
-        };
-        let mut classes = IndexMap::new();
-        for (name, stats) in recorder.class_names.iter().zip(&recorder.classes) {
-            if name == crate::classify::UNMATCHED && stats.count == 0 {
-                continue;
-            }
-            classes.insert(
-                name.clone(),
-                ClassSection {
-                    count: stats.count,
-                    failed: stats.failed,
-                    share: if completed == 0 {
-                        0.0
-                    } else {
-                        stats.count as f64 / completed as f64
-                    },
-                    bytes: stats.bytes,
-                    statuses: stats
-                        .statuses
-                        .iter()
-                        .map(|(status, count)| (status.to_string(), *count))
-                        .collect(),
-                    latency_ms: Percentiles::from_histogram(&stats.latency_us),
-                    service_time_ms: Percentiles::from_histogram(&stats.service_us),
-                    histograms: Histograms {
-                        latency_us: histogram_to_base64(&stats.latency_us),
-                        service_us: histogram_to_base64(&stats.service_us),
-                    },
-                },
-            );
-        }
+        let (verdict, reason) = load_verdict(recorder, info);
+        let classes = class_sections(recorder);
         let completed_series = recorder
             .class_names
             .iter()
@@ -504,17 +452,6 @@ impl Report {
             .map(|kind| (kind.as_str().to_string(), recorder.errors[kind.index()]))
             .collect();
         let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
-        let (ended, end_reason) = match &info.end {
-            EndReason::Finished => ("finished", None),
-            EndReason::Stopped(why) => ("stopped", Some(why.clone())),
-            EndReason::Interrupted => (
-                "interrupted",
-                Some(format!(
-                    "interrupted by {}",
-                    crate::signals::received_name()
-                )),
-            ),
-        };
         let mut report = Report {
             schema: SCHEMA.to_string(),
             tool: Tool {
@@ -525,33 +462,7 @@ impl Report {
             verdict,
             exit_code: verdict.exit_code(),
             reason,
-            run: RunSection {
-                target: plan.request.display_url.clone(),
-                method: plan.request.method.to_string(),
-                headers: plan.request.display_headers.iter().cloned().collect(),
-                model: if open { "open" } else { "closed" }.to_string(),
-                load: plan.describe_load(),
-                started_unix_ms: info.started_unix_ms,
-                requests_due: recorder.due(),
-                requests_sent: recorder.sent,
-                requests_completed: completed,
-                responses,
-                dropped: recorder.dropped,
-                aborted: recorder.aborted,
-                late: recorder.late,
-                duration_s: info.window_s,
-                wall_s: info.wall_s,
-                target_rate_per_s: info.target_rate_per_s,
-                achieved_rate_per_s: if info.window_s > 0.0 {
-                    recorder.sent as f64 / info.window_s
-                } else {
-                    0.0
-                },
-                concurrency: plan.concurrency,
-                ended: ended.to_string(),
-                end_reason,
-                peak_rss_bytes: peak_rss_bytes(),
-            },
+            run: RunSection::new(plan, recorder, info),
             classes,
             errors,
             schedule_lag_ms: if open {
@@ -572,6 +483,117 @@ impl Report {
         };
         report.overrule_local_exhaustion();
         report
+    }
+}
+
+/// A run with no checks: pass if any HTTP response came back, error (exit 4)
+/// if none did, inconclusive if interrupted.
+fn load_verdict(recorder: &Recorder, info: &RunInfo) -> (Verdict, String) {
+    let completed = recorder.completed();
+    let responses = recorder.responses();
+    if info.end == EndReason::Interrupted {
+        (
+            Verdict::Inconclusive,
+            "interrupted before the run's bounds: partial results".to_string(),
+        )
+    } else if responses == 0 {
+        let why = if recorder.sent == 0 {
+            "no request was sent".to_string()
+        } else {
+            let errors = recorder.errors.iter().sum::<u64>();
+            format!(
+                "no HTTP response: {errors} of {} requests failed in transport",
+                recorder.sent
+            )
+        };
+        (Verdict::Error, why)
+    } else {
+        (
+            Verdict::Pass,
+            format!("{responses} of {completed} completed requests got an HTTP response"),
+        )
+    }
+}
+
+/// One section per class that saw responses (and `unmatched` only then).
+fn class_sections(recorder: &Recorder) -> IndexMap<String, ClassSection> {
+    let completed = recorder.completed();
+    let mut classes = IndexMap::new();
+    for (name, stats) in recorder.class_names.iter().zip(&recorder.classes) {
+        if name == crate::classify::UNMATCHED && stats.count == 0 {
+            continue;
+        }
+        classes.insert(
+            name.clone(),
+            ClassSection {
+                count: stats.count,
+                failed: stats.failed,
+                share: if completed == 0 {
+                    0.0
+                } else {
+                    stats.count as f64 / completed as f64
+                },
+                bytes: stats.bytes,
+                statuses: stats
+                    .statuses
+                    .iter()
+                    .map(|(status, count)| (status.to_string(), *count))
+                    .collect(),
+                latency_ms: Percentiles::from_histogram(&stats.latency_us),
+                service_time_ms: Percentiles::from_histogram(&stats.service_us),
+                histograms: Histograms {
+                    latency_us: histogram_to_base64(&stats.latency_us),
+                    service_us: histogram_to_base64(&stats.service_us),
+                },
+            },
+        );
+    }
+    classes
+}
+
+impl RunSection {
+    /// The run's facts: what was sent where, how much, how it ended.
+    fn new(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Self {
+        let completed = recorder.completed();
+        let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
+        let (ended, end_reason) = match &info.end {
+            EndReason::Finished => ("finished", None),
+            EndReason::Stopped(why) => ("stopped", Some(why.clone())),
+            EndReason::Interrupted => (
+                "interrupted",
+                Some(format!(
+                    "interrupted by {}",
+                    crate::signals::received_name()
+                )),
+            ),
+        };
+        RunSection {
+            target: plan.request.display_url.clone(),
+            method: plan.request.method.to_string(),
+            headers: plan.request.display_headers.iter().cloned().collect(),
+            model: if open { "open" } else { "closed" }.to_string(),
+            load: plan.describe_load(),
+            started_unix_ms: info.started_unix_ms,
+            requests_due: recorder.due(),
+            requests_sent: recorder.sent,
+            requests_completed: completed,
+            responses: recorder.responses(),
+            dropped: recorder.dropped,
+            aborted: recorder.aborted,
+            late: recorder.late,
+            duration_s: info.window_s,
+            wall_s: info.wall_s,
+            target_rate_per_s: info.target_rate_per_s,
+            achieved_rate_per_s: if info.window_s > 0.0 {
+                recorder.sent as f64 / info.window_s
+            } else {
+                0.0
+            },
+            concurrency: plan.concurrency,
+            ended: ended.to_string(),
+            end_reason,
+            peak_rss_bytes: peak_rss_bytes(),
+        }
     }
 }
 
