@@ -352,12 +352,17 @@ impl LoadArgs {
     /// takes one at a time; `throttle` refuses them all (it picks its own
     /// rates). A new shape is a field above, an entry here and its curve.
     pub fn shapes(&self) -> [(&'static str, Option<&str>); 3] {
-        [
-            ("--rate", self.rate.as_deref()),
-            ("--steps", self.steps.as_deref()),
-            ("--ramp", self.ramp.as_deref()),
-        ]
+        let values = [
+            self.rate.as_deref(),
+            self.steps.as_deref(),
+            self.ramp.as_deref(),
+        ];
+        let mut flags = Self::SHAPE_FLAGS.into_iter();
+        values.map(|value| (flags.next().expect("one flag per shape"), value))
     }
+
+    /// The rate-shape flags' names, in the order of [`LoadArgs::shapes`].
+    pub const SHAPE_FLAGS: [&'static str; 3] = ["--rate", "--steps", "--ramp"];
 }
 
 /// Where reports go: one file per format. The flags are made from

@@ -2,7 +2,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ThrottleArgs;
+use super::{LoadArgs, ThrottleArgs};
 use crate::plan::pacer::Pacer;
 use crate::plan::{usage, UsageError};
 use crate::throttle::identify::Limiter;
@@ -66,17 +66,26 @@ fn optional<T>(
         .transpose()
 }
 
-/// The rate-shape and size flags of `load` that the probe sets itself.
+/// The flags of `load` the probe sets itself: every rate shape, and the
+/// run's size. A scenario's throttle step does not take them either.
+pub fn refused_load_flags() -> impl Iterator<Item = &'static str> {
+    LoadArgs::SHAPE_FLAGS
+        .into_iter()
+        .chain(["--duration", "--requests", "--connections"])
+}
+
 fn refuse_load_shapes(args: &ThrottleArgs) -> Result<(), UsageError> {
-    let shapes = args
-        .load
+    let load = &args.load;
+    let given = load
         .shapes()
-        .map(|(flag, value)| (flag, value.is_some()));
-    for (flag, given) in shapes.into_iter().chain([
-        ("--duration", args.load.duration.is_some()),
-        ("--requests", args.load.requests.is_some()),
-        ("--connections", args.load.connections.is_some()),
-    ]) {
+        .map(|(_, value)| value.is_some())
+        .into_iter()
+        .chain([
+            load.duration.is_some(),
+            load.requests.is_some(),
+            load.connections.is_some(),
+        ]);
+    for (flag, given) in refused_load_flags().zip(given) {
         if given {
             return usage(format!(
                 "{flag}: the throttle probe chooses its own rates; bound it with --max-rate, \

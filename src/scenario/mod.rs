@@ -30,77 +30,72 @@ use crate::report::{Check, Report, StepReport, Verdict};
 use crate::units;
 use threshold::Threshold;
 
-/// Options a step kind accepts: its command's flags, with underscores.
+/// A step kind: its command's name.
 pub trait StepKind {
     const NAME: &'static str;
-    const KEYS: &'static [&'static str];
-}
-
-/// Flags every measuring step shares (the request and its classification).
-macro_rules! request_keys {
-    ($($extra:literal),*) => {
-        &[
-            "path", "method", "headers", "secret_header", "body", "timeout", "http2", "insecure",
-            "classify", "max_body", "max_in_flight", $($extra),*
-        ]
-    };
 }
 
 pub struct LoadKind;
 impl StepKind for LoadKind {
     const NAME: &'static str = "load";
-    const KEYS: &'static [&'static str] = request_keys!(
-        "rate",
-        "steps",
-        "ramp",
-        "duration",
-        "requests",
-        "connections",
-        "thresholds"
-    );
 }
 
 pub struct CanaryKind;
 impl StepKind for CanaryKind {
     const NAME: &'static str = "canary";
-    const KEYS: &'static [&'static str] = request_keys!(
-        "rate",
-        "duration",
-        "expect",
-        "baseline",
-        "tolerance",
-        "alpha",
-        "power",
-        "max_requests",
-        "max_unclassified",
-        "baseline_error_rate",
-        "error_if",
-        "max_error_increase",
-        "max_latency_increase",
-        "no_health"
-    );
 }
 
 pub struct ThrottleKind;
 impl StepKind for ThrottleKind {
     const NAME: &'static str = "throttle";
-    const KEYS: &'static [&'static str] = request_keys!(
-        "max_rate",
-        "max_requests",
-        "max_duration",
-        "expect_rate",
-        "expect_burst",
-        "expect_model",
-        "expect_concurrency",
-        "expect_window_limit",
-        "expect_window",
-        "expect_queue_depth",
-        "tolerance",
-        "idle",
-        "start_rate",
-        "step",
-        "ignore_retry_after"
-    );
+}
+
+/// The options a step of `kind` accepts: its command's long flags with
+/// underscores (`expect_rate` for `--expect-rate`), read from the clap
+/// definition so that a new flag is a new step option. Left out: what the
+/// scenario's own run decides (report files, `--quiet`), the URL (a step
+/// has a `path` on the target), `--header` (a step has a `headers` map),
+/// and the flags `throttle` sets itself. Added: `path`, `headers`, and a
+/// load step's `thresholds`.
+pub fn step_keys(kind: &str) -> &'static [&'static str] {
+    use std::sync::OnceLock;
+    static KEYS: OnceLock<BTreeMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        // Leaked once: clap hands out names borrowed from its Command.
+        let cli: &'static clap::Command =
+            Box::leak(Box::new(<Cli as clap::CommandFactory>::command()));
+        let outputs: Vec<&str> = crate::output::FORMATS
+            .iter()
+            .map(|format| format.flag().trim_start_matches("--"))
+            .collect();
+        let refused: Vec<&str> = crate::cli::throttle::refused_load_flags()
+            .map(|flag| flag.trim_start_matches("--"))
+            .collect();
+        let mut all = BTreeMap::new();
+        for kind in [LoadKind::NAME, CanaryKind::NAME, ThrottleKind::NAME] {
+            let command = cli
+                .find_subcommand(kind)
+                .expect("a step kind is a subcommand");
+            let mut keys: Vec<&'static str> = vec!["path", "headers"];
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let skip = long == "help"
+                    || long == "quiet"
+                    || long == "header"
+                    || outputs.contains(&long)
+                    || (kind == ThrottleKind::NAME && refused.contains(&long));
+                if !skip {
+                    keys.push(Box::leak(long.replace('-', "_").into_boxed_str()));
+                }
+            }
+            if kind == LoadKind::NAME {
+                keys.push("thresholds");
+            }
+            all.insert(kind, keys);
+        }
+        all
+    });
+    keys.get(kind).map_or(&[], Vec::as_slice)
 }
 
 /// A step's options, in file order, refused at the first unknown key.
@@ -120,8 +115,9 @@ impl<'de, K: StepKind> Deserialize<'de> for Options<K> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
-                    if !K::KEYS.contains(&key.as_str()) {
-                        return Err(de::Error::unknown_field(&key, K::KEYS));
+                    let keys = step_keys(K::NAME);
+                    if !keys.contains(&key.as_str()) {
+                        return Err(de::Error::unknown_field(&key, keys));
                     }
                     entries.push((key, map.next_value::<Value>()?));
                 }
@@ -235,6 +231,30 @@ fn scalar(value: &Value, place: &str) -> Result<String, UsageError> {
     }
 }
 
+/// A step's URL: its `path` on the target. A step names a path on the
+/// target, never another host: `--target` (or the scenario's `target`) alone
+/// decides where traffic goes.
+fn step_url(
+    path: &str,
+    target: &str,
+    vars: &BTreeMap<String, String>,
+    place: &str,
+) -> Result<String, UsageError> {
+    let path = expand(path, vars, &format!("{place}.path"))?.0;
+    if !path.is_empty() && !path.starts_with('/') {
+        return Err(UsageError(format!(
+            "{place}.path: expected a path starting with '/' (the target decides the host; a step cannot name another)"
+        )));
+    }
+    let url = format!("{}{path}", target.trim_end_matches('/'));
+    if plan::authority_of(&url) != plan::authority_of(target) {
+        return Err(UsageError(format!(
+            "{place}.path: the path would change the target's host"
+        )));
+    }
+    Ok(url)
+}
+
 /// Builds the step's command line: `KIND URL --flag value …`.
 fn command_line(
     kind: &str,
@@ -294,20 +314,7 @@ fn command_line(
             }
         }
     }
-    // A step names a path on the target, never another host: `--target`
-    // (or the scenario's `target`) alone decides where traffic goes.
-    let path = expand(&path, vars, &format!("{place}.path"))?.0;
-    if !path.is_empty() && !path.starts_with('/') {
-        return Err(UsageError(format!(
-            "{place}.path: expected a path starting with '/' (the target decides the host; a step cannot name another)"
-        )));
-    }
-    let url = format!("{}{path}", target.trim_end_matches('/'));
-    if plan::authority_of(&url) != plan::authority_of(target) {
-        return Err(UsageError(format!(
-            "{place}.path: the path would change the target's host"
-        )));
-    }
+    let url = step_url(&path, target, vars, place)?;
     let mut argv = vec!["gateprobe".to_string(), kind.to_string(), url];
     for (name, value) in headers {
         let (value, substituted) = expand(&value, vars, &format!("{place} header {name}"))?;

@@ -1129,13 +1129,6 @@ fn section(
     let timeline = &watch.timeline;
     let seconds = timeline.per_second();
     let first_throttle = timeline.first_throttle_s;
-    let phase_of = |step: &Step| {
-        if overload_rate.is_some() && Some(step) == timeline.steps.last() {
-            "overload"
-        } else {
-            "search"
-        }
-    };
     // The knee: the highest of the knee's held steps with no refusal (or
     // the search's highest clean step when they all were refused); with
     // no knee search (a lockout), the admitted rate's lower bound.
@@ -1207,35 +1200,7 @@ fn section(
         retry_after_s: watch.retry_after_s,
         quota_exhausted: watch.halt == Some(Halt::Quota),
         forbidden: watch.forbidden,
-        steps: timeline
-            .steps
-            .iter()
-            .map(|step| {
-                let Bin {
-                    offered,
-                    admitted,
-                    throttled,
-                } = timeline.totals(step.start_s, step.end_s);
-                ThrottleStep {
-                    phase: phase_of(step).to_string(),
-                    rate_per_s: step.rate_per_s,
-                    start_s: step.start_s,
-                    end_s: step.end_s,
-                    offered,
-                    admitted,
-                    throttled,
-                }
-            })
-            .chain(watch.knee_steps.iter().map(|(step, seen)| ThrottleStep {
-                phase: "knee".to_string(),
-                rate_per_s: round2(step.rate_per_s),
-                start_s: step.start_s,
-                end_s: step.end_s,
-                offered: seen.offered,
-                admitted: seen.admitted,
-                throttled: seen.throttled,
-            }))
-            .collect(),
+        steps: throttle_steps(watch, overload_rate),
         series: ThrottleSeries {
             interval_s: 1.0,
             offered: seconds.iter().map(|s| s.offered).collect(),
@@ -1245,6 +1210,49 @@ fn section(
         },
         notes,
     }
+}
+
+/// The probe's steps, each with what it offered and what came of it: the
+/// search's, the overload (the last search step, once overloaded) and the
+/// knee's held steps.
+fn throttle_steps(watch: &Watch<'_>, overload_rate: Option<f64>) -> Vec<ThrottleStep> {
+    let timeline = &watch.timeline;
+    let phase_of = |step: &Step| {
+        if overload_rate.is_some() && Some(step) == timeline.steps.last() {
+            "overload"
+        } else {
+            "search"
+        }
+    };
+    timeline
+        .steps
+        .iter()
+        .map(|step| {
+            let Bin {
+                offered,
+                admitted,
+                throttled,
+            } = timeline.totals(step.start_s, step.end_s);
+            ThrottleStep {
+                phase: phase_of(step).to_string(),
+                rate_per_s: step.rate_per_s,
+                start_s: step.start_s,
+                end_s: step.end_s,
+                offered,
+                admitted,
+                throttled,
+            }
+        })
+        .chain(watch.knee_steps.iter().map(|(step, seen)| ThrottleStep {
+            phase: "knee".to_string(),
+            rate_per_s: round2(step.rate_per_s),
+            start_s: step.start_s,
+            end_s: step.end_s,
+            offered: seen.offered,
+            admitted: seen.admitted,
+            throttled: seen.throttled,
+        }))
+        .collect()
 }
 
 /// Median latency of admitted requests by the second they were sent, ms.

@@ -410,3 +410,36 @@ async fn a_header_filled_from_the_environment_is_secret_everywhere() {
         "the Markdown went to $GITHUB_STEP_SUMMARY too"
     );
 }
+
+/// A step's options are its command's flags, read from the clap definition
+/// (`scenario::step_keys`); the schema lists exactly those, so a new flag
+/// missing from the schema (or a schema entry no command takes) fails here.
+#[test]
+fn step_options_are_the_commands_flags_and_the_schema_lists_them() {
+    let schema: Value = serde_json::from_str(&read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/scenario.schema.json"),
+    ))
+    .unwrap();
+    let steps = &schema["properties"]["steps"]["items"]["properties"];
+    for kind in ["load", "canary", "throttle"] {
+        let derived: std::collections::BTreeSet<&str> = gateprobe::scenario::step_keys(kind)
+            .iter()
+            .copied()
+            .collect();
+        let listed: std::collections::BTreeSet<&str> = steps[kind]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("the schema has {kind} step options"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let only_flags: Vec<_> = derived.difference(&listed).collect();
+        let only_schema: Vec<_> = listed.difference(&derived).collect();
+        assert!(
+            only_flags.is_empty() && only_schema.is_empty(),
+            "{kind}: flags the schema lacks {only_flags:?}; schema keys no flag makes {only_schema:?}"
+        );
+    }
+    // A flag is an option with the same meaning: `expect_rate` is `--expect-rate`.
+    assert!(gateprobe::scenario::step_keys("throttle").contains(&"expect_rate"));
+    assert!(!gateprobe::scenario::step_keys("throttle").contains(&"rate"));
+}
