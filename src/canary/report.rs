@@ -106,6 +106,8 @@ pub const INTERVAL_KIND: &str =
     "confidence sequence (beta-binomial mixture; valid at any stopping time)";
 
 /// One check per tested share.
+/// Long because the reason is the check: the share, the band, the interval
+/// and how it was decided are written out from the test's one decision.
 fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     for variant in &plan.variants {

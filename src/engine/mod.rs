@@ -159,6 +159,9 @@ struct Shared {
 
 /// Runs the plan's load to its bounds (or until stopped), feeding every
 /// sample to the recorder and the observer. Returns the recorder and facts.
+/// Long because it sets up and tears down one run in order (threads and
+/// runtimes per core, warm connections, the start barrier, the consumer
+/// loop, the drain), sharing the handles each step creates.
 pub async fn run(
     plan: &LoadPlan,
     control: RunControl,
@@ -394,7 +397,32 @@ fn micros_since(t0: Instant, at: Instant) -> u64 {
     at.saturating_duration_since(t0).as_micros() as u64
 }
 
+// The worker's timing rules, as functions of the times they compare (the
+// clock seam: the worker passes the machine's clock, tests chosen times).
+
+/// A claimed request is dropped, not sent, when it is past due by more than
+/// [`OVERDUE_AFTER`] with every other worker busy: sending it would only
+/// queue it behind the cap.
+fn overdue(due: Instant, now: Instant, cap_full: bool) -> bool {
+    cap_full && now > due + OVERDUE_AFTER
+}
+
+/// When a request could leave: its due time, or its pacer slot if later (a
+/// closed-model request has no due time: its slot).
+fn release(due: Option<Instant>, slot: Instant) -> Option<Instant> {
+    Some(due.map_or(slot, |due| due.max(slot)))
+}
+
+/// A send is late when it left more than [`crate::record::LATE_AFTER_US`]
+/// after it could have (µs since the run's start).
+fn late(sent_us: u64, released_us: u64) -> bool {
+    sent_us > released_us + crate::record::LATE_AFTER_US
+}
+
 /// One worker: claim, wait until due, send, classify, emit. Repeat.
+/// Long because it is the hot path: one loop with the stop and abort waiters
+/// pinned once for the worker's life (a waiter per request would take the
+/// token's mutex), which splitting into async helpers would re-register.
 async fn worker(
     start: watch::Receiver<Option<Arc<Shared>>>,
     connections: Arc<Connections>,
@@ -425,7 +453,7 @@ async fn worker(
         if let Some(due) = due {
             // The claiming worker is free, so the cap is full when every other one is busy.
             let cap_full = shared.in_flight.load(Ordering::Relaxed) + 1 >= shared.concurrency;
-            if Instant::now() > due + OVERDUE_AFTER && cap_full {
+            if overdue(due, Instant::now(), cap_full) {
                 let at = micros_since(shared.t0, due);
                 let dropped = Sample {
                     index,
@@ -458,7 +486,7 @@ async fn worker(
         let mut released = due;
         if let Some(pacer) = &shared.pacer {
             let at = pacer.reserve();
-            released = Some(released.map_or(at, |due| due.max(at)));
+            released = release(due, at);
             if at > Instant::now() {
                 tokio::select! {
                     biased;
@@ -489,9 +517,8 @@ async fn worker(
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         sample.in_flight = in_flight.min(u32::MAX as usize) as u32;
-        sample.late = released.is_some_and(|released| {
-            sample.sent_us > micros_since(shared.t0, released) + crate::record::LATE_AFTER_US
-        });
+        sample.late = released
+            .is_some_and(|released| late(sample.sent_us, micros_since(shared.t0, released)));
         samples.push(sample);
     }
 }
@@ -589,4 +616,37 @@ pub fn retry_after_ms(headers: &http::HeaderMap) -> Option<u32> {
     let at = httpdate::parse_http_date(text).ok()?;
     let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
     Some(wait.as_millis().min(u32::MAX as u128) as u32)
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    /// Deterministic twins of the wall-clock engine tests: the drop, release
+    /// and late rules on chosen times.
+    #[test]
+    fn timing_rules_on_chosen_times() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Overdue only past the margin, and only with the cap full.
+        assert!(!overdue(at(10), at(10) + OVERDUE_AFTER, true));
+        assert!(overdue(at(10), at(12), true));
+        assert!(!overdue(at(10), at(500), false));
+        // Released at the later of due and slot.
+        assert_eq!(release(Some(at(5)), at(3)), Some(at(5)));
+        assert_eq!(release(Some(at(5)), at(9)), Some(at(9)));
+        assert_eq!(release(None, at(9)), Some(at(9)));
+        // Late past 10 ms after release, not at it; a pacer's own wait is
+        // not lateness (released is the slot, not the due time).
+        let released_us = micros_since(t0, release(Some(at(5)), at(300)).unwrap());
+        assert!(!late(
+            released_us + crate::record::LATE_AFTER_US,
+            released_us
+        ));
+        assert!(late(
+            released_us + crate::record::LATE_AFTER_US + 1,
+            released_us
+        ));
+        assert!(!late(micros_since(t0, at(301)), released_us));
+    }
 }

@@ -71,6 +71,8 @@ const WIDTH: u32 = 760;
 const HEIGHT: u32 = 320;
 
 /// Draws lines on shared axes as an SVG string.
+/// Long because plotters' builder calls (axes, mesh, series, legend) are
+/// one chain of configuration for one drawing.
 fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<String> {
     // A saved report is input: a point at infinity (or NaN) would make the
     // axes endless, so such points are left out.

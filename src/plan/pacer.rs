@@ -43,9 +43,14 @@ impl Pacer {
 
     /// Reserves the next send and returns when it may go (now, or later).
     pub fn reserve(&self) -> Instant {
+        self.reserve_at(Instant::now())
+    }
+
+    /// [`Pacer::reserve`] at a given `now`: the clock seam, so that the
+    /// pacer's promise is tested on chosen times rather than the machine's.
+    pub fn reserve_at(&self, now: Instant) -> Instant {
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = &self.slots[(sequence % self.slots.len() as u64) as usize];
-        let now = Instant::now();
         let previous = slot.load(Ordering::Acquire);
         let at = if previous == 0 {
             now
@@ -80,5 +85,51 @@ mod tests {
             assert!(in_window <= 10, "send {index}: {in_window} in its window");
         }
         assert!(offsets[34] >= 0.3 - 1e-3, "{}", offsets[34]);
+    }
+
+    /// The wall-clock test's deterministic twin: sends asked for at chosen
+    /// times (bursts, gaps, a steady trickle, seeded), released by the pacer
+    /// at exactly the times its rule gives — never before they were asked
+    /// for, never more than the cap in any window, and at once whenever the
+    /// window has room.
+    #[test]
+    fn in_chosen_time_every_window_holds_at_most_the_cap() {
+        let window = Duration::from_millis(1000);
+        for seed in 0..200_u64 {
+            let cap = 1 + seed % 17;
+            let pacer = Pacer::new(cap, window);
+            let epoch = pacer.epoch;
+            let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let mut asked = Duration::ZERO;
+            let mut released: Vec<Duration> = Vec::new();
+            for _ in 0..300 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Mostly bursts (no gap), sometimes short gaps, now and then a long one.
+                let gap_us = match (state >> 33) % 10 {
+                    0..=5 => 0,
+                    6..=8 => (state >> 40) % 50_000,
+                    _ => 1_000_000 + (state >> 40) % 1_000_000,
+                };
+                asked += Duration::from_micros(gap_us);
+                let at = pacer.reserve_at(epoch + asked).duration_since(epoch);
+                assert!(at >= asked, "seed {seed}: released before it was asked for");
+                // The rule: the send `cap` before, plus the window, or now.
+                let rule = match released.len().checked_sub(cap as usize) {
+                    Some(back) => asked.max(released[back] + window),
+                    None => asked,
+                };
+                assert_eq!(at, rule, "seed {seed}, send {}", released.len());
+                released.push(at);
+            }
+            for (index, at) in released.iter().enumerate() {
+                let in_window = released[index..]
+                    .iter()
+                    .take_while(|other| **other < *at + window)
+                    .count();
+                assert!(in_window as u64 <= cap, "seed {seed}: {in_window} > {cap}");
+            }
+        }
     }
 }

@@ -390,6 +390,8 @@ fn check_integration(field: &str, integration: &Integration) -> Result<(), Strin
     Ok(())
 }
 
+/// Long because it is a list: one independent check per config rule, each
+/// with its own message.
 fn validate(config: &Config) -> Result<(), String> {
     check_throttle("account.throttle", &config.account.throttle)?;
     if config.account.concurrency == 0 {

@@ -137,6 +137,10 @@ impl Simulator {
     }
 
     /// Answers one request, as the gateway would.
+    /// Long because it is the gateway's request path in order (stage, canary
+    /// choice, route, key, throttles in layers, integration, faults), each
+    /// stage able to answer early; the stages that hold logic are their own
+    /// modules (`bucket`, `execution`).
     pub async fn handle(
         &self,
         method: &Method,

@@ -314,6 +314,10 @@ fn excess_ending(admitted_s: &[f64], rate: f64) -> Vec<f64> {
 /// using requests sent by `final_before_s` (later ones may still be in
 /// flight). `None` until the stretch holds two tight admissions far enough
 /// apart; the confidence is the level the bounds are reported at.
+/// Long because it is one estimator read top to bottom: select the stretch,
+/// the tight admissions, the slope and intercept bounds and the silent
+/// share, each step using the previous one's locals; split, it would pass
+/// a dozen values between pieces that mean nothing alone.
 pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option<Fit> {
     let from_s = timeline.fit_from_s.or(timeline.first_throttle_s)?;
     let until_s = final_before_s.min(timeline.last_sent_s);

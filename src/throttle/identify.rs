@@ -387,6 +387,8 @@ pub fn identify(seen: &Seen<'_>) -> Identified {
 
 /// A lockout: the window from the recovery, the limit from what was sent
 /// within one window before the first refusal.
+/// Long because the window and the limit of a lockout are measured from the
+/// same few instants (the flood, the silence, the recovery) in sequence.
 fn locked_out(records: &[Record], lockout: &Lockout, found: &mut Identified) {
     found.model = Limiter::SlidingWindow;
     found.counts_refused = Some(true);
@@ -586,6 +588,9 @@ struct Replayed {
 /// is fitted too: a burst into a two-window counter that straddles its
 /// boundary admits a little more than the limit (the previous window's
 /// weight decays while it runs).
+/// Long because it is one search: for each counter kind, every candidate
+/// window and limit is replayed against the same records and scored in
+/// place; the scoring's state is the search's.
 fn replay_window(
     records: &[Record],
     limits: std::ops::RangeInclusive<u64>,

@@ -398,6 +398,9 @@ pub async fn probe(plan: &ThrottlePlan) -> Result<Report> {
 }
 
 /// The probe's procedure on any [`Runner`].
+/// Long because it is the procedure of the module's text, phase after phase
+/// (idle, search, overload, recovery, burst, knee), with the stop rules
+/// between them; each phase's work is its own function.
 pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) -> Result<Report> {
     let mut interrupted = runner.idle(plan.idle).await;
     let mut watch = Watch {
@@ -549,6 +552,8 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
 /// queue as much room), a window (a fixed window starts afresh), or the
 /// backend's time (every slot is free). A step stops at its first refusal.
 /// Returns whether it was interrupted.
+/// Long because the bracketing search keeps its bracket, pauses and held
+/// steps in one loop; each step's run and stop rule are the Runner's.
 async fn knee(
     plan: &ThrottlePlan,
     watch: &mut Watch<'_>,
@@ -1117,6 +1122,7 @@ fn build_report(
 }
 
 /// The report's throttle section.
+/// Long because it is one struct literal, a line per field of the section.
 fn section(
     plan: &ThrottlePlan,
     watch: &Watch<'_>,

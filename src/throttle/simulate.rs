@@ -275,6 +275,9 @@ impl Runner for Virtual {
         false
     }
 
+    /// Long because it is the virtual-time twin of the engine's run: send
+    /// times, the limiter's answers and the observer stepped in one event
+    /// loop over a heap of pending responses.
     async fn run(
         &mut self,
         phase: &LoadPlan,
