@@ -65,6 +65,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         timeout,
         http2: args.http2,
         insecure: args.insecure,
+        tls: std::sync::Arc::new(tls_files(args)?),
         classifier,
         max_body,
         outputs: args.outputs.clone(),
@@ -345,6 +346,69 @@ fn json_content_type(body: &BodySpec, headers: &mut HeaderMap) {
             HeaderValue::from_static("application/json"),
         );
     }
+}
+
+/// `--cacert` and `--cert`/`--key`, read and parsed: each file must hold
+/// what its flag names (certificates; one private key), or exit 2 naming it.
+fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |flag: &str, path: &std::path::Path| {
+        crate::input::read_text(path, flag, crate::input::CONFIG_LIMIT)
+    };
+    let certificates = |flag: &str, path: &std::path::Path| {
+        let text = read(flag, path)?;
+        let found: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|why| {
+                UsageError(format!(
+                    "{flag} {}: not PEM certificates: {why}",
+                    path.display()
+                ))
+            })?;
+        if found.is_empty() {
+            return usage(format!(
+                "{flag} {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none",
+                path.display()
+            ));
+        }
+        Ok(found)
+    };
+    let mut files = crate::plan::TlsFiles::default();
+    if let Some(path) = &args.cacert {
+        files.roots = certificates("--cacert", path)?;
+    }
+    match (&args.cert, &args.key) {
+        (Some(_), None) => return usage("--cert needs --key: the certificate's private key (PEM)"),
+        (None, Some(_)) => {
+            return usage("--key needs --cert: the client certificate it belongs to (PEM)")
+        }
+        _ => {}
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        let chain = certificates("--cert", cert)?;
+        let text = read("--key", key)?;
+        // The key's bytes are never echoed: only the file is named.
+        let key_der = PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|_| {
+            UsageError(format!(
+                "--key {}: expected one PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                key.display()
+            ))
+        })?;
+        let provider = rustls::crypto::ring::default_provider();
+        if provider
+            .key_provider
+            .load_private_key(key_der.clone_key())
+            .is_err()
+        {
+            return usage(format!(
+                "--key {}: a private key this TLS library cannot sign with (expected RSA, ECDSA P-256/P-384 or Ed25519)",
+                key.display()
+            ));
+        }
+        files.client = Some((chain, key_der));
+    }
+    Ok(files)
 }
 
 fn body_spec(args: &LoadArgs) -> Result<BodySpec, UsageError> {

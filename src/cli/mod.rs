@@ -330,6 +330,19 @@ pub struct LoadArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Also trust the CA certificates in FILE (PEM), beside the platform's
+    /// roots (which honour SSL_CERT_FILE and SSL_CERT_DIR).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Present this client certificate chain (PEM) for mutual TLS; needs --key.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM). Never shown.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
     /// Classification rule NAME=MATCHER (repeatable, first match wins), e.g.
     /// canary=body:empty, stable=json:/version, throttled=status:429.
     #[arg(long = "classify", value_name = "NAME=MATCHER")]

@@ -30,10 +30,11 @@ use tokio_rustls::TlsConnector;
 use crate::sample::ErrorKind;
 
 /// Client settings taken from the plan.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub http2: bool,
     pub insecure: bool,
+    pub tls: Arc<crate::plan::TlsFiles>,
     pub connect_timeout: Duration,
 }
 
@@ -124,7 +125,7 @@ impl Connections {
                 server_name,
             },
             idle: ArrayQueue::new(capacity.max(1)),
-            tls: https.then(|| TlsConnector::from(Arc::new(tls_config(options)))),
+            tls: https.then(|| TlsConnector::from(Arc::new(tls_config(&options)))),
             http2: options.http2,
             connect_timeout: options.connect_timeout,
         })
@@ -339,25 +340,35 @@ async fn read_body(
     })
 }
 
-fn tls_config(options: ClientOptions) -> rustls::ClientConfig {
+fn tls_config(options: &ClientOptions) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default TLS versions");
-    let mut config = if options.insecure {
+    let verified = if options.insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(insecure::AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
     } else {
         let mut roots = rustls::RootCertStore::empty();
         // A machine without a CA bundle still runs: https targets then fail
-        // with a counted `tls` error instead of a crash.
+        // with a counted `tls` error instead of a crash. The platform's roots
+        // honour SSL_CERT_FILE and SSL_CERT_DIR (rustls-native-certs).
         for certificate in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(certificate);
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        for certificate in &options.tls.roots {
+            let _ = roots.add(certificate.clone());
+        }
+        builder.with_root_certificates(roots)
     };
+    let client = options.tls.client.as_ref().and_then(|(chain, key)| {
+        verified
+            .clone()
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .ok()
+    });
+    let mut config = client.unwrap_or_else(|| verified.with_no_client_auth());
     config.alpn_protocols = if options.http2 {
         vec![b"h2".to_vec()]
     } else {

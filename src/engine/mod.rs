@@ -180,6 +180,7 @@ pub async fn run(
     let options = ClientOptions {
         http2: plan.http2,
         insecure: plan.insecure,
+        tls: plan.tls.clone(),
         connect_timeout: plan.timeout,
     };
     let samples = Arc::new(SegQueue::new());
@@ -286,7 +287,7 @@ async fn spawn_engine_threads(
             + usize::from(thread_index < plan.warm_connections % count))
         .min(workers);
         let connections = Arc::new(
-            Connections::new(&plan.request.endpoint, options, workers).map_err(|why| {
+            Connections::new(&plan.request.endpoint, options.clone(), workers).map_err(|why| {
                 anyhow::Error::new(crate::exit::UsageError(format!(
                     "URL '{}': {why}",
                     plan.request.display_url

@@ -71,6 +71,8 @@ pub struct LoadPlan {
     pub timeout: Duration,
     pub http2: bool,
     pub insecure: bool,
+    /// Roots and a client identity beyond the platform's (`--cacert`, `--cert`/`--key`).
+    pub tls: std::sync::Arc<TlsFiles>,
     pub classifier: Classifier,
     pub max_body: usize,
     pub outputs: Outputs,
@@ -81,6 +83,29 @@ pub struct LoadPlan {
     /// Connections opened before the clock starts (requests rotate over
     /// them): the canary check's guard against a split per connection.
     pub warm_connections: usize,
+}
+
+/// What TLS trusts and presents beyond the platform's roots, read and parsed
+/// before anything is sent. Its `Debug` shows counts, never key material.
+#[derive(Default)]
+pub struct TlsFiles {
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub client: Option<(
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("roots", &self.roots.len())
+            .field(
+                "client_chain",
+                &self.client.as_ref().map(|(chain, _)| chain.len()),
+            )
+            .finish()
+    }
 }
 
 impl LoadPlan {

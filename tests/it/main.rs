@@ -21,3 +21,4 @@ mod sim;
 mod stats;
 mod throttle;
 mod throttle_stats;
+mod tls;
