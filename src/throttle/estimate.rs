@@ -244,6 +244,18 @@ pub struct Fit {
     /// Share of spans (expecting three admissions each) with none.
     pub silent_share: f64,
     pub model: Model,
+    /// The shortest refused-to-admitted gap among the tight admissions (s).
+    pub smallest_gap_s: f64,
+}
+
+impl Fit {
+    /// The half-width of the burst's interval that timing alone forces,
+    /// however long the overload: its bounds widen by 2·R·timing below and
+    /// by R·(gap + 4·timing) above, and more data shrinks neither (only the
+    /// rate's share of the width).
+    pub fn burst_timing_floor(&self) -> f64 {
+        self.rate.high * (3.0 * self.timing_s + 0.5 * self.smallest_gap_s)
+    }
 }
 
 /// A tight admission: the refused send before it (p) and its own (a), and
@@ -471,6 +483,7 @@ pub fn fit(timeline: &Timeline, final_before_s: f64, _confidence: f64) -> Option
         admissions: consumed as u64 + 1,
         timing_s,
         silent_share,
+        smallest_gap_s: smallest_gap,
         model: if silent_share > WINDOW_SILENT_SHARE {
             Model::Window
         } else {

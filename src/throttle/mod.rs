@@ -62,10 +62,16 @@ const RATE_FLOOR: f64 = 0.05;
 const WINDOWS_TO_SEE: usize = 5;
 
 /// The overload's stop rule on intervals: rate within ±2.5% (or ±0.05 rps),
-/// burst within ±5% (or ±1 request).
+/// burst within ±5% (or ±1 request) beyond what the client's timing alone
+/// forces ([`Fit::burst_timing_floor`]). Without that allowance a client
+/// whose round trips vary by milliseconds (a busy runner) could never stop
+/// the overload, and would spend the probe's whole budget on a burst
+/// interval no longer overload can narrow; the interval is as wide as the
+/// timing makes it either way, and the report says so.
 pub fn is_tight(fit: &Fit) -> bool {
     fit.rate.half_width() <= (RATE_PRECISION * fit.rate.estimate).max(RATE_FLOOR)
-        && fit.burst.half_width() <= (BURST_PRECISION * fit.burst.estimate).max(1.0)
+        && fit.burst.half_width()
+            <= (BURST_PRECISION * fit.burst.estimate).max(1.0) + fit.burst_timing_floor()
 }
 
 /// 429s that end the search.
@@ -896,9 +902,24 @@ fn notes(
     plan: &ThrottlePlan,
     watch: &Watch<'_>,
     found: &Identified,
+    fit: Option<&Fit>,
     overload_rate: Option<f64>,
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    // The bucket's burst can be no tighter than the client's timing allows.
+    if let (Some(fit), Limiter::TokenBucket) = (fit, found.model) {
+        let floor = fit.burst_timing_floor();
+        if floor > (BURST_PRECISION * fit.burst.estimate).max(1.0) {
+            notes.push(format!(
+                "round trips varied by up to {:.1} ms (refused requests' 99th percentile over \
+                 their fastest), which blurs when each request reached the gateway: the \
+                 burst is known to ±{:.0} at best however long the overload, so the probe \
+                 stopped once the rest was tight; a less busy client machine narrows it",
+                fit.timing_s * 1000.0,
+                floor
+            ));
+        }
+    }
     if let (Some(rate), Some(burst)) = (found.rate, found.burst) {
         let refill_s = burst.estimate.max(0.0) / rate.estimate.max(1e-9);
         if refill_s > plan.idle.as_secs_f64() * 1.05 && plan.idle > Duration::ZERO && refill_s < 1e6
@@ -1101,7 +1122,7 @@ fn build_report(
     let found = identified(watch, fit.as_ref(), overload_rate);
     let blocked = blocker(watch, &recorder, &found, max_offered);
     let checks = checks(plan, watch, &found, blocked.as_ref(), max_offered);
-    let notes = notes(plan, watch, &found, overload_rate);
+    let notes = notes(plan, watch, &found, fit.as_ref(), overload_rate);
     let section = section(
         plan,
         watch,

@@ -26,63 +26,38 @@ fn binary() -> PathBuf {
 /// across exec, so a child forked from this (large) test process would report
 /// the test's own memory: a small Python launcher forks and execs gateprobe
 /// instead and reports `wait4`'s rusage of exactly that grandchild (its
-/// figure includes the launcher's ≈10 MB at fork, an overestimate).
+/// figure includes the launcher's ≈10 MB at fork, an overestimate). One
+/// launcher serves every run (a Python start costs more than a run).
 fn run_measured(args: &[String], dir: &Path) -> Measured {
-    const LAUNCHER: &str = r#"
-import os, sys, time
-report, argv = sys.argv[1], sys.argv[2:]
-started = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-_, status, usage = os.wait4(pid, 0)
-elapsed = time.monotonic() - started
-code = os.waitstatus_to_exitcode(status)
-with open(report, "w") as out:
-    out.write(f"{code} {usage.ru_maxrss} {elapsed}")
-"#;
     let out_path = dir.join("stdout.txt");
     let err_path = dir.join("stderr.txt");
-    let usage_path = dir.join("usage.txt");
-    let python = ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|python| Command::new(python).arg("-V").output().is_ok());
     let started = Instant::now();
-    let mut command = match python {
-        Some(python) => {
-            let mut command = Command::new(python);
-            command
-                .arg("-c")
-                .arg(LAUNCHER)
-                .arg(&usage_path)
-                .arg(binary());
-            command
-        }
-        None => Command::new(binary()),
-    };
-    let status = command
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    let (code, max_rss_kib, elapsed) = match std::fs::read_to_string(&usage_path) {
-        Ok(text) => {
-            let fields: Vec<&str> = text.split_whitespace().collect();
-            let _ = std::fs::remove_file(&usage_path);
-            (
-                fields[0].parse::<i32>().ok().filter(|code| *code >= 0),
-                fields[1].parse().unwrap(),
-                Duration::from_secs_f64(fields[2].parse().unwrap()),
-            )
-        }
-        Err(_) => {
+    let launched = Launcher::shared().and_then(|launcher| {
+        let mut argv = vec![binary().to_string_lossy().into_owned()];
+        argv.extend(args.iter().cloned());
+        let job = serde_json::json!({
+            "argv": argv,
+            "cwd": dir,
+            "out": out_path,
+            "err": err_path,
+        });
+        launcher.lock().unwrap().run(&job)
+    });
+    let (code, max_rss_kib, elapsed) = match launched {
+        Some(measured) => measured,
+        None => {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
                 common::say("note: python3 not found: peak memory is not measured (time is, with process start)")
             });
+            let status = Command::new(binary())
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out_path).unwrap())
+                .stderr(std::fs::File::create(&err_path).unwrap())
+                .status()
+                .unwrap();
             (status.code(), 0, started.elapsed())
         }
     };
@@ -92,6 +67,83 @@ with open(report, "w") as out:
         stderr: std::fs::read_to_string(err_path).unwrap_or_default(),
         max_rss_kib,
         elapsed,
+    }
+}
+
+/// The Python process that forks, execs and `wait4`s each measured run: one
+/// JSON job per line in, "code max_rss_kib seconds" per line out.
+struct Launcher {
+    _child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Launcher {
+    const SCRIPT: &'static str = r#"
+import json, os, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(job["cwd"])
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            for fd, path in ((1, job["out"]), (2, job["err"])):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+            os.execv(job["argv"][0], job["argv"])
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.monotonic() - started
+    print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, elapsed, flush=True)
+"#;
+
+    fn shared() -> Option<&'static std::sync::Mutex<Launcher>> {
+        static SHARED: std::sync::OnceLock<Option<std::sync::Mutex<Launcher>>> =
+            std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| Launcher::start().map(std::sync::Mutex::new))
+            .as_ref()
+    }
+
+    fn start() -> Option<Launcher> {
+        let mut child = ["python3", "/usr/bin/python3"]
+            .into_iter()
+            .find_map(|python| {
+                Command::new(python)
+                    .arg("-c")
+                    .arg(Self::SCRIPT)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .ok()
+            })?;
+        let input = child.stdin.take()?;
+        let output = std::io::BufReader::new(child.stdout.take()?);
+        Some(Launcher {
+            _child: child,
+            input,
+            output,
+        })
+    }
+
+    /// The exit code (None for a signal), peak memory and wall time of one
+    /// run; None when the launcher is gone.
+    fn run(&mut self, job: &serde_json::Value) -> Option<(Option<i32>, i64, Duration)> {
+        use std::io::{BufRead, Write};
+        writeln!(self.input, "{job}").ok()?;
+        let mut line = String::new();
+        self.output.read_line(&mut line).ok()?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [code, rss, seconds] = fields[..] else {
+            return None;
+        };
+        Some((
+            code.parse::<i32>().ok().filter(|code| *code >= 0),
+            rss.parse().ok()?,
+            Duration::from_secs_f64(seconds.parse().ok()?),
+        ))
     }
 }
 
