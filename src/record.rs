@@ -9,7 +9,7 @@ use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
-use crate::sample::{ErrorKind, Outcome, Sample};
+use crate::sample::{ErrorDetail, ErrorKind, Outcome, Sample};
 
 /// Highest latency a histogram tracks exactly (1 hour in µs); longer values
 /// are clamped to it rather than lost.
@@ -111,6 +111,8 @@ pub struct Recorder {
     pub class_names: Vec<String>,
     pub classes: Vec<ClassStats>,
     pub errors: [u64; ErrorKind::ALL.len()],
+    /// The reasons of `tls` errors, by [`ErrorDetail`].
+    pub error_details: [u64; ErrorDetail::ALL.len()],
     pub sent: u64,
     pub dropped: u64,
     pub aborted: u64,
@@ -129,6 +131,7 @@ impl Recorder {
             class_names: class_names.to_vec(),
             classes: class_names.iter().map(|_| ClassStats::new()).collect(),
             errors: [0; ErrorKind::ALL.len()],
+            error_details: [0; ErrorDetail::ALL.len()],
             sent: 0,
             dropped: 0,
             aborted: 0,
@@ -166,6 +169,9 @@ impl Recorder {
         if let Some(kind) = sample.error {
             self.errors[kind.index()] += 1;
         }
+        if let Some(detail) = sample.error_detail {
+            self.error_details[detail.index()] += 1;
+        }
         let class = sample.class as usize;
         let Some(stats) = self.classes.get_mut(class) else {
             return;
@@ -187,6 +193,9 @@ impl Recorder {
             mine.merge(theirs);
         }
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.error_details.iter_mut().zip(other.error_details) {
             *mine += theirs;
         }
         self.sent += other.sent;
@@ -278,6 +287,7 @@ mod tests {
             bytes: 10,
             class,
             error: None,
+            error_detail: None,
             failed: false,
             retry_after_ms: None,
             connection: 0,

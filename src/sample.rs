@@ -53,6 +53,67 @@ impl ErrorKind {
     }
 }
 
+/// Why a transport error of kind `tls` happened: what a release engineer
+/// fixes differently (trust a CA, fix the name, renew, present a client
+/// certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorDetail {
+    /// The certificate chains to no trusted root (`--cacert` adds one).
+    UnknownIssuer,
+    /// The certificate is not valid for the name connected to.
+    NameMismatch,
+    /// The certificate has expired.
+    Expired,
+    /// The certificate is not valid yet.
+    NotYetValid,
+    /// The server refused the handshake with an alert (a client
+    /// certificate required, no common protocol version or cipher).
+    HandshakeRefused,
+    /// Any other TLS failure (a revoked or malformed certificate, a bad
+    /// signature, a broken record).
+    Other,
+}
+
+impl ErrorDetail {
+    pub const ALL: [ErrorDetail; 6] = [
+        ErrorDetail::UnknownIssuer,
+        ErrorDetail::NameMismatch,
+        ErrorDetail::Expired,
+        ErrorDetail::NotYetValid,
+        ErrorDetail::HandshakeRefused,
+        ErrorDetail::Other,
+    ];
+
+    /// The report's key: the error kind, then the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorDetail::UnknownIssuer => "tls: unknown issuer",
+            ErrorDetail::NameMismatch => "tls: name mismatch",
+            ErrorDetail::Expired => "tls: expired",
+            ErrorDetail::NotYetValid => "tls: not yet valid",
+            ErrorDetail::HandshakeRefused => "tls: handshake refused",
+            ErrorDetail::Other => "tls: other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A transport failure: its kind, and for TLS the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub detail: Option<ErrorDetail>,
+}
+
+impl From<ErrorKind> for Failure {
+    fn from(kind: ErrorKind) -> Self {
+        Failure { kind, detail: None }
+    }
+}
+
 /// How a due request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,6 +142,8 @@ pub struct Sample {
     /// Class index into the classifier's names.
     pub class: u16,
     pub error: Option<ErrorKind>,
+    /// Why, for a `tls` error.
+    pub error_detail: Option<ErrorDetail>,
     /// The response is an error within its class (a 5xx, or `--error-if`).
     pub failed: bool,
     /// `Retry-After` of a 429 or 503, in milliseconds.

@@ -101,6 +101,7 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
             bytes: 0,
             class,
             error: None,
+            error_detail: None,
             failed,
             retry_after_ms: None,
             connection: connection as u32 + 1,

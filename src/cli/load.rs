@@ -17,6 +17,7 @@ use crate::units;
 /// Turns `load` flags into a plan, or one usage error.
 pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
     let request = request_spec(args)?;
+    let resolve = resolve(&args.resolve, &request.endpoint)?;
     let duration = match &args.duration {
         Some(text) => {
             Some(units::parse_duration(text).or_else(|why| usage(format!("--duration: {why}")))?)
@@ -66,6 +67,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         http2: args.http2,
         insecure: args.insecure,
         tls: std::sync::Arc::new(tls_files(args)?),
+        resolve,
         classifier,
         max_body,
         outputs: args.outputs.clone(),
@@ -348,6 +350,59 @@ fn json_content_type(body: &BodySpec, headers: &mut HeaderMap) {
     }
 }
 
+/// `--resolve HOST:PORT:ADDR[,ADDR…]` (curl's form): the addresses for the
+/// target's host and port. An entry for another host or port would never
+/// be used, so it is an input error rather than silently ignored.
+fn resolve(entries: &[String], target: &Uri) -> Result<Vec<std::net::SocketAddr>, UsageError> {
+    let host = target.host().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let https = target.scheme_str() == Some("https");
+    let port = target.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let mut found = Vec::new();
+    for entry in entries {
+        let expected = || {
+            UsageError(format!(
+                "--resolve '{entry}': expected HOST:PORT:ADDR[,ADDR…], e.g. api.example.com:443:10.0.0.7"
+            ))
+        };
+        // HOST may be a bracketed IPv6 literal; ADDR may hold colons.
+        let (entry_host, rest) = match entry.strip_prefix('[') {
+            Some(after) => {
+                let (inner, rest) = after.split_once(']').ok_or_else(expected)?;
+                (inner, rest.strip_prefix(':').ok_or_else(expected)?)
+            }
+            None => entry.split_once(':').ok_or_else(expected)?,
+        };
+        let (entry_port, addresses) = rest.split_once(':').ok_or_else(expected)?;
+        let entry_port: u16 = entry_port.parse().map_err(|_| expected())?;
+        let parsed = addresses
+            .split(',')
+            .map(|address| {
+                let address = address.trim().trim_start_matches('[').trim_end_matches(']');
+                address.parse::<std::net::IpAddr>().map_err(|_| {
+                    UsageError(format!(
+                        "--resolve '{entry}': '{address}' is not an IP address"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if entry_host.is_empty() || parsed.is_empty() {
+            return Err(expected());
+        }
+        if !entry_host.eq_ignore_ascii_case(bare) || entry_port != port {
+            return usage(format!(
+                "--resolve '{entry}': the target is {host}:{port}, so this entry would never be used"
+            ));
+        }
+        found.extend(
+            parsed
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, port)),
+        );
+    }
+    Ok(found)
+}
+
 /// `--cacert` and `--cert`/`--key`, read and parsed: each file must hold
 /// what its flag names (certificates; one private key), or exit 2 naming it.
 fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
@@ -377,6 +432,15 @@ fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
     let mut files = crate::plan::TlsFiles::default();
     if let Some(path) = &args.cacert {
         files.roots = certificates("--cacert", path)?;
+        let mut store = rustls::RootCertStore::empty();
+        for root in &files.roots {
+            store.add(root.clone()).map_err(|why| {
+                UsageError(format!(
+                    "--cacert {}: a certificate that cannot be a trust anchor: {why}",
+                    path.display()
+                ))
+            })?;
+        }
     }
     match (&args.cert, &args.key) {
         (Some(_), None) => return usage("--cert needs --key: the certificate's private key (PEM)"),
@@ -403,6 +467,22 @@ fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
         {
             return usage(format!(
                 "--key {}: a private key this TLS library cannot sign with (expected RSA, ECDSA P-256/P-384 or Ed25519)",
+                key.display()
+            ));
+        }
+        // The same builder the client uses: a chain and key it refuses (a
+        // key that does not match the certificate) fail here, not later.
+        let built = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map(|builder| {
+                builder
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_client_auth_cert(chain.clone(), key_der.clone_key())
+            });
+        if let Ok(Err(why)) | Err(why) = built {
+            return usage(format!(
+                "--cert {} --key {}: not a usable client identity: {why}",
+                cert.display(),
                 key.display()
             ));
         }

@@ -343,6 +343,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Connect to ADDR (comma-separated addresses, IPv6 in brackets) for
+    /// HOST:PORT, keeping HOST for TLS (SNI, verification) and the Host
+    /// header, like curl: the way to probe one node behind a name.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
     /// Classification rule NAME=MATCHER (repeatable, first match wins), e.g.
     /// canary=body:empty, stable=json:/version, throttled=status:429.
     #[arg(long = "classify", value_name = "NAME=MATCHER")]

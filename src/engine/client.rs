@@ -27,7 +27,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::sample::ErrorKind;
+use crate::sample::{ErrorDetail, ErrorKind, Failure};
 
 /// Client settings taken from the plan.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct ClientOptions {
     pub http2: bool,
     pub insecure: bool,
     pub tls: Arc<crate::plan::TlsFiles>,
+    /// Addresses to connect to instead of looking the host up (`--resolve`).
+    pub resolve: Vec<SocketAddr>,
     pub connect_timeout: Duration,
 }
 
@@ -47,6 +49,8 @@ struct Endpoint {
     /// `Host` header for HTTP/1.1 requests.
     authority: HeaderValue,
     server_name: Option<ServerName<'static>>,
+    /// `--resolve`: connect here, never asking DNS.
+    addresses: Vec<SocketAddr>,
 }
 
 enum Sender {
@@ -123,6 +127,7 @@ impl Connections {
                 authority: HeaderValue::from_str(authority)
                     .map_err(|_| "the URL's host is not valid")?,
                 server_name,
+                addresses: options.resolve.clone(),
             },
             idle: ArrayQueue::new(capacity.max(1)),
             tls: https.then(|| TlsConnector::from(Arc::new(tls_config(&options)))),
@@ -140,7 +145,7 @@ impl Connections {
         mut request: Request<Full<Bytes>>,
         body: &mut Vec<u8>,
         keep: usize,
-    ) -> Result<Answer, ErrorKind> {
+    ) -> Result<Answer, Failure> {
         body.clear();
         if !self.http2 {
             to_origin_form(&mut request, &self.endpoint.authority);
@@ -162,7 +167,7 @@ impl Connections {
                         request = unsent;
                         may_retry = false;
                     }
-                    _ => return Err(kind_of(failed.error())),
+                    _ => return Err(failure_of(failed.error())),
                 },
             }
         };
@@ -215,7 +220,7 @@ impl Connections {
         }
     }
 
-    async fn connect(&self) -> Result<Connection, ErrorKind> {
+    async fn connect(&self) -> Result<Connection, Failure> {
         let sender = self.open().await?;
         Ok(Connection {
             sender,
@@ -223,14 +228,17 @@ impl Connections {
         })
     }
 
-    async fn open(&self) -> Result<Sender, ErrorKind> {
+    async fn open(&self) -> Result<Sender, Failure> {
         let endpoint = &self.endpoint;
         let connect = async {
-            let addresses: Vec<SocketAddr> =
+            let addresses: Vec<SocketAddr> = if endpoint.addresses.is_empty() {
                 tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
                     .await
                     .map_err(|_| ErrorKind::Dns)?
-                    .collect();
+                    .collect()
+            } else {
+                endpoint.addresses.clone()
+            };
             let mut last = ErrorKind::Dns;
             for address in addresses {
                 match TcpStream::connect(address).await {
@@ -249,7 +257,10 @@ impl Connections {
                 let stream = tls
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|_| ErrorKind::Tls)?;
+                    .map_err(|err| Failure {
+                        kind: ErrorKind::Tls,
+                        detail: Some(tls_detail(&err).unwrap_or(ErrorDetail::Other)),
+                    })?;
                 handshake(TokioIo::new(stream), self.http2).await
             }
             _ => handshake(TokioIo::new(stream), self.http2).await,
@@ -275,7 +286,7 @@ impl ErrorKind {
     }
 }
 
-async fn handshake<I>(io: I, http2: bool) -> Result<Sender, ErrorKind>
+async fn handshake<I>(io: I, http2: bool) -> Result<Sender, Failure>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -285,13 +296,13 @@ where
         // is, the same whatever the timing, never `connect`.
         let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
             .await
-            .map_err(|err| kind_of(&err))?;
+            .map_err(|err| failure_of(&err))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
         Ok(Sender::Http2(sender))
     } else {
-        let (sender, connection) = http1::handshake(io).await.map_err(|err| kind_of(&err))?;
+        let (sender, connection) = http1::handshake(io).await.map_err(|err| failure_of(&err))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -319,11 +330,11 @@ async fn read_body(
     response: Response<Incoming>,
     body: &mut Vec<u8>,
     keep: usize,
-) -> Result<Answer, ErrorKind> {
+) -> Result<Answer, Failure> {
     let (parts, mut incoming) = response.into_parts();
     let mut bytes = 0u64;
     while let Some(frame) = incoming.frame().await {
-        let frame = frame.map_err(|err| kind_of(&err))?;
+        let frame = frame.map_err(|err| failure_of(&err))?;
         if let Some(data) = frame.data_ref() {
             bytes += data.len() as u64;
             let room = keep.saturating_sub(body.len());
@@ -362,6 +373,8 @@ fn tls_config(options: &ClientOptions) -> rustls::ClientConfig {
         }
         builder.with_root_certificates(roots)
     };
+    // The plan built this same identity already (cli::load::tls_files), so
+    // rustls accepts it here.
     let client = options.tls.client.as_ref().and_then(|(chain, key)| {
         verified
             .clone()
@@ -446,11 +459,58 @@ pub fn is_local_exhaustion(io: &std::io::Error) -> bool {
         || io.kind() == std::io::ErrorKind::OutOfMemory
 }
 
+/// A failure's kind and, for TLS, its reason.
+pub fn failure_of(err: &(dyn StdError + 'static)) -> Failure {
+    let kind = kind_of(err);
+    Failure {
+        kind,
+        detail: (kind == ErrorKind::Tls).then(|| tls_detail(err).unwrap_or(ErrorDetail::Other)),
+    }
+}
+
+/// Why TLS failed, from the rustls error in the cause chain.
+fn tls_detail(err: &(dyn StdError + 'static)) -> Option<ErrorDetail> {
+    use rustls::CertificateError as Cert;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if let Some(tls) = rustls_error(current) {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(cert) => match cert {
+                    Cert::UnknownIssuer => ErrorDetail::UnknownIssuer,
+                    Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
+                        ErrorDetail::NameMismatch
+                    }
+                    Cert::Expired | Cert::ExpiredContext { .. } => ErrorDetail::Expired,
+                    Cert::NotValidYet | Cert::NotValidYetContext { .. } => ErrorDetail::NotYetValid,
+                    _ => ErrorDetail::Other,
+                },
+                rustls::Error::AlertReceived(_)
+                | rustls::Error::PeerIncompatible(_)
+                | rustls::Error::NoCertificatesPresented => ErrorDetail::HandshakeRefused,
+                _ => ErrorDetail::Other,
+            });
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// The rustls error this link of a cause chain is or wraps: tokio-rustls
+/// wraps it in an io::Error, whose `source()` skips it.
+fn rustls_error<'a>(current: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    current.downcast_ref::<rustls::Error>().or_else(|| {
+        current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    })
+}
+
 /// Names a failure by walking its cause chain.
 pub fn kind_of(err: &(dyn StdError + 'static)) -> ErrorKind {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = cause {
-        if current.downcast_ref::<rustls::Error>().is_some() {
+        if rustls_error(current).is_some() {
             return ErrorKind::Tls;
         }
         if let Some(hyper_err) = current.downcast_ref::<hyper::Error>() {

@@ -181,6 +181,7 @@ pub async fn run(
         http2: plan.http2,
         insecure: plan.insecure,
         tls: plan.tls.clone(),
+        resolve: plan.resolve.clone(),
         connect_timeout: plan.timeout,
     };
     let samples = Arc::new(SegQueue::new());
@@ -465,6 +466,7 @@ async fn worker(
                     bytes: 0,
                     class: 0,
                     error: None,
+                    error_detail: None,
                     failed: false,
                     retry_after_ms: None,
                     connection: 0,
@@ -545,6 +547,7 @@ async fn send_one(
         bytes: 0,
         class: 0,
         error: None,
+        error_detail: None,
         failed: false,
         retry_after_ms: None,
         connection: 0,
@@ -561,11 +564,11 @@ async fn send_one(
                 biased;
                 _ = aborted => None,
                 result = tokio::time::timeout(shared.timeout, exchange) => {
-                    Some(result.unwrap_or(Err(ErrorKind::Timeout)))
+                    Some(result.unwrap_or(Err(ErrorKind::Timeout.into())))
                 }
             }
         }
-        Err(_) => Some(Err(ErrorKind::Protocol)),
+        Err(_) => Some(Err(ErrorKind::Protocol.into())),
     };
     sample.done_us = micros_since(shared.t0, Instant::now());
     let response = match &result {
@@ -588,14 +591,15 @@ async fn send_one(
                 error: None,
             }
         }
-        Some(Err(kind)) => {
-            sample.error = Some(*kind);
+        Some(Err(failure)) => {
+            sample.error = Some(failure.kind);
+            sample.error_detail = failure.detail;
             Response {
                 status: None,
                 headers: None,
                 body: &[],
                 body_bytes: 0,
-                error: Some(*kind),
+                error: Some(failure.kind),
             }
         }
     };

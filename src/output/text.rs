@@ -142,7 +142,23 @@ fn error_lines(out: &mut String, report: &Report) {
         .errors
         .iter()
         .filter(|(_, count)| **count > 0)
-        .map(|(kind, count)| format!("{kind} {count}"))
+        .map(|(kind, count)| {
+            // The reasons of this kind, as "tls 3 (unknown issuer 3)".
+            let prefix = format!("{kind}: ");
+            let reasons: Vec<String> = report
+                .error_details
+                .iter()
+                .filter_map(|(detail, n)| {
+                    let reason = detail.strip_prefix(&prefix)?;
+                    Some(format!("{reason} {n}"))
+                })
+                .collect();
+            if reasons.is_empty() {
+                format!("{kind} {count}")
+            } else {
+                format!("{kind} {count} ({})", reasons.join(", "))
+            }
+        })
         .collect();
     let _ = writeln!(out);
     let _ = writeln!(

@@ -73,6 +73,9 @@ pub struct LoadPlan {
     pub insecure: bool,
     /// Roots and a client identity beyond the platform's (`--cacert`, `--cert`/`--key`).
     pub tls: std::sync::Arc<TlsFiles>,
+    /// `--resolve`: the addresses the target's host and port connect to,
+    /// instead of a DNS lookup; empty to look the name up.
+    pub resolve: Vec<std::net::SocketAddr>,
     pub classifier: Classifier,
     pub max_body: usize,
     pub outputs: Outputs,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{EndReason, RunInfo};
 use crate::plan::LoadPlan;
 use crate::record::{histogram_to_base64, Recorder};
-use crate::sample::ErrorKind;
+use crate::sample::{ErrorDetail, ErrorKind};
 use crate::throttle::estimate::Estimated;
 use crate::throttle::gate::Parameter;
 
@@ -31,6 +31,10 @@ pub struct Report {
     pub run: RunSection,
     pub classes: IndexMap<String, ClassSection>,
     pub errors: IndexMap<String, u64>,
+    /// Why transport errors happened, where the kind alone does not say
+    /// (`tls: unknown issuer`, …); only the reasons seen.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub error_details: IndexMap<String, u64>,
     pub schedule_lag_ms: Option<Percentiles>,
     pub series: SeriesSection,
     pub checks: Vec<Check>,
@@ -451,6 +455,14 @@ impl Report {
             .iter()
             .map(|kind| (kind.as_str().to_string(), recorder.errors[kind.index()]))
             .collect();
+        let error_details = ErrorDetail::ALL
+            .iter()
+            .filter(|detail| recorder.error_details[detail.index()] > 0)
+            .map(|detail| {
+                let count = recorder.error_details[detail.index()];
+                (detail.as_str().to_string(), count)
+            })
+            .collect();
         let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
         let mut report = Report {
             schema: SCHEMA.to_string(),
@@ -465,6 +477,7 @@ impl Report {
             run: RunSection::new(plan, recorder, info),
             classes,
             errors,
+            error_details,
             schedule_lag_ms: if open {
                 Percentiles::from_histogram(&recorder.send_lag_us)
             } else {
@@ -638,6 +651,7 @@ impl Report {
                 .iter()
                 .map(|kind| (kind.as_str().to_string(), 0))
                 .collect(),
+            error_details: IndexMap::new(),
             schedule_lag_ms: None,
             series: SeriesSection {
                 interval_s: 1.0,
@@ -681,6 +695,9 @@ impl Report {
         };
         for (kind, count) in &other.errors {
             *self.errors.entry(kind.clone()).or_default() += count;
+        }
+        for (detail, count) in &other.error_details {
+            *self.error_details.entry(detail.clone()).or_default() += count;
         }
         for (name, class) in &other.classes {
             match self.classes.get_mut(name) {
@@ -859,6 +876,11 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
     for (kind, count) in &report.errors {
         if let Some(kind) = ErrorKind::parse(kind) {
             recorder.errors[kind.index()] = *count;
+        }
+    }
+    for (name, count) in &report.error_details {
+        if let Some(detail) = ErrorDetail::ALL.into_iter().find(|d| d.as_str() == name) {
+            recorder.error_details[detail.index()] = *count;
         }
     }
     let run = &report.run;

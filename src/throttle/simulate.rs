@@ -340,6 +340,7 @@ impl Runner for Virtual {
                     self.throttled_class
                 },
                 error: None,
+                error_detail: None,
                 failed: !admitted,
                 retry_after_ms: None,
                 connection: 1,

@@ -1,7 +1,10 @@
 //! TLS against servers this test starts, with certificates made at test time
 //! (rcgen): a private CA, a server certificate for localhost and 127.0.0.1,
 //! a client certificate. HTTP/1.1 and HTTP/2 (ALPN) over TLS, verification
-//! failure counted as `tls`, `--cacert`, `--insecure`, mutual TLS.
+//! failure counted as `tls` with its reason (unknown issuer, name mismatch,
+//! expired, handshake refused), `--cacert`, `--insecure`, mutual TLS, and
+//! `--resolve` (a name kept for SNI, verification and Host, sent to an
+//! address).
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +30,15 @@ use crate::common::{load_report, temp_dir};
 struct Pki {
     dir: tempfile::TempDir,
     ca: CertificateDer<'static>,
-    server: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    /// For localhost and 127.0.0.1.
+    server: Identity,
+    /// For localhost, expired in 2021.
+    expired: Identity,
+    /// For gateway.test only (a name no DNS knows: `--resolve` reaches it).
+    named: Identity,
 }
+
+type Identity = (CertificateDer<'static>, PrivateKeyDer<'static>);
 
 impl Pki {
     fn new() -> Self {
@@ -43,33 +53,45 @@ impl Pki {
         let ca = ca_params.self_signed(&ca_key).unwrap();
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
-        let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
+        let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose, expired: bool| {
             let mut params = CertificateParams::new(names).unwrap();
             params.extended_key_usages = vec![purpose];
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
             params.use_authority_key_identifier_extension = true;
             let key = KeyPair::generate().unwrap();
             let cert = params.signed_by(&key, &issuer).unwrap();
             (cert, key)
         };
-        let (server_cert, server_key) = leaf(
-            vec!["localhost".into(), "127.0.0.1".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
+        let identity = |(cert, key): (rcgen::Certificate, KeyPair)| -> Identity {
+            (
+                cert.der().clone(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+        };
+        let server_auth = ExtendedKeyUsagePurpose::ServerAuth;
+        let localhost = || vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let server = identity(leaf(localhost(), server_auth.clone(), false));
+        let expired = identity(leaf(localhost(), server_auth.clone(), true));
+        let named = identity(leaf(vec!["gateway.test".into()], server_auth, false));
         let (client_cert, client_key) = leaf(
             vec!["gateprobe-client".into()],
             ExtendedKeyUsagePurpose::ClientAuth,
+            false,
         );
         std::fs::write(dir.path().join("client.pem"), client_cert.pem()).unwrap();
         std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).unwrap();
         std::fs::write(dir.path().join("not-pem.txt"), "hello").unwrap();
-        let server = (
-            server_cert.der().clone(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        );
+        let other = KeyPair::generate().unwrap();
+        std::fs::write(dir.path().join("other.key"), other.serialize_pem()).unwrap();
         Pki {
             dir,
             ca: ca.der().clone(),
             server,
+            expired,
+            named,
         }
     }
 
@@ -83,11 +105,22 @@ impl Pki {
 struct Served {
     http1: AtomicU64,
     http2: AtomicU64,
+    /// The last request's Host header (HTTP/1.1).
+    host: std::sync::Mutex<Option<String>>,
 }
 
 /// An HTTPS server on 127.0.0.1:0 answering 200 over HTTP/1.1 or HTTP/2 (ALPN);
 /// with `require_client_cert`, only to clients presenting one the CA signed.
 async fn serve_tls(pki: &Pki, require_client_cert: bool) -> (SocketAddr, Arc<Served>) {
+    serve_identity(pki, &pki.server, require_client_cert).await
+}
+
+/// [`serve_tls`] with a chosen server certificate.
+async fn serve_identity(
+    pki: &Pki,
+    identity: &Identity,
+    require_client_cert: bool,
+) -> (SocketAddr, Arc<Served>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -104,7 +137,7 @@ async fn serve_tls(pki: &Pki, require_client_cert: bool) -> (SocketAddr, Arc<Ser
         builder.with_no_client_auth()
     };
     let mut config = builder
-        .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
+        .with_single_cert(vec![identity.0.clone()], identity.1.clone_key())
         .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -123,7 +156,10 @@ async fn serve_tls(pki: &Pki, require_client_cert: bool) -> (SocketAddr, Arc<Ser
                     return;
                 };
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let service = hyper::service::service_fn(move |_: Request<Incoming>| {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    if let Some(host) = request.headers().get(hyper::header::HOST) {
+                        *counts.host.lock().unwrap() = host.to_str().ok().map(String::from);
+                    }
                     let counter = if h2 { &counts.http2 } else { &counts.http1 };
                     counter.fetch_add(1, Ordering::SeqCst);
                     async {
@@ -166,6 +202,11 @@ async fn tls_verification_private_ca_and_http2() {
         report["errors"]["tls"].as_u64(),
         Some(count(&report, "requests_sent"))
     );
+    assert_eq!(
+        report["error_details"]["tls: unknown issuer"].as_u64(),
+        Some(count(&report, "requests_sent")),
+        "{report}"
+    );
     // Trusting the private CA: every request answered, over HTTP/1.1.
     let cacert = pki.path("ca.pem");
     let (code, report) = run(with(&["--cacert", &cacert])).await;
@@ -176,6 +217,14 @@ async fn tls_verification_private_ca_and_http2() {
     let (code, report) = run(with(&["--cacert", &cacert, "--http2"])).await;
     assert_eq!(code, 0, "{report}");
     assert_eq!(served.http2.load(Ordering::SeqCst), 20);
+    // SSL_CERT_FILE names the trusted roots, as for curl and OpenSSL.
+    let gateprobe = assert_cmd::cargo::cargo_bin("gateprobe");
+    let output = std::process::Command::new(&gateprobe)
+        .args(with(&[]))
+        .env("SSL_CERT_FILE", &cacert)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
     // --insecure accepts the unknown issuer.
     let (code, _) = run(with(&["--insecure"])).await;
     assert_eq!(code, 0);
@@ -195,6 +244,11 @@ async fn mutual_tls_presents_the_client_certificate() {
     .await;
     assert_eq!(code, 4, "{report}");
     assert_eq!(served.http1.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        report["error_details"]["tls: handshake refused"].as_u64(),
+        report["errors"]["tls"].as_u64().filter(|n| *n > 0),
+        "{report}"
+    );
     // Presenting it: every request answered.
     let (code, report) = load_report(&[
         "load", &url, "--rate", "50", "-n", "10", "--cacert", &cacert, "--cert", &cert, "--key",
@@ -214,6 +268,7 @@ async fn tls_files_that_are_not_pem_exit_2() {
     let url = "https://127.0.0.1:1/";
     let not_pem = pki.path("not-pem.txt");
     let cert = pki.path("client.pem");
+    let other_key = pki.path("other.key");
     for (args, says) in [
         (vec!["--cacert", not_pem.as_str()], "--cacert"),
         (
@@ -221,6 +276,11 @@ async fn tls_files_that_are_not_pem_exit_2() {
             "--key",
         ),
         (vec!["--cert", cert.as_str()], "--key"),
+        // A key that is not the certificate's.
+        (
+            vec!["--cert", cert.as_str(), "--key", other_key.as_str()],
+            "not a usable client identity",
+        ),
         (vec!["--cacert", "/nonexistent/ca.pem"], "--cacert"),
     ] {
         let output = std::process::Command::new(&gateprobe)
@@ -235,5 +295,118 @@ async fn tls_files_that_are_not_pem_exit_2() {
             !stderr.contains("hello"),
             "a file's content is echoed: {stderr}"
         );
+    }
+}
+
+/// Each verification failure carries its reason; `--resolve` sends to an
+/// address while the name stays the one verified and sent as Host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reasons_and_resolve() {
+    let pki = Pki::new();
+    let cacert = pki.path("ca.pem");
+    let reason = |report: &serde_json::Value, reason: &str| {
+        let sent = count(report, "requests_sent");
+        assert!(sent > 0, "{report}");
+        assert_eq!(
+            report["error_details"][format!("tls: {reason}")].as_u64(),
+            Some(sent),
+            "{report}"
+        );
+    };
+    // A certificate for gateway.test, reached as 127.0.0.1: name mismatch.
+    let (address, served) = serve_identity(&pki, &pki.named, false).await;
+    let port = address.port();
+    let by_address = format!("https://127.0.0.1:{port}/");
+    let (code, report) = load_report(&[
+        "load",
+        &by_address,
+        "--rate",
+        "50",
+        "-n",
+        "5",
+        "--cacert",
+        &cacert,
+    ])
+    .await;
+    assert_eq!(code, 4, "{report}");
+    reason(&report, "name mismatch");
+    // The name, sent to 127.0.0.1: verified, and the Host header is the name.
+    let by_name = format!("https://gateway.test:{port}/");
+    let resolve = format!("gateway.test:{port}:127.0.0.1");
+    let (code, report) = load_report(&[
+        "load",
+        &by_name,
+        "--rate",
+        "50",
+        "-n",
+        "5",
+        "--cacert",
+        &cacert,
+        "--resolve",
+        &resolve,
+    ])
+    .await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(served.http1.load(Ordering::SeqCst), 5);
+    assert_eq!(
+        served.host.lock().unwrap().as_deref(),
+        Some(format!("gateway.test:{port}").as_str())
+    );
+    // HTTP/2 the same way (the :authority is the name).
+    let (code, report) = load_report(&[
+        "load",
+        &by_name,
+        "--rate",
+        "50",
+        "-n",
+        "5",
+        "--cacert",
+        &cacert,
+        "--resolve",
+        &resolve,
+        "--http2",
+    ])
+    .await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(served.http2.load(Ordering::SeqCst), 5);
+    // An expired certificate.
+    let (address, _) = serve_identity(&pki, &pki.expired, false).await;
+    let url = format!("https://localhost:{}/", address.port());
+    let (code, report) =
+        load_report(&["load", &url, "--rate", "50", "-n", "5", "--cacert", &cacert]).await;
+    assert_eq!(code, 4, "{report}");
+    reason(&report, "expired");
+    // The text summary names the reason beside the kind.
+    let gateprobe = assert_cmd::cargo::cargo_bin("gateprobe");
+    let output = std::process::Command::new(&gateprobe)
+        .args(["load", &url, "--rate", "50", "-n", "3", "--cacert", &cacert])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("tls 3 (expired 3)"), "{stdout}");
+    // --resolve entries that could never apply, or are not addresses: exit 2.
+    for (entry, says) in [
+        (
+            format!("other.test:{port}:127.0.0.1"),
+            "would never be used",
+        ),
+        (
+            format!("gateway.test:{}:127.0.0.1", port.wrapping_add(1)),
+            "would never be used",
+        ),
+        (
+            format!("gateway.test:{port}:not-an-ip"),
+            "is not an IP address",
+        ),
+        ("gateway.test".to_string(), "expected HOST:PORT:ADDR"),
+    ] {
+        let output = std::process::Command::new(&gateprobe)
+            .args(["load", &by_name, "-n", "1", "--resolve", &entry])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{entry}: {stderr}");
+        assert!(stderr.contains(says), "{entry}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
