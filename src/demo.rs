@@ -1,7 +1,7 @@
 //! `gateprobe demo`: the whole job on the embedded simulator, as a short
 //! narrative a newcomer can follow — what is checked, against what truth,
 //! what was measured, and where the reports went.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -62,9 +62,25 @@ fn shown(args: &[&str]) -> String {
     lines.join("\n")
 }
 
+/// Where the chapters' reports go, and the flags every command takes (over
+/// HTTPS: `--cacert` with the simulator's CA).
+struct Out {
+    dir: PathBuf,
+    common: Vec<String>,
+}
+
+impl Out {
+    fn join(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
 /// Prints a command line and runs exactly it through the job pipeline,
 /// quietly; saves its JSON report as `out/name.json`.
-async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathBuf)> {
+async fn measure(args: &[&str], out: &Out, name: &str) -> Result<(Report, PathBuf)> {
+    let mut args = args.to_vec();
+    args.extend(out.common.iter().map(String::as_str));
+    let args = args.as_slice();
     crate::outln!("{}", shown(args));
     let mut argv = vec!["gateprobe"];
     argv.extend_from_slice(args);
@@ -74,7 +90,7 @@ async fn measure(args: &[&str], out: &Path, name: &str) -> Result<(Report, PathB
         UsageError("the demo only measures with load, canary and throttle".into())
     })?;
     let report = job.execute().await?;
-    let path = out.join(format!("{name}.json"));
+    let path = out.join(&format!("{name}.json"));
     crate::output::write(&crate::output::json::Json, &report, &path)?;
     Ok((report, path))
 }
@@ -114,8 +130,25 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         ))
     })?;
     let config = config::parse("built-in config", config::DEFAULT_CONFIG).map_err(UsageError)?;
-    let running = sim::start(config, "127.0.0.1:0".parse()?, Some(args.seed)).await?;
-    let base = format!("http://{}", running.address);
+    // Over HTTPS with --tls or GATEPROBE_DEMO_TLS=1: the simulator's own
+    // generated certificate, trusted through --cacert on every command.
+    let https = args.tls
+        || std::env::var("GATEPROBE_DEMO_TLS")
+            .is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    let mut common = Vec::new();
+    let tls = if https {
+        let (acceptor, ca) = sim::tls::generated()?;
+        let path = out.join("sim-ca.pem");
+        std::fs::write(&path, ca)
+            .map_err(|err| UsageError(format!("{}: cannot write: {err}", path.display())))?;
+        common = vec!["--cacert".to_string(), path.display().to_string()];
+        Some(acceptor)
+    } else {
+        None
+    };
+    let running = sim::start_with(config, "127.0.0.1:0".parse()?, Some(args.seed), tls).await?;
+    let base = running.base();
+    let out = Out { dir: out, common };
     crate::outln!(
         "gateprobe demo — an API gateway simulated on {base} (no cloud account needed)\n"
     );
@@ -133,7 +166,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
 
     crate::outln!(
         "\nReports (JSON, schema gateprobe.report/v1) are in {}",
-        out.display()
+        out.dir.display()
     );
     crate::outln!("  e.g. {}", split_path.display());
     crate::outln!("  HTML report with charts: {}", html.display());
@@ -145,7 +178,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
 }
 
 /// 1. The canary verdict, and a misconfigured split caught by the same check.
-async fn canary(base: &str, out: &Path) -> Result<PathBuf> {
+async fn canary(base: &str, out: &Out) -> Result<PathBuf> {
     let hello = format!("{base}/PROD/hello");
     crate::outln!(
         "\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that"
@@ -193,7 +226,7 @@ async fn canary(base: &str, out: &Path) -> Result<PathBuf> {
 }
 
 /// 2. A throttled method: the probe's estimates against the configured bucket.
-async fn throttle(base: &str, out: &Path) -> Result<()> {
+async fn throttle(base: &str, out: &Out) -> Result<()> {
     let throttled = format!("{base}/PROD/throttled");
     crate::outln!("\n2. Throttle. GET /PROD/throttled has a method throttle: 50 rps, burst 10.");
     crate::outln!(
@@ -244,7 +277,7 @@ async fn throttle(base: &str, out: &Path) -> Result<()> {
 }
 
 /// 2b. A concurrency limit: a Lambda function's reserved concurrency.
-async fn concurrency(base: &str, out: &Path) -> Result<()> {
+async fn concurrency(base: &str, out: &Out) -> Result<()> {
     let reports = format!("{base}/REPORTS/report");
     crate::outln!(
         "\n   GET /REPORTS/report is a Lambda function with reserved concurrency 10 (100 ms each);"
@@ -285,7 +318,7 @@ async fn concurrency(base: &str, out: &Path) -> Result<()> {
 }
 
 /// 3. A POST that fronts Step Functions StartExecution: unique names, a reused one, no key.
-async fn start_execution(base: &str, out: &Path) -> Result<()> {
+async fn start_execution(base: &str, out: &Out) -> Result<()> {
     let execution = format!("{base}/PROD/execution");
     let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:HelloWorkflow";
     crate::outln!(
@@ -355,13 +388,13 @@ async fn start_execution(base: &str, out: &Path) -> Result<()> {
 }
 
 /// 4. The same checks as one scenario: the CI gate, with every report format.
-async fn ci_gate(base: &str, out: &Path) -> Result<(Report, PathBuf)> {
+async fn ci_gate(base: &str, out: &Out) -> Result<(Report, PathBuf)> {
     crate::outln!(
         "\n4. The CI gate. scenarios/demo.json runs the canary check, the throttle probe,"
     );
     crate::outln!("   unique StartExecution POSTs and the promoted stage as one pipeline step:");
     let scenario_path = out.join("demo-scenario.json");
-    std::fs::write(&scenario_path, DEMO_SCENARIO).map_err(|err| {
+    std::fs::write(&scenario_path, scenario_text(&out.common)?).map_err(|err| {
         UsageError(format!(
             "--out {}: cannot write: {err}",
             scenario_path.display()
@@ -418,6 +451,35 @@ async fn ci_gate(base: &str, out: &Path) -> Result<(Report, PathBuf)> {
         gate.run.requests_sent
     );
     Ok((gate, html))
+}
+
+/// The scenario file the demo runs: `scenarios/demo.json`, with the common
+/// flags (over HTTPS, `--cacert`) as every step's options.
+fn scenario_text(common: &[String]) -> Result<String> {
+    if common.is_empty() {
+        return Ok(DEMO_SCENARIO.to_string());
+    }
+    let mut scenario: serde_json::Value = serde_json::from_str(DEMO_SCENARIO)?;
+    if let Some(steps) = scenario["steps"].as_array_mut() {
+        for step in steps
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            let Some(options) = step
+                .iter_mut()
+                .find(|(kind, _)| ["load", "canary", "throttle"].contains(&kind.as_str()))
+                .and_then(|(_, options)| options.as_object_mut())
+            else {
+                continue;
+            };
+            for pair in common.chunks(2) {
+                let key = pair[0].trim_start_matches("--").replace('-', "_");
+                let value = pair.get(1).cloned().unwrap_or_default();
+                options.insert(key, serde_json::Value::String(value));
+            }
+        }
+    }
+    Ok(serde_json::to_string_pretty(&scenario)?)
 }
 
 /// The demo's scenario, as users copy it from `scenarios/demo.json`.

@@ -62,6 +62,25 @@ pub struct SimArgs {
     /// Seed for the canary choice and injected faults (reproducible runs).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
+
+    /// Serve HTTPS with a certificate generated now for localhost,
+    /// 127.0.0.1 and ::1; its CA is written to --tls-ca (give that file to
+    /// clients as --cacert).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The --tls-cert's private key (PEM). Never shown.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Where --tls writes its CA certificate (PEM); default: a file in the
+    /// system's temporary directory, named when the simulator starts.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -74,6 +93,12 @@ pub struct DemoArgs {
     /// Seed for the simulator.
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub seed: u64,
+
+    /// Run the whole demo over HTTPS: the simulator serves a certificate
+    /// generated now and every command trusts its CA with --cacert (also
+    /// GATEPROBE_DEMO_TLS=1).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -28,17 +28,31 @@ pub async fn run(args: SimArgs) -> Result<u8> {
             args.listen
         ))
     })?;
-    let running = super::start(config, listen, args.seed)
+    let (tls, ca_pem) = match (&args.tls_cert, &args.tls_key, args.tls) {
+        (Some(cert), Some(key), _) => (Some(super::tls::given(cert, key)?), None),
+        (_, _, true) => {
+            let (acceptor, ca) = super::tls::generated()?;
+            (Some(acceptor), Some(ca))
+        }
+        _ => (None, None),
+    };
+    let running = super::start_with(config, listen, args.seed, tls)
         .await
         .map_err(|err| UsageError(format!("--listen {listen}: cannot listen: {err}")))?;
-    crate::outln!("gateprobe sim listening on http://{}", running.address);
-    crate::out!(
-        "{}",
-        describe(
-            running.simulator.config(),
-            &format!("http://{}", running.address)
-        )
-    );
+    crate::outln!("gateprobe sim listening on {}", running.base());
+    if let Some(ca) = ca_pem {
+        let path = args.tls_ca.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("gateprobe-sim-ca-{}.pem", running.address.port()))
+        });
+        std::fs::write(&path, ca).map_err(|err| {
+            UsageError(format!("--tls-ca {}: cannot write: {err}", path.display()))
+        })?;
+        crate::outln!(
+            "TLS: a certificate generated now for localhost, 127.0.0.1 and ::1; trust its CA with --cacert {}",
+            path.display()
+        );
+    }
+    crate::out!("{}", describe(running.simulator.config(), &running.base()));
     crate::outln!("Ctrl-C stops it.");
     crate::signals::interrupt().cancelled().await;
     Ok(crate::exit::PASS)

@@ -8,6 +8,7 @@ pub mod bucket;
 pub mod command;
 pub mod config;
 mod execution;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -453,8 +454,14 @@ async fn serve_request(
     )
 }
 
-/// Serves `simulator` on `listener` (HTTP/1.1 and h2c) until `shutdown`.
-pub async fn serve(simulator: Arc<Simulator>, listener: TcpListener, shutdown: CancellationToken) {
+/// Serves `simulator` on `listener` until `shutdown`: HTTP/1.1 and h2c, or
+/// over TLS with `tls` (h2 or http/1.1 by ALPN).
+pub async fn serve(
+    simulator: Arc<Simulator>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -462,17 +469,32 @@ pub async fn serve(simulator: Arc<Simulator>, listener: TcpListener, shutdown: C
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let (simulator, shutdown) = (simulator.clone(), shutdown.clone());
+        let (simulator, shutdown, tls) = (simulator.clone(), shutdown.clone(), tls.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let simulator = simulator.clone();
                 async move { Ok::<_, Infallible>(serve_request(simulator, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                _ = shutdown.cancelled() => {}
+            match tls {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+                Some(acceptor) => {
+                    // A client that fails the handshake is simply gone.
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
             }
         });
     }
@@ -482,12 +504,19 @@ pub async fn serve(simulator: Arc<Simulator>, listener: TcpListener, shutdown: C
 pub struct Running {
     pub address: SocketAddr,
     pub simulator: Arc<Simulator>,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     shutdown: CancellationToken,
 }
 
 impl Running {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("{}{path}", self.base())
+    }
+
+    /// `scheme://address`, with no path.
+    pub fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.address)
     }
 }
 
@@ -503,14 +532,26 @@ pub async fn start(
     listen: SocketAddr,
     seed: Option<u64>,
 ) -> std::io::Result<Running> {
+    start_with(config, listen, seed, None).await
+}
+
+/// [`start`], over TLS when `tls` is given (see [`tls`]).
+pub async fn start_with(
+    config: Config,
+    listen: SocketAddr,
+    seed: Option<u64>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> std::io::Result<Running> {
     let listener = TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     let simulator = Arc::new(Simulator::new(config, seed));
     let shutdown = CancellationToken::new();
-    tokio::spawn(serve(simulator.clone(), listener, shutdown.clone()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tokio::spawn(serve(simulator.clone(), listener, tls, shutdown.clone()));
     Ok(Running {
         address,
         simulator,
+        scheme,
         shutdown,
     })
 }

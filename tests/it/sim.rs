@@ -165,15 +165,24 @@ async fn seeded_canary_split_is_random_per_request_and_exact_at_0_and_100() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_to_exit_0_within_a_minute() {
+    // Over HTTPS (#14): the same chapters as the README's plain `demo`, with
+    // the simulator's generated certificate trusted by --cacert on every
+    // command and in every scenario step. (The plain demo is the README's
+    // main command; the scenario tests run the same steps over HTTP.)
     let dir = temp_dir();
     let out = dir.path().to_str().unwrap();
     let started = Instant::now();
-    assert_eq!(run(&["demo", "--out", out]).await, 0);
+    assert_eq!(run(&["demo", "--tls", "--out", out]).await, 0);
     assert!(started.elapsed().as_secs() < 60);
     let split = read_json(&dir.path().join("1-canary-split.json"));
     assert_valid_report(&split);
+    let target = split["run"]["target"].as_str().unwrap();
+    assert!(target.starts_with("https://127.0.0.1:"), "{target}");
+    assert_eq!(split["errors"]["tls"], 0);
     let canary = split["classes"]["canary"]["share"].as_f64().unwrap();
     assert!((0.08..0.12).contains(&canary), "{canary}");
+    let gate = read_json(&dir.path().join("demo.json"));
+    assert_eq!(gate["verdict"], "pass", "{}", gate["reason"]);
 }
 
 #[test]

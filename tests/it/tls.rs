@@ -86,6 +86,9 @@ impl Pki {
         std::fs::write(dir.path().join("not-pem.txt"), "hello").unwrap();
         let other = KeyPair::generate().unwrap();
         std::fs::write(dir.path().join("other.key"), other.serialize_pem()).unwrap();
+        let (cert, key) = leaf(localhost(), ExtendedKeyUsagePurpose::ServerAuth, false);
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
         Pki {
             dir,
             ca: ca.der().clone(),
@@ -408,5 +411,79 @@ async fn tls_reasons_and_resolve() {
         assert_eq!(output.status.code(), Some(2), "{entry}: {stderr}");
         assert!(stderr.contains(says), "{entry}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+}
+
+/// `gateprobe sim` over HTTPS, with a certificate it generates (its CA
+/// written for --cacert) or one given as files: HTTP/1.1 and HTTP/2 by ALPN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_serves_https() {
+    use std::io::BufRead;
+    let pki = Pki::new();
+    let gateprobe = assert_cmd::cargo::cargo_bin("gateprobe");
+    let generated_ca = pki.path("sim-ca.pem");
+    let (server_cert, server_key) = (pki.path("server.pem"), pki.path("server.key"));
+    for (flags, cacert) in [
+        (
+            vec!["--tls", "--tls-ca", generated_ca.as_str()],
+            generated_ca.clone(),
+        ),
+        (
+            vec![
+                "--tls-cert",
+                server_cert.as_str(),
+                "--tls-key",
+                server_key.as_str(),
+            ],
+            pki.path("ca.pem"),
+        ),
+    ] {
+        let mut sim = Killed(
+            std::process::Command::new(&gateprobe)
+                .args(["sim", "--listen", "127.0.0.1:0", "--seed", "1"])
+                .args(&flags)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = std::io::BufReader::new(sim.0.stdout.take().unwrap());
+        let base = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("gateprobe sim listening on ")
+                    .map(str::to_string)
+            })
+            .expect("the simulator says where it listens");
+        assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+        let url = format!("{base}/PROD/hello");
+        for extra in [&[][..], &["--http2"][..]] {
+            let mut args = vec!["load", url.as_str(), "--rate", "100", "-n", "20"];
+            args.extend_from_slice(&["--cacert", cacert.as_str()]);
+            args.extend_from_slice(extra);
+            let (code, report) = load_report(&args).await;
+            assert_eq!(code, 0, "{flags:?} {extra:?}: {report}");
+            assert_eq!(count(&report, "responses"), 20, "{report}");
+        }
+        // Without trusting its CA: every request a tls error, with its reason.
+        let (code, report) = load_report(&["load", &url, "--rate", "100", "-n", "5"]).await;
+        assert_eq!(code, 4, "{report}");
+        assert_eq!(
+            report["error_details"]["tls: unknown issuer"], 5,
+            "{report}"
+        );
+        drop(sim);
+    }
+}
+
+/// A child process killed when dropped, even by a failing assertion.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
