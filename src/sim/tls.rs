@@ -10,7 +10,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::plan::UsageError;
+use crate::exit::UsageError;
 
 /// A generated CA and server certificate: the acceptor, and the CA's PEM.
 pub fn generated() -> Result<(TlsAcceptor, String), UsageError> {
