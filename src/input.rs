@@ -136,3 +136,44 @@ mod tests {
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// The PEM certificates in `path`, for `flag`: at least one, or exit 2
+/// naming the flag and the file.
+pub fn pem_certificates(
+    flag: &str,
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, UsageError> {
+    use rustls::pki_types::pem::PemObject;
+    let text = read_text(path, flag, CONFIG_LIMIT)?;
+    let found: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(text.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|why| {
+            UsageError(format!(
+                "{flag} {}: not PEM certificates: {why}",
+                path.display()
+            ))
+        })?;
+    if found.is_empty() {
+        return Err(UsageError(format!(
+            "{flag} {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none",
+            path.display()
+        )));
+    }
+    Ok(found)
+}
+
+/// The one PEM private key in `path`, for `flag`. Its bytes are never
+/// echoed: only the file is named.
+pub fn pem_private_key(
+    flag: &str,
+    path: &Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, UsageError> {
+    use rustls::pki_types::pem::PemObject;
+    let text = read_text(path, flag, CONFIG_LIMIT)?;
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|_| {
+        UsageError(format!(
+            "{flag} {}: expected one PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            path.display()
+        ))
+    })
+}

@@ -406,29 +406,7 @@ fn resolve(entries: &[String], target: &Uri) -> Result<Vec<std::net::SocketAddr>
 /// `--cacert` and `--cert`/`--key`, read and parsed: each file must hold
 /// what its flag names (certificates; one private key), or exit 2 naming it.
 fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |flag: &str, path: &std::path::Path| {
-        crate::input::read_text(path, flag, crate::input::CONFIG_LIMIT)
-    };
-    let certificates = |flag: &str, path: &std::path::Path| {
-        let text = read(flag, path)?;
-        let found: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|why| {
-                UsageError(format!(
-                    "{flag} {}: not PEM certificates: {why}",
-                    path.display()
-                ))
-            })?;
-        if found.is_empty() {
-            return usage(format!(
-                "{flag} {}: expected PEM certificates (-----BEGIN CERTIFICATE-----), found none",
-                path.display()
-            ));
-        }
-        Ok(found)
-    };
+    let certificates = crate::input::pem_certificates;
     let mut files = crate::plan::TlsFiles::default();
     if let Some(path) = &args.cacert {
         files.roots = certificates("--cacert", path)?;
@@ -451,14 +429,7 @@ fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
     }
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
         let chain = certificates("--cert", cert)?;
-        let text = read("--key", key)?;
-        // The key's bytes are never echoed: only the file is named.
-        let key_der = PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|_| {
-            UsageError(format!(
-                "--key {}: expected one PEM private key (PKCS#8, PKCS#1 or SEC1)",
-                key.display()
-            ))
-        })?;
+        let key_der = crate::input::pem_private_key("--key", key)?;
         let provider = rustls::crypto::ring::default_provider();
         if provider
             .key_provider

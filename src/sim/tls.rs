@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
@@ -41,27 +40,8 @@ pub fn generated() -> Result<(TlsAcceptor, String), UsageError> {
 
 /// A certificate chain and key from PEM files (`--tls-cert`, `--tls-key`).
 pub fn given(cert: &Path, key: &Path) -> Result<TlsAcceptor, UsageError> {
-    let read =
-        |flag: &str, path: &Path| crate::input::read_text(path, flag, crate::input::CONFIG_LIMIT);
-    let text = read("--tls-cert", cert)?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(text.as_bytes())
-        .collect::<Result<_, _>>()
-        .ok()
-        .filter(|chain: &Vec<_>| !chain.is_empty())
-        .ok_or_else(|| {
-            UsageError(format!(
-                "--tls-cert {}: expected PEM certificates (-----BEGIN CERTIFICATE-----)",
-                cert.display()
-            ))
-        })?;
-    let text = read("--tls-key", key)?;
-    // The key's bytes are never echoed: only the file is named.
-    let key_der = PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|_| {
-        UsageError(format!(
-            "--tls-key {}: expected one PEM private key (PKCS#8, PKCS#1 or SEC1)",
-            key.display()
-        ))
-    })?;
+    let chain = crate::input::pem_certificates("--tls-cert", cert)?;
+    let key_der = crate::input::pem_private_key("--tls-key", key)?;
     acceptor(chain, key_der, "--tls-cert/--tls-key")
 }
 
