@@ -118,25 +118,6 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_folders_and_big_files_are_refused() {
-        let dev = read_bytes(Path::new("/dev/zero"), "--body @FILE", 1024).unwrap_err();
-        assert!(dev.0.contains("not a regular file"), "{}", dev.0);
-        let dir = read_bytes(Path::new("/"), "scenario", 1024).unwrap_err();
-        assert!(dir.0.contains("folder"), "{}", dir.0);
-        let file = std::env::temp_dir().join(format!("gateprobe-input-{}", std::process::id()));
-        std::fs::write(&file, vec![b'x'; 2048]).unwrap();
-        let big = read_bytes(&file, "scenario", 1024).unwrap_err();
-        assert!(big.0.contains("1 KiB limit"), "{}", big.0);
-        assert_eq!(read_bytes(&file, "scenario", 4096).unwrap().len(), 2048);
-        let _ = std::fs::remove_file(file);
-    }
-}
-
 /// The PEM certificates in `path`, for `flag`: at least one, or exit 2
 /// naming the flag and the file.
 pub fn pem_certificates(
@@ -176,4 +157,23 @@ pub fn pem_private_key(
             path.display()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_folders_and_big_files_are_refused() {
+        let dev = read_bytes(Path::new("/dev/zero"), "--body @FILE", 1024).unwrap_err();
+        assert!(dev.0.contains("not a regular file"), "{}", dev.0);
+        let dir = read_bytes(Path::new("/"), "scenario", 1024).unwrap_err();
+        assert!(dir.0.contains("folder"), "{}", dir.0);
+        let file = std::env::temp_dir().join(format!("gateprobe-input-{}", std::process::id()));
+        std::fs::write(&file, vec![b'x'; 2048]).unwrap();
+        let big = read_bytes(&file, "scenario", 1024).unwrap_err();
+        assert!(big.0.contains("1 KiB limit"), "{}", big.0);
+        assert_eq!(read_bytes(&file, "scenario", 4096).unwrap().len(), 2048);
+        let _ = std::fs::remove_file(file);
+    }
 }
