@@ -24,6 +24,7 @@ pub mod resources;
 pub mod sample;
 pub mod scenario;
 pub mod signals;
+pub mod sigv4;
 pub mod sim;
 pub mod stats;
 pub mod template;

@@ -201,6 +201,10 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
     }
     let body = body_spec(args)?;
     json_content_type(&body, &mut headers.fixed);
+    let signer = match &args.aws_sigv4 {
+        Some(text) => Some(std::sync::Arc::new(signer(text, &mut headers)?)),
+        None => None,
+    };
     Ok(RequestSpec {
         method,
         url,
@@ -211,7 +215,38 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
         body,
         display_url,
         display_headers: headers.shown,
+        signer,
     })
+}
+
+/// `--aws-sigv4 REGION[:SERVICE]`: the scope and the credentials, found now
+/// so that a run never starts unable to sign. The signature is the
+/// Authorization header, so another one conflicts.
+fn signer(text: &str, headers: &mut Headers) -> Result<crate::sigv4::Signer, UsageError> {
+    use crate::sigv4::{Credentials, Options, Scope, Signer};
+    let scope = Scope::parse(text).map_err(|why| UsageError(format!("--aws-sigv4 {why}")))?;
+    let templated = headers
+        .templated
+        .iter()
+        .any(|(name, _)| name == http::header::AUTHORIZATION);
+    if templated || headers.fixed.contains_key(http::header::AUTHORIZATION) {
+        return usage(
+            "--aws-sigv4 and an Authorization header (-H, or user:password in the URL) conflict: the signature is the Authorization header",
+        );
+    }
+    let credentials = Credentials::from_environment(&|name| std::env::var(name).ok())
+        .map_err(|why| UsageError(format!("--aws-sigv4 {text}: {why}")))?;
+    headers.shown.push((
+        "authorization".to_string(),
+        format!(
+            "{} (SigV4 {}/{}, credentials from {})",
+            redact::REDACTED,
+            scope.region,
+            scope.service,
+            credentials.source
+        ),
+    ));
+    Ok(Signer::new(&credentials, scope, Options::default()))
 }
 
 /// The URL, checked: absolute http(s) with a host and a valid port; templates

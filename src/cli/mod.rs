@@ -368,6 +368,14 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Sign every request with AWS Signature Version 4 for REGION (service
+    /// execute-api unless given), at its send time. Credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else
+    /// AWS_PROFILE (default 'default') in ~/.aws/credentials or ~/.aws/config.
+    /// Never shown.
+    #[arg(long, value_name = "REGION[:SERVICE]")]
+    pub aws_sigv4: Option<String>,
+
     /// Connect to ADDR (comma-separated addresses, IPv6 in brackets) for
     /// HOST:PORT, keeping HOST for TLS (SNI, verification) and the Host
     /// header, like curl: the way to probe one node behind a name.

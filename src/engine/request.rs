@@ -13,8 +13,10 @@ pub struct Scratch {
     text: String,
 }
 
-/// Renders request `index`. Fails only when a rendered template is not a
-/// valid URI or header value (the plan checked the static parts already).
+/// Renders request `index`, then signs it (SigV4) when the plan says so, as
+/// of now: the signed time is the send time. Fails only when a rendered
+/// template is not a valid URI or header value (the plan checked the static
+/// parts already).
 pub fn build(
     spec: &RequestSpec,
     index: u64,
@@ -40,6 +42,8 @@ pub fn build(
             Bytes::copy_from_slice(scratch.text.as_bytes())
         }
     };
+    // A reference-counted handle: the signer hashes the body it sends.
+    let signed_body = spec.signer.as_ref().map(|_| body.clone());
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = spec.method.clone();
     *request.uri_mut() = uri;
@@ -50,6 +54,9 @@ pub fn build(
         let value = HeaderValue::from_str(&scratch.text)
             .map_err(|_| format!("rendered header {name} is not valid"))?;
         request.headers_mut().append(name.clone(), value);
+    }
+    if let (Some(signer), Some(body)) = (&spec.signer, signed_body) {
+        signer.sign(&mut request, &body, std::time::SystemTime::now())?;
     }
     Ok(request)
 }

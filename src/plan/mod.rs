@@ -48,6 +48,8 @@ pub struct RequestSpec {
     pub display_url: String,
     /// Header names as they may be printed: secret values replaced.
     pub display_headers: Vec<(String, String)>,
+    /// `--aws-sigv4`: sign each request as it leaves.
+    pub signer: Option<std::sync::Arc<crate::sigv4::Signer>>,
 }
 
 #[derive(Debug, Clone)]

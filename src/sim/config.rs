@@ -21,6 +21,61 @@ pub struct Config {
     pub stages: BTreeMap<String, Stage>,
     #[serde(default)]
     pub usage_plans: Vec<UsagePlan>,
+    /// Who may call `"authorization": "AWS_IAM"` routes, and in which region.
+    #[serde(default)]
+    pub iam: Iam,
+}
+
+/// The IAM side of `AWS_IAM` routes: the region signatures are scoped to
+/// and the access keys the simulator knows (default: AWS's documentation
+/// example key pair, `AKIDEXAMPLE`, in us-east-1).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iam {
+    #[serde(default = "Iam::default_region")]
+    pub region: String,
+    #[serde(default = "Iam::default_keys")]
+    pub access_keys: Vec<AccessKey>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Iam {
+    fn default_region() -> String {
+        "us-east-1".to_string()
+    }
+
+    fn default_keys() -> Vec<AccessKey> {
+        vec![AccessKey {
+            access_key_id: "AKIDEXAMPLE".to_string(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_string(),
+        }]
+    }
+
+    pub fn verifier(&self) -> crate::sigv4::Verifier {
+        let keys: Vec<crate::sigv4::Credentials> = self
+            .access_keys
+            .iter()
+            .map(|key| {
+                crate::sigv4::Credentials::new(&key.access_key_id, &key.secret_access_key, None)
+            })
+            .collect();
+        crate::sigv4::Verifier::new(&keys, &self.region, crate::sigv4::DEFAULT_SERVICE)
+    }
+}
+
+impl Default for Iam {
+    fn default() -> Self {
+        Self {
+            region: Self::default_region(),
+            access_keys: Self::default_keys(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -188,7 +243,21 @@ pub struct Route {
     pub path: String,
     #[serde(default)]
     pub api_key_required: bool,
+    /// `"AWS_IAM"`: callers sign with SigV4 (checked against `iam`), as a
+    /// method with IAM authorization; `"NONE"` (the default): anyone.
+    #[serde(default)]
+    pub authorization: Authorization,
     pub integration: Integration,
+}
+
+/// A method's authorization type, spelled as API Gateway spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Authorization {
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -393,6 +462,15 @@ fn check_integration(field: &str, integration: &Integration) -> Result<(), Strin
 /// Long because it is a list: one independent check per config rule, each
 /// with its own message.
 fn validate(config: &Config) -> Result<(), String> {
+    crate::sigv4::Scope::parse(&config.iam.region)
+        .map_err(|why| format!("field 'iam.region': {why}"))?;
+    for (index, key) in config.iam.access_keys.iter().enumerate() {
+        if key.access_key_id.is_empty() || key.secret_access_key.is_empty() {
+            return Err(format!(
+                "field 'iam.access_keys[{index}]': expected a non-empty access_key_id and secret_access_key"
+            ));
+        }
+    }
     check_throttle("account.throttle", &config.account.throttle)?;
     if config.account.concurrency == 0 {
         return Err("field 'account.concurrency': expected at least 1".to_string());

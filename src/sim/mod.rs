@@ -101,6 +101,8 @@ pub struct Simulator {
     executions: Mutex<Executions>,
     /// API key → index of its usage plan.
     plan_of_key: HashMap<String, usize>,
+    /// Checks SigV4 on `AWS_IAM` routes.
+    verifier: crate::sigv4::Verifier,
 }
 
 impl Simulator {
@@ -117,6 +119,7 @@ impl Simulator {
             .flat_map(|(index, plan)| plan.api_keys.iter().map(move |key| (key.clone(), index)))
             .collect();
         Self {
+            verifier: config.iam.verifier(),
             config,
             start: Instant::now(),
             limits: Mutex::new(Limits::default()),
@@ -149,6 +152,7 @@ impl Simulator {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Answer {
+        let path_and_query = path;
         let path = path.split('?').next().unwrap_or("");
         let Some((stage_name, resource)) = split_stage(path) else {
             return Answer::message(403, "Forbidden");
@@ -172,6 +176,22 @@ impl Simulator {
         else {
             return Answer::message(403, "Missing Authentication Token");
         };
+        if route.authorization == config::Authorization::AwsIam {
+            let verified = self.verifier.verify(
+                method.as_str(),
+                path_and_query,
+                headers,
+                body,
+                std::time::SystemTime::now(),
+            );
+            if let Err(rejection) = verified {
+                let mut answer = Answer::message(403, rejection.message());
+                answer
+                    .headers
+                    .push(("x-amzn-errortype".into(), rejection.error_type().into()));
+                return answer;
+            }
+        }
         let mut variables = stage.variables.clone();
         if let Some(canary) = canary {
             variables.extend(canary.stage_variable_overrides.clone());
@@ -447,11 +467,17 @@ async fn serve_request(
         Err(_) => return to_response(Answer::message(413, "Request Entity Too Large")),
     };
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    to_response(
-        simulator
-            .handle(&parts.method, path, &parts.headers, &body)
-            .await,
-    )
+    let mut headers = parts.headers;
+    // HTTP/2 carries the host as :authority; the gateway's checks (SigV4's
+    // signed host) read it as Host.
+    if !headers.contains_key(http::header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
+                headers.insert(http::header::HOST, value);
+            }
+        }
+    }
+    to_response(simulator.handle(&parts.method, path, &headers, &body).await)
 }
 
 /// Serves `simulator` on `listener` until `shutdown`: HTTP/1.1 and h2c, or

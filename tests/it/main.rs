@@ -17,6 +17,7 @@ mod real_limiters;
 mod safety;
 mod saved;
 mod scenarios;
+mod sigv4;
 mod sim;
 mod stats;
 mod throttle;
