@@ -10,7 +10,11 @@
 #      hey (each where installed), alternating tools round by round, with the
 #      ratio of medians to oha and to wrk;
 #   2. achieved-rate error of gateprobe's open model at 1k / 5k / 20k rps;
-#   3. peak RSS at 100k and 2M requests (gateprobe, and oha for scale).
+#   3. peak RSS at 100k and 2M requests (gateprobe, and oha for scale);
+#   4. the embedded simulator's throughput;
+#   5. SigV4 signing's cost: gateprobe --rate max signed vs unsigned, a
+#      templated POST, alternating round by round.
+# SECTIONS="1 5" runs only those sections.
 # On a 2-core machine nginx shares the cores with the load generator, as it
 # would in any single-machine test: compare ratios, not absolute numbers.
 set -euo pipefail
@@ -20,6 +24,8 @@ CONNECTIONS=${CONNECTIONS:-50}
 DURATION=${DURATION:-8}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18181}
+SECTIONS=${SECTIONS:-1 2 3 4 5}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 URL="http://127.0.0.1:${PORT}/"
 
 if ! command -v nginx >/dev/null 2>&1; then
@@ -69,6 +75,7 @@ run_hey() { timed hey -c "$CONNECTIONS" -z "${DURATION}s" "$URL" > "$work/hey.tx
 tools=(gateprobe)
 for tool in oha wrk hey; do command -v "$tool" >/dev/null 2>&1 && tools+=("$tool") || echo "($tool not installed: skipped)"; done
 declare -A results cpus
+if want 1; then
 echo "== 1. max throughput, $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
   for tool in "${tools[@]}"; do
@@ -91,7 +98,9 @@ for tool in "${tools[@]}"; do
   cpu_oha=$( [ -n "${medcpu[oha]:-}" ] && python3 -c "print(f'{${medcpu[$tool]}/${medcpu[oha]}:.2f}')" || echo -)
   printf "   %-10s %12.0f %8s %8s %16s %10s\n" "$tool" "${med[$tool]}" "$ratio_oha" "$ratio_wrk" "${medcpu[$tool]}" "$cpu_oha"
 done
+fi
 
+if want 2; then
 echo "== 2. open-model rate accuracy (gateprobe, ${DURATION}s each)"
 printf "   %8s %12s %10s %22s %12s\n" target achieved error "worst second vs target" "dropped"
 for rate in 1000 5000 20000; do
@@ -105,7 +114,9 @@ worst = max(full) / target - 1 if full else 0
 print(f"   {target:8.0f} {run['achieved_rate_per_s']:12.1f} {100*(run['achieved_rate_per_s']/target-1):+9.2f}% {100*worst:+21.2f}% {run['dropped']:12d}")
 PY
 done
+fi
 
+if want 3; then
 echo "== 3. peak RSS (closed model, $CONNECTIONS connections)"
 printf "   %-10s %10s %12s\n" tool requests "peak RSS MB"
 for count in 100000 2000000; do
@@ -116,7 +127,9 @@ for count in 100000 2000000; do
     printf "   %-10s %10d %12.1f\n" oha "$count" "$(python3 -c "print($kb*1024/1e6)")"
   fi
 done
+fi
 
+if want 4; then
 echo "== 4. the embedded simulator's throughput (default config, GET /DEV/hello, $CONNECTIONS connections)"
 SIM_PORT=$((PORT + 1))
 $GP sim --listen "127.0.0.1:${SIM_PORT}" --seed 1 >/dev/null &
@@ -130,3 +143,21 @@ if command -v wrk >/dev/null; then
 fi
 $GP load "http://127.0.0.1:${SIM_PORT}/DEV/hello" --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/s.json" >/dev/null
 printf "   %-10s %10.0f answers/s\n" gateprobe "$(json_field "$work/s.json" "['run']['achieved_rate_per_s']")"
+fi
+
+if want 5; then
+echo "== 5. SigV4 signing (templated POST, --rate max, $CONNECTIONS connections, ${DURATION}s per run, $ROUNDS rounds)"
+export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+post() { timed $GP load "${URL}orders/{{seq}}" -X POST -d '{"order": {{seq}}, "id": "{{uuid}}"}' --rate max -c "$CONNECTIONS" --duration "${DURATION}s" --quiet --json "$work/p.json" "$@" >/dev/null; rps=$(json_field "$work/p.json" "['run']['achieved_rate_per_s']"); echo "$rps $(python3 -c "print(f'{$(cpu_s)*1e6/($rps*$DURATION):.2f}')")"; }
+unsigned=""; signed=""; ucpu=""; scpu=""
+for round in $(seq 1 "$ROUNDS"); do
+  read -r u uc < <(post); read -r s sc < <(post --aws-sigv4 us-east-1)
+  unsigned="$unsigned $u"; signed="$signed $s"; ucpu="$ucpu $uc"; scpu="$scpu $sc"
+  printf "   round %d  unsigned %8.0f rps %6s µs CPU/request   signed %8.0f rps %6s µs CPU/request\n" "$round" "$u" "$uc" "$s" "$sc"
+done
+mu=$(echo "$unsigned" | tr ' ' '\n' | grep -v '^$' | median)
+ms=$(echo "$signed" | tr ' ' '\n' | grep -v '^$' | median)
+mcu=$(echo "$ucpu" | tr ' ' '\n' | grep -v '^$' | median)
+mcs=$(echo "$scpu" | tr ' ' '\n' | grep -v '^$' | median)
+printf "   median   unsigned %8.0f rps %6s µs   signed %8.0f rps %6s µs   rps signed ÷ unsigned %.2f (target ≥ 0.80)\n" "$mu" "$mcu" "$ms" "$mcs" "$(python3 -c "print($ms/$mu)")"
+fi

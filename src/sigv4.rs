@@ -129,10 +129,12 @@ impl Credentials {
                     })
                 }
                 (None, None) => {}
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "[{section}] in {} has only one of aws_access_key_id and aws_secret_access_key",
                     path.display()
-                )),
+                ))
+                }
             }
         }
         Err(format!(
