@@ -68,6 +68,7 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         insecure: args.insecure,
         tls: std::sync::Arc::new(tls_files(args)?),
         resolve,
+        no_keepalive: args.no_keepalive,
         classifier,
         max_body,
         outputs: args.outputs.clone(),

@@ -368,6 +368,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Open a new connection for every request (Connection: close), as
+    /// many clients do: each pays the TCP (and TLS) handshake, and each can
+    /// reach another node behind a load balancer.
+    #[arg(long)]
+    pub no_keepalive: bool,
+
     /// Sign every request with AWS Signature Version 4 for REGION (service
     /// execute-api unless given), at its send time. Credentials come from
     /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else

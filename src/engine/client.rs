@@ -38,6 +38,8 @@ pub struct ClientOptions {
     /// Addresses to connect to instead of looking the host up (`--resolve`).
     pub resolve: Vec<SocketAddr>,
     pub connect_timeout: Duration,
+    /// False (`--no-keepalive`): every request on a connection of its own.
+    pub keepalive: bool,
 }
 
 /// Where connections go: fixed for a run (templates may vary the path and
@@ -87,6 +89,7 @@ pub struct Connections {
     tls: Option<TlsConnector>,
     http2: bool,
     connect_timeout: Duration,
+    keepalive: bool,
 }
 
 /// What came back from one exchange (the body itself is in the caller's buffer).
@@ -133,6 +136,7 @@ impl Connections {
             tls: https.then(|| TlsConnector::from(Arc::new(tls_config(&options)))),
             http2: options.http2,
             connect_timeout: options.connect_timeout,
+            keepalive: options.keepalive,
         })
     }
 
@@ -149,6 +153,11 @@ impl Connections {
         body.clear();
         if !self.http2 {
             to_origin_form(&mut request, &self.endpoint.authority);
+            if !self.keepalive {
+                request
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
         }
         let mut may_retry = true;
         let (connection, response) = loop {
@@ -173,7 +182,9 @@ impl Connections {
         };
         let mut answer = read_body(response, body, keep).await?;
         answer.connection = connection.id;
-        self.checkin(connection);
+        if self.keepalive {
+            self.checkin(connection);
+        }
         Ok(answer)
     }
 
@@ -183,6 +194,9 @@ impl Connections {
     /// A connection that cannot be opened now is simply not there: the
     /// requests that need it will open it, and count its failure.
     pub async fn warm(&self, count: usize) {
+        if !self.keepalive {
+            return;
+        }
         for _ in 0..count {
             match self.connect().await {
                 Ok(connection) => {
@@ -196,6 +210,9 @@ impl Connections {
     }
 
     fn checkout(&self) -> Option<Connection> {
+        if !self.keepalive {
+            return None;
+        }
         while let Some(connection) = self.idle.pop() {
             if connection.sender.is_closed() {
                 continue;

@@ -183,6 +183,7 @@ pub async fn run(
         tls: plan.tls.clone(),
         resolve: plan.resolve.clone(),
         connect_timeout: plan.timeout,
+        keepalive: !plan.no_keepalive,
     };
     let samples = Arc::new(SegQueue::new());
     let (threads, starter) = spawn_engine_threads(plan, options, samples.clone()).await?;

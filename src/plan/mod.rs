@@ -78,6 +78,8 @@ pub struct LoadPlan {
     /// `--resolve`: the addresses the target's host and port connect to,
     /// instead of a DNS lookup; empty to look the name up.
     pub resolve: Vec<std::net::SocketAddr>,
+    /// `--no-keepalive`: a new connection for every request.
+    pub no_keepalive: bool,
     pub classifier: Classifier,
     pub max_body: usize,
     pub outputs: Outputs,

@@ -344,3 +344,45 @@ fn late_counts_sends_the_starved_generator_held_back() {
     }
     drop(runtime);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_keepalive_opens_a_connection_per_request() {
+    let closes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = closes.clone();
+    let (address, counts) = serve(Arc::new(move |request, _| {
+        if request
+            .headers()
+            .get("connection")
+            .is_some_and(|v| v == "close")
+        {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        Response::new(Full::new(Bytes::from_static(b"ok")))
+    }))
+    .await;
+    let url = format!("http://{address}/");
+    let (code, report) =
+        load_report(&["load", &url, "--rate", "200", "-n", "120", "--no-keepalive"]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_books_balance(&report);
+    assert_eq!(counts.get(&counts.total), 120);
+    assert_eq!(
+        counts.get(&counts.connections),
+        120,
+        "one connection per request"
+    );
+    assert_eq!(
+        closes.load(Ordering::SeqCst),
+        120,
+        "each request says Connection: close"
+    );
+    // Kept alive (the default), the same load reuses a few connections.
+    let before = counts.get(&counts.connections);
+    let (code, _) = load_report(&["load", &url, "--rate", "200", "-n", "120"]).await;
+    assert_eq!(code, 0);
+    let opened = counts.get(&counts.connections) - before;
+    assert!(
+        opened <= 10,
+        "{opened} connections for 120 requests at 200 rps"
+    );
+}

@@ -78,6 +78,8 @@ pub struct Counts {
     pub total: AtomicU64,
     pub empty: AtomicU64,
     pub json: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
 }
 
 impl Counts {
@@ -100,6 +102,7 @@ pub async fn serve(handler: Handler) -> (SocketAddr, Arc<Counts>) {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            served.connections.fetch_add(1, Ordering::SeqCst);
             let (handler, counts) = (handler.clone(), served.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
