@@ -89,9 +89,49 @@ impl Job {
                 report
             }
             Job::Canary(plan) => canary::verify(plan).await?,
+            Job::Throttle(plan) if plan.load.request.api_keys.values.len() > 1 => {
+                per_key(plan).await?
+            }
             Job::Throttle(plan) => throttle::probe(plan).await?,
         })
     }
+}
+
+/// `throttle --api-keys` with several keys: usage plans limit each key on
+/// its own bucket, so each key is probed in turn, alone, and estimated on
+/// its own; the report holds one step per key and the worst verdict.
+async fn per_key(plan: &ThrottlePlan) -> Result<Report> {
+    let keys = &plan.load.request.api_keys;
+    let mut steps = Vec::new();
+    for slot in 0..keys.values.len() {
+        if crate::signals::interrupted() {
+            break;
+        }
+        let mut one = plan.clone();
+        one.load.request.api_keys = keys.only(slot);
+        let label = &keys.labels[slot];
+        if !plan.load.quiet {
+            crate::outln!("── key {label} ──");
+        }
+        let report = throttle::probe(&one).await?;
+        if !plan.load.quiet {
+            crate::out!("{}", crate::output::text::render(&report));
+        }
+        let interrupted = report.run.ended == "interrupted";
+        steps.push(crate::report::StepReport {
+            name: format!("key {label}"),
+            report,
+        });
+        if interrupted {
+            break;
+        }
+    }
+    let planned = keys.values.len();
+    let not_run = planned - steps.len();
+    let target = plan.load.request.display_url.clone();
+    Ok(crate::scenario::combine_steps(
+        "throttle", steps, not_run, planned, &target,
+    ))
 }
 
 /// Runs a measuring command end to end: plan lines, the job, the outputs;

@@ -123,6 +123,52 @@ pub struct Recorder {
     pub series: Series,
     pub last_sent_us: u64,
     pub last_done_us: u64,
+    /// Per `--api-keys` key, by its slot (empty without keys).
+    pub keys: Vec<KeyStats>,
+}
+
+/// What one API key's requests met.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyStats {
+    pub sent: u64,
+    pub dropped: u64,
+    /// HTTP responses, any status.
+    pub responses: u64,
+    /// 429 responses: the key's (or a shared) throttle refused it.
+    pub throttled: u64,
+    /// 403 responses: the key is not accepted (unknown, disabled, not in a plan for this stage).
+    pub forbidden: u64,
+    /// Transport failures (no response).
+    pub errors: u64,
+}
+
+impl KeyStats {
+    pub fn merge(&mut self, other: &KeyStats) {
+        self.sent += other.sent;
+        self.dropped += other.dropped;
+        self.responses += other.responses;
+        self.throttled += other.throttled;
+        self.forbidden += other.forbidden;
+        self.errors += other.errors;
+    }
+
+    fn record(&mut self, sample: &Sample) {
+        match sample.outcome {
+            Outcome::Dropped => self.dropped += 1,
+            Outcome::Aborted => self.sent += 1,
+            Outcome::Completed => {
+                self.sent += 1;
+                match sample.status {
+                    0 => self.errors += 1,
+                    status => {
+                        self.responses += 1;
+                        self.throttled += u64::from(status == 429);
+                        self.forbidden += u64::from(status == 403);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Recorder {
@@ -143,11 +189,20 @@ impl Recorder {
             },
             last_sent_us: 0,
             last_done_us: 0,
+            keys: Vec::new(),
         }
     }
 
     /// Records one sample. No allocation except when the series grows a second.
     pub fn record(&mut self, sample: &Sample) {
+        if let Some(slot) = sample.key {
+            let slot = usize::from(slot);
+            if self.keys.len() <= slot {
+                // Grows once per key, at its first request.
+                self.keys.resize(slot + 1, KeyStats::default());
+            }
+            self.keys[slot].record(sample);
+        }
         if sample.outcome == Outcome::Dropped {
             self.dropped += 1;
             bump(&mut self.series.dropped, sample.due_us);
@@ -215,6 +270,12 @@ impl Recorder {
         }
         self.last_sent_us = self.last_sent_us.max(other.last_sent_us);
         self.last_done_us = self.last_done_us.max(other.last_done_us);
+        if self.keys.len() < other.keys.len() {
+            self.keys.resize(other.keys.len(), KeyStats::default());
+        }
+        for (mine, theirs) in self.keys.iter_mut().zip(&other.keys) {
+            mine.merge(theirs);
+        }
     }
 
     /// Adds another recorder whose clock started `seconds` later than this
@@ -293,6 +354,7 @@ mod tests {
             connection: 0,
             in_flight: 0,
             late: false,
+            key: None,
             outcome,
         }
     }
@@ -310,6 +372,7 @@ mod tests {
         second.record(&sample(0, 5_000, Outcome::Aborted));
         second.record(&Sample {
             late: true,
+            key: None,
             ..sample(0, 5_000, Outcome::Completed)
         });
         first.merge(&second);

@@ -157,6 +157,8 @@ pub struct Sample {
     /// time (open model) and after the `--max-rate` pacer let it go. The
     /// generator, not the schedule or the cap, held it back.
     pub late: bool,
+    /// Which of `--api-keys` it carried.
+    pub key: Option<u16>,
     pub outcome: Outcome,
 }
 

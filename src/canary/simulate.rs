@@ -107,6 +107,7 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
             connection: connection as u32 + 1,
             in_flight: 1,
             late: false,
+            key: None,
             outcome: SampleOutcome::Completed,
         };
         sent = index + 1;

@@ -202,6 +202,7 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
     }
     let body = body_spec(args)?;
     json_content_type(&body, &mut headers.fixed);
+    let api_keys = api_keys(args, &mut headers)?;
     let signer = match &args.aws_sigv4 {
         Some(text) => Some(std::sync::Arc::new(signer(text, &mut headers)?)),
         None => None,
@@ -217,7 +218,96 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
         display_url,
         display_headers: headers.shown,
         signer,
+        api_keys,
     })
+}
+
+/// `--api-keys`: each value KEY, LABEL=KEY or @FILE (one per line, blank
+/// lines and `#` comments skipped). A key of its own in `-H x-api-key`
+/// would be overwritten, so the two conflict.
+fn api_keys(args: &LoadArgs, headers: &mut Headers) -> Result<ApiKeys, UsageError> {
+    let random = match args.api_key_order.as_str() {
+        "round-robin" => false,
+        "random" => true,
+        other => {
+            return usage(format!(
+                "--api-key-order '{other}': expected round-robin or random"
+            ))
+        }
+    };
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for value in &args.api_keys {
+        match value.strip_prefix('@') {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).or_else(|why| {
+                    usage(format!("--api-keys @{path}: cannot read the file: {why}"))
+                })?;
+                for (number, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if !line.is_empty() && !line.starts_with('#') {
+                        entries.push((
+                            format!("--api-keys @{path} line {}", number + 1),
+                            line.to_string(),
+                        ));
+                    }
+                }
+            }
+            None => entries.push(("--api-keys".to_string(), value.clone())),
+        }
+    }
+    if entries.is_empty() {
+        return Ok(ApiKeys::default());
+    }
+    let given = |name: &str| {
+        headers.fixed.contains_key(name) || headers.templated.iter().any(|(n, _)| n == name)
+    };
+    if given("x-api-key") {
+        return usage("--api-keys and -H x-api-key conflict: give the keys in one place");
+    }
+    let mut keys = ApiKeys {
+        random,
+        ..ApiKeys::default()
+    };
+    for (position, (place, entry)) in entries.iter().enumerate() {
+        let (label, key) = match entry.split_once('=') {
+            Some((label, key)) if !label.is_empty() && !key.is_empty() => {
+                (label.trim().to_string(), key.trim())
+            }
+            _ => (format!("key {}", position + 1), entry.as_str()),
+        };
+        let mut value = HeaderValue::from_str(key).or_else(|_| {
+            usage(format!(
+                "{place}: key {} has characters a header cannot carry (the key itself is not shown)",
+                position + 1
+            ))
+        })?;
+        value.set_sensitive(true);
+        if key.is_empty() {
+            return usage(format!("{place}: key {} is empty", position + 1));
+        }
+        if keys.labels.contains(&label) {
+            return usage(format!("{place}: label '{label}' is given twice"));
+        }
+        keys.values.push(value);
+        keys.labels.push(label);
+    }
+    if keys.values.len() > usize::from(u16::MAX) {
+        return usage(format!(
+            "--api-keys: {} keys; at most 65535",
+            keys.values.len()
+        ));
+    }
+    headers.shown.push((
+        "x-api-key".to_string(),
+        format!(
+            "{} ({} keys, {}: {})",
+            redact::REDACTED,
+            keys.values.len(),
+            args.api_key_order,
+            keys.labels.join(", ")
+        ),
+    ));
+    Ok(keys)
 }
 
 /// `--aws-sigv4 REGION[:SERVICE]`: the scope and the credentials, found now

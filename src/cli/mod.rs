@@ -368,6 +368,18 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// API keys to rotate over requests as x-api-key (repeatable): KEY,
+    /// LABEL=KEY, or @FILE with one per line (# comments). Labels name keys
+    /// in the per-key report; values are never shown. `throttle` probes each
+    /// key in turn and estimates each key's limit.
+    #[arg(long = "api-keys", value_name = "[LABEL=]KEY|@FILE")]
+    pub api_keys: Vec<String>,
+
+    /// How requests take the keys: round-robin, or random (a hash of the
+    /// request's number, so a run is reproducible).
+    #[arg(long, value_name = "round-robin|random", default_value = "round-robin")]
+    pub api_key_order: String,
+
     /// Open a new connection for every request (Connection: close), as
     /// many clients do: each pays the TCP (and TLS) handshake, and each can
     /// reach another node behind a load balancer.

@@ -473,6 +473,7 @@ async fn worker(
                     connection: 0,
                     in_flight: 0,
                     late: false,
+                    key: shared.request.api_keys.pick(index).map(|slot| slot as u16),
                     outcome: Outcome::Dropped,
                 };
                 samples.push(dropped);
@@ -557,6 +558,7 @@ async fn send_one(
         connection: 0,
         in_flight: 0,
         late: false,
+        key: shared.request.api_keys.pick(index).map(|slot| slot as u16),
         outcome: Outcome::Completed,
     };
     let result = match built {

@@ -7,6 +7,8 @@ use http_body_util::Full;
 
 use crate::plan::{BodySpec, RequestSpec};
 
+static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
 /// Per-worker scratch space, reused request after request.
 #[derive(Default)]
 pub struct Scratch {
@@ -54,6 +56,11 @@ pub fn build(
         let value = HeaderValue::from_str(&scratch.text)
             .map_err(|_| format!("rendered header {name} is not valid"))?;
         request.headers_mut().append(name.clone(), value);
+    }
+    if let Some(slot) = spec.api_keys.pick(index) {
+        request
+            .headers_mut()
+            .insert(&X_API_KEY, spec.api_keys.values[slot].clone());
     }
     if let (Some(signer), Some(body)) = (&spec.signer, signed_body) {
         signer.sign(&mut request, &body, std::time::SystemTime::now())?;

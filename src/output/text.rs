@@ -170,6 +170,22 @@ fn error_lines(out: &mut String, report: &Report) {
             errors.join(" · ")
         }
     );
+    for (label, key) in &report.api_keys {
+        let _ = writeln!(
+            out,
+            "  key {label:<12} sent {} · responses {} · throttled {} · forbidden {} · errors {}{}",
+            key.sent,
+            key.responses,
+            key.throttled,
+            key.forbidden,
+            key.errors,
+            if key.dropped > 0 {
+                format!(" · dropped {}", key.dropped)
+            } else {
+                String::new()
+            }
+        );
+    }
     if let Some(lag) = &report.schedule_lag_ms {
         let _ = writeln!(
             out,

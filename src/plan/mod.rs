@@ -50,6 +50,58 @@ pub struct RequestSpec {
     pub display_headers: Vec<(String, String)>,
     /// `--aws-sigv4`: sign each request as it leaves.
     pub signer: Option<std::sync::Arc<crate::sigv4::Signer>>,
+    /// `--api-keys`: the `x-api-key` each request carries, rotated.
+    pub api_keys: ApiKeys,
+}
+
+/// API keys rotated over requests (`--api-keys`): request `i` carries key
+/// [`ApiKeys::pick`]`(i)`, a function of the index alone, so a run's keys are
+/// reproducible and a shard's are the full run's. Values are secret
+/// (`Debug` shows labels only); labels name keys in outputs.
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    pub values: Vec<http::HeaderValue>,
+    pub labels: Vec<String>,
+    /// Random (a hash of the index) instead of round-robin.
+    pub random: bool,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("labels", &self.labels)
+            .field("random", &self.random)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKeys {
+    /// The key of request `index`, or `None` without keys.
+    pub fn pick(&self, index: u64) -> Option<usize> {
+        let count = self.values.len() as u64;
+        if count == 0 {
+            return None;
+        }
+        let slot = if self.random {
+            // SplitMix64's finaliser: an even, independent spread of indices.
+            let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % count
+        } else {
+            index % count
+        };
+        Some(slot as usize)
+    }
+
+    /// Only key `slot`: what a per-key throttle probe sends.
+    pub fn only(&self, slot: usize) -> Self {
+        Self {
+            values: vec![self.values[slot].clone()],
+            labels: vec![self.labels[slot].clone()],
+            random: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

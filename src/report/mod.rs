@@ -35,6 +35,9 @@ pub struct Report {
     /// (`tls: unknown issuer`, …); only the reasons seen.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub error_details: IndexMap<String, u64>,
+    /// `--api-keys`: what each key's requests met, by label (values never).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub api_keys: IndexMap<String, crate::record::KeyStats>,
     pub schedule_lag_ms: Option<Percentiles>,
     pub series: SeriesSection,
     pub checks: Vec<Check>,
@@ -478,6 +481,17 @@ impl Report {
             classes,
             errors,
             error_details,
+            api_keys: plan
+                .request
+                .api_keys
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(slot, label)| {
+                    let stats = recorder.keys.get(slot).copied().unwrap_or_default();
+                    (label.clone(), stats)
+                })
+                .collect(),
             schedule_lag_ms: if open {
                 Percentiles::from_histogram(&recorder.send_lag_us)
             } else {
@@ -652,6 +666,7 @@ impl Report {
                 .map(|kind| (kind.as_str().to_string(), 0))
                 .collect(),
             error_details: IndexMap::new(),
+            api_keys: IndexMap::new(),
             schedule_lag_ms: None,
             series: SeriesSection {
                 interval_s: 1.0,
@@ -698,6 +713,9 @@ impl Report {
         }
         for (detail, count) in &other.error_details {
             *self.error_details.entry(detail.clone()).or_default() += count;
+        }
+        for (label, stats) in &other.api_keys {
+            self.api_keys.entry(label.clone()).or_default().merge(stats);
         }
         for (name, class) in &other.classes {
             match self.classes.get_mut(name) {
@@ -883,6 +901,7 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
             recorder.error_details[detail.index()] = *count;
         }
     }
+    recorder.keys = report.api_keys.values().copied().collect();
     let run = &report.run;
     recorder.sent = run.requests_sent;
     recorder.dropped = run.dropped;

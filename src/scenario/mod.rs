@@ -539,6 +539,7 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
         ran += 1;
     }
     Ok(combine_steps(
+        "run",
         reports,
         steps.len() - ran,
         steps.len(),
@@ -550,9 +551,18 @@ async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Repo
 /// classes and counts summed over the steps (so the books balance), and each
 /// step's own report; fail if any step failed, error if one could not
 /// measure, inconclusive if one was, or if a step did not run (interrupted).
-fn combine_steps(steps: Vec<StepReport>, not_run: usize, planned: usize, target: &str) -> Report {
-    let mut report = Report::empty("run", target);
-    report.run.load = format!("scenario of {planned} steps");
+pub fn combine_steps(
+    command: &str,
+    steps: Vec<StepReport>,
+    not_run: usize,
+    planned: usize,
+    target: &str,
+) -> Report {
+    let mut report = Report::empty(command, target);
+    report.run.load = match command {
+        "run" => format!("scenario of {planned} steps"),
+        _ => format!("{planned} keys, probed in turn"),
+    };
     for step in &steps {
         report.absorb(&step.report);
     }

@@ -346,6 +346,7 @@ impl Runner for Virtual {
                 connection: 1,
                 in_flight: pending.len() as u32 + 1,
                 late: false,
+                key: None,
                 outcome: Outcome::Completed,
             };
             pending.push(Reverse(Pending {

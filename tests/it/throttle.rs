@@ -33,6 +33,7 @@ const CONFIG: &str = r#"{
   "usage_plans": [
     { "name": "basic", "api_keys": ["key-basic"], "throttle": { "rate": 50, "burst": 10 } },
     { "name": "gold", "api_keys": ["key-gold"], "throttle": { "rate": 200, "burst": 40 } },
+    { "name": "silver", "api_keys": ["key-silver"], "throttle": { "rate": 100, "burst": 25 } },
     { "name": "capped", "api_keys": ["key-capped"], "throttle": { "rate": 500, "burst": 200 },
       "quota": { "limit": 100, "period": "DAY" } }
   ]
@@ -129,16 +130,46 @@ async fn usage_plan_keys_auth_and_quota() {
     let _serial = SERIAL.lock().await;
     let running = simulator().await;
     let url = running.url("/KEYS/k");
-    for (key, rate, burst) in [("key-basic", 50.0, 10.0), ("key-gold", 200.0, 40.0)] {
-        let header = format!("x-api-key: {key}");
-        let (code, report) = probe(&url, &["-H", &header]).await;
-        assert_eq!(code, 0, "{key}: {}", report["reason"]);
-        assert_estimates(&report, rate, burst, &format!("usage plan {key}"));
-        assert!(
-            !report.to_string().contains(key),
-            "the API key leaked into the report"
+    // Three keys, three usage plans, one run: each key probed in turn and
+    // estimated on its own, reported per key.
+    let keys = [
+        ("basic", 50.0, 10.0),
+        ("silver", 100.0, 25.0),
+        ("gold", 200.0, 40.0),
+    ];
+    let dir = temp_dir();
+    let file = dir.path().join("keys.txt");
+    std::fs::write(
+        &file,
+        "# usage-plan keys\nbasic=key-basic\n\nsilver=key-silver\n",
+    )
+    .unwrap();
+    let file_arg = format!("@{}", file.display());
+    let (code, report) = probe(
+        &url,
+        &["--api-keys", &file_arg, "--api-keys", "gold=key-gold"],
+    )
+    .await;
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert_eq!(report["command"], "throttle");
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{report}");
+    for ((label, rate, burst), step) in keys.iter().zip(steps) {
+        assert_eq!(step["name"], format!("key {label}"));
+        assert_estimates(
+            &step["report"],
+            *rate,
+            *burst,
+            &format!("usage plan {label}"),
         );
+        let counted = &step["report"]["api_keys"][label];
+        assert!(counted["throttled"].as_u64().unwrap() > 0, "{counted}");
+        assert_eq!(report["api_keys"][label], *counted);
     }
+    assert!(
+        !report.to_string().contains("key-basic") && !report.to_string().contains("key-gold"),
+        "an API key leaked into the report"
+    );
     // No key: 403, an auth problem, not throttling.
     let (code, report) = probe(&url, &[]).await;
     say(&format!("missing key: exit {code}: {}", report["reason"]));
@@ -524,5 +555,52 @@ fn bad_inputs_exit_2_with_one_line() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_rotates_api_keys_and_counts_each() {
+    let _serial = SERIAL.lock().await;
+    let running = simulator().await;
+    let url = running.url("/KEYS/k");
+    let keys = [
+        "--api-keys",
+        "capped=key-capped",
+        "--api-keys",
+        "bogus=not-a-key",
+        "--api-keys",
+        "key-gold",
+    ];
+    let mut args = vec!["load", url.as_str(), "--rate", "300", "-n", "300"];
+    args.extend_from_slice(&keys);
+    let (code, report) = load_report(&args).await;
+    assert_eq!(code, 0, "{}", report["reason"]);
+    assert_valid_report(&report);
+    let per_key = &report["api_keys"];
+    for label in ["capped", "bogus", "key 3"] {
+        assert_eq!(per_key[label]["sent"], 100, "round-robin: {per_key}");
+    }
+    assert_eq!(per_key["bogus"]["forbidden"], 100, "{per_key}");
+    assert_eq!(per_key["key 3"]["responses"], 100, "{per_key}");
+    // The capped key's quota (100 a day) held all 100.
+    assert_eq!(per_key["capped"]["throttled"], 0, "{per_key}");
+    assert!(!report.to_string().contains("not-a-key") && !report.to_string().contains("key-gold"));
+    // Random order: every key used, none by more than chance allows.
+    args.extend_from_slice(&["--api-key-order", "random"]);
+    let (_, report) = load_report(&args).await;
+    for label in ["capped", "bogus", "key 3"] {
+        let sent = report["api_keys"][label]["sent"].as_u64().unwrap();
+        assert!((70..=130).contains(&sent), "{label}: {sent} of 300");
+    }
+    // Input mistakes exit 2.
+    for bad in [
+        vec!["--api-keys", "a=k1", "-H", "x-api-key: k2"],
+        vec!["--api-keys", "a=k1", "--api-keys", "a=k2"],
+        vec!["--api-keys", "k1", "--api-key-order", "sometimes"],
+        vec!["--api-keys", "@/nonexistent/keys.txt"],
+    ] {
+        let mut args = vec!["load", url.as_str(), "-n", "1"];
+        args.extend_from_slice(&bad);
+        assert_eq!(run(&args).await, 2, "{bad:?}");
     }
 }
