@@ -13,6 +13,8 @@ pub struct Variant {
     pub share: f64,
     /// Index of its share test in the split, if tested.
     pub test: Option<usize>,
+    /// Where the expected share was declared (`--aws-stage`), if not on the command line.
+    pub source: Option<String>,
 }
 
 /// Everything `canary` decided before sending.
@@ -94,6 +96,9 @@ impl CanaryPlan {
                 percent(e.share),
                 self.tost_size
             );
+            if let Some(source) = &variant.source {
+                line.push_str(&format!(" · expected share declared by {source}"));
+            }
             if let Some(after) = test.dead_after() {
                 line.push_str(&format!(" · a dead {} fails after {after}", variant.name));
             }

@@ -154,6 +154,9 @@ fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Ve
             percent(low),
             percent(high),
         );
+        if let Some(source) = &variant.source {
+            reason.push_str(&format!(" (expected share declared by {source})"));
+        }
         if watch.unattributable > 0 {
             reason.push_str(&format!(
                 " ({} unattributable responses counted both ways)",

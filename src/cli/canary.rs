@@ -31,7 +31,24 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
     let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
     let classifier = crate::classify::Classifier::parse(&args.load.classify).map_err(UsageError)?;
-    let mut variants = expected_variants(&args.expect, &classifier)?;
+    let mut expect = args.expect.clone();
+    let declared = match &args.aws_stage {
+        Some(path) => {
+            let (share, source) = crate::cli::aws::canary_share(path)?;
+            expect.push(format!(
+                "canary={}%",
+                crate::units::trim_float(share * 100.0)
+            ));
+            Some(source)
+        }
+        None => None,
+    };
+    let mut variants = expected_variants(&expect, &classifier)?;
+    if let Some(source) = declared {
+        if let Some(variant) = variants.iter_mut().find(|v| v.name == "canary") {
+            variant.source = Some(source);
+        }
+    }
     let baseline = baseline(args.baseline.as_deref(), &classifier, &mut variants)?;
 
     // Which shares are tested: with two variants the first expected one
@@ -179,6 +196,7 @@ fn expected_variants(
             class,
             share,
             test: None,
+            source: None,
         });
     }
     let total: f64 = variants.iter().map(|variant| variant.share).sum();
@@ -227,6 +245,7 @@ fn baseline(
                         class,
                         share: remainder,
                         test: None,
+                        source: None,
                     });
                     Some(variants.len() - 1)
                 }
@@ -265,6 +284,7 @@ fn the_other(
                 class,
                 share: remainder,
                 test: None,
+                source: None,
             });
             Ok(variants.len() - 1)
         }

@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive). Values stay raw strings here; `plan`
 //! turns them into a validated, typed plan with one clear message per mistake.
+pub mod aws;
 pub mod canary;
 pub mod load;
 pub mod throttle;
@@ -106,8 +107,18 @@ pub struct CanaryArgs {
     /// Expected share of a class, CLASS=SHARE (repeatable): canary=10%.
     /// Classes come from --classify; shares may sum to at most 100% (the rest
     /// goes to the baseline).
-    #[arg(long = "expect", value_name = "CLASS=SHARE", required = true)]
+    #[arg(
+        long = "expect",
+        value_name = "CLASS=SHARE",
+        required_unless_present = "aws_stage"
+    )]
     pub expect: Vec<String>,
+
+    /// The stage as `aws apigateway get-stage` prints it (JSON): its
+    /// canarySettings.percentTraffic is the expected share of class
+    /// 'canary', and the report names the file and field.
+    #[arg(long, value_name = "FILE")]
+    pub aws_stage: Option<PathBuf>,
 
     /// The class the canary is compared with (default: the one class not
     /// named in --expect, or the largest expected one).
@@ -215,6 +226,18 @@ pub struct ThrottleArgs {
     /// Gate: the refill rate the limiter should have (requests per second).
     #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
     pub expect_rate: Option<String>,
+
+    /// Gate on the stage's declared limits (`aws apigateway get-stage` JSON):
+    /// methodSettings for the URL's method and resource (~1path/GET), else
+    /// the stage default (*/*).
+    #[arg(long, value_name = "FILE")]
+    pub aws_stage: Option<PathBuf>,
+
+    /// Gate on a usage plan's declared limits (`aws apigateway
+    /// get-usage-plan` JSON): apiStages[].throttle for the method, else its
+    /// throttle. With --aws-stage too, the tighter rate governs.
+    #[arg(long, value_name = "FILE")]
+    pub aws_usage_plan: Option<PathBuf>,
 
     /// Gate: the bucket size (burst) the limiter should have.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]

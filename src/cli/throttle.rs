@@ -148,6 +148,25 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         max_rate.floor().max(1.0) as u64,
         Duration::from_secs(1) + PACER_MARGIN,
     )));
+    let declared = crate::cli::aws::declared_throttle(
+        args.aws_stage.as_deref(),
+        args.aws_usage_plan.as_deref(),
+        load.request.endpoint.path(),
+        load.request.method.as_str(),
+    )?;
+    if declared.is_some() && (args.expect_rate.is_some() || args.expect_burst.is_some()) {
+        return Err(UsageError(
+            "--aws-stage/--aws-usage-plan and --expect-rate/--expect-burst conflict: give the expectation in one place".into(),
+        ));
+    }
+    let (mut expect_rate, mut expect_burst) = (
+        optional("--expect-rate", &args.expect_rate, units::parse_rate)?,
+        optional("--expect-burst", &args.expect_burst, count)?,
+    );
+    if let Some(declared) = &declared {
+        expect_rate = Some(declared.rate);
+        expect_burst = declared.burst;
+    }
     let classifier = &load.classifier;
     Ok(ThrottlePlan {
         quota: classifier.index_of(QUOTA),
@@ -160,8 +179,9 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         idle,
         start_rate,
         step,
-        expect_rate: optional("--expect-rate", &args.expect_rate, units::parse_rate)?,
-        expect_burst: optional("--expect-burst", &args.expect_burst, count)?,
+        expect_rate,
+        expect_burst,
+        expect_source: declared.map(|declared| declared.source),
         expect_model: optional("--expect-model", &args.expect_model, model)?,
         expect_concurrency: optional("--expect-concurrency", &args.expect_concurrency, count)?,
         expect_window_limit: optional("--expect-window-limit", &args.expect_window_limit, count)?,

@@ -991,6 +991,12 @@ fn checks(
         let expected = (expected, parameter.slack(expected, plan.tolerance));
         let estimate = found.estimate(parameter).filter(|_| blocked.is_none());
         let mut check = gate(parameter, expected, estimate, CONFIDENCE, &why_missing);
+        if let (Some(source), Parameter::Rate | Parameter::Burst) = (&plan.expect_source, parameter)
+        {
+            check
+                .reason
+                .push_str(&format!(" (expected value declared by {source})"));
+        }
         if estimate.is_none()
             && blocked.is_none()
             && !matches!(found.model, Limiter::Unknown | Limiter::None)

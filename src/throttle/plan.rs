@@ -36,6 +36,9 @@ pub struct ThrottlePlan {
     pub expect_window_s: Option<f64>,
     pub expect_queue_depth: Option<f64>,
     pub tolerance: f64,
+    /// Where the expected rate and burst were declared (`--aws-stage`,
+    /// `--aws-usage-plan`), if not on the command line.
+    pub expect_source: Option<String>,
     pub honour_retry_after: bool,
     pub(crate) quota: Option<u16>,
     pub(crate) throttled: Option<u16>,

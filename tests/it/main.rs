@@ -5,6 +5,7 @@
 //! effectively did for the timing-sensitive ones (rates, throttle estimates).
 mod common;
 
+mod declared;
 mod faults;
 mod layers;
 
