@@ -78,7 +78,63 @@ fn secrets_never_reach_any_output() {
         .unwrap();
     assert_eq!(malformed.status.code(), Some(2));
     everything.push_str(&String::from_utf8_lossy(&malformed.stderr));
-    for secret in secrets {
+    // SigV4 credentials and rotated API keys, in every format and on the
+    // terminal; a malformed key's error line.
+    let more = [
+        "SECRET-AWS-SECRET-KEY-abc",
+        "SECRET-AWS-SESSION-TOKEN-def",
+        "SECRET-ROTATED-KEY-ONE",
+        "SECRET-ROTATED-KEY-TWO",
+    ];
+    let (markdown, html, junit) = (
+        dir.path().join("r.md"),
+        dir.path().join("r.html"),
+        dir.path().join("r.xml"),
+    );
+    let signed = gateprobe()
+        .args([
+            "load",
+            &format!("http://{address}/y"),
+            "--rate",
+            "100",
+            "-n",
+            "10",
+        ])
+        .args([
+            "--aws-sigv4",
+            "us-east-1",
+            "--api-keys",
+            &format!("one={}", more[2]),
+        ])
+        .args(["--api-keys", more[3], "--json", "-", "--markdown"])
+        .arg(&markdown)
+        .arg("--html")
+        .arg(&html)
+        .arg("--junit")
+        .arg(&junit)
+        .env("AWS_ACCESS_KEY_ID", "AKIDSECRETSTEST")
+        .env("AWS_SECRET_ACCESS_KEY", more[0])
+        .env("AWS_SESSION_TOKEN", more[1])
+        .output()
+        .unwrap();
+    assert_eq!(
+        signed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    everything.push_str(&String::from_utf8_lossy(&signed.stdout));
+    everything.push_str(&String::from_utf8_lossy(&signed.stderr));
+    for file in [&markdown, &html, &junit] {
+        everything.push_str(&std::fs::read_to_string(file).unwrap());
+    }
+    let bad_key = gateprobe()
+        .args(["load", &url, "--api-keys", &format!("{}\u{7f}", more[2])])
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(2));
+    everything.push_str(&String::from_utf8_lossy(&bad_key.stderr));
+    for secret in secrets.iter().chain(&more) {
         assert!(
             !everything.contains(secret),
             "{secret} leaked:\n{everything}"
