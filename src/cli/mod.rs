@@ -82,6 +82,15 @@ pub struct SimArgs {
     /// system's temporary directory, named when the simulator starts.
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<PathBuf>,
+
+    /// Print stage NAME as `aws apigateway get-stage` would (JSON) and exit:
+    /// feed it to --aws-stage to check the simulator against its declaration.
+    #[arg(long, value_name = "NAME", conflicts_with = "print_aws_usage_plan")]
+    pub print_aws_stage: Option<String>,
+
+    /// Print usage plan NAME as `aws apigateway get-usage-plan` would and exit.
+    #[arg(long, value_name = "NAME")]
+    pub print_aws_usage_plan: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,6 +22,22 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, UsageError>
 /// Runs `gateprobe sim` until Ctrl-C.
 pub async fn run(args: SimArgs) -> Result<u8> {
     let config = load_config(args.config.as_deref())?;
+    let printed = match (&args.print_aws_stage, &args.print_aws_usage_plan) {
+        (Some(name), _) => Some(super::config::aws::stage(&config, name)),
+        (_, Some(name)) => Some(super::config::aws::usage_plan(&config, name)),
+        _ => None,
+    };
+    if let Some(printed) = printed {
+        let (json, left_out) = printed.map_err(UsageError)?;
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+        for what in left_out {
+            eprintln!("gateprobe sim: left out {what}");
+        }
+        return Ok(0);
+    }
     let listen: SocketAddr = args.listen.parse().map_err(|_| {
         UsageError(format!(
             "--listen '{}': expected ADDRESS:PORT, e.g. 127.0.0.1:8080",

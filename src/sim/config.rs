@@ -634,3 +634,117 @@ mod tests {
         assert!(err.contains("stages.P.throttle.rate"), "{err}");
     }
 }
+
+/// The simulator's settings as API Gateway prints them, so that a run can
+/// take them as declared expectations (`--aws-stage`, `--aws-usage-plan`):
+/// `gateprobe sim --print-aws-stage NAME` and `--print-aws-usage-plan NAME`.
+/// Only token buckets have an API Gateway form; another limiter kind is left
+/// out and said in the second value.
+pub mod aws {
+    use serde_json::{json, Map, Value};
+
+    use super::{Config, LimiterKind, Throttle};
+
+    fn bucket(throttle: &Throttle) -> Option<(f64, u64)> {
+        (throttle.kind == LimiterKind::TokenBucket).then_some((throttle.rate, throttle.burst))
+    }
+
+    fn method_setting(rate: f64, burst: u64) -> Value {
+        json!({
+            "metricsEnabled": false, "loggingLevel": "OFF", "dataTraceEnabled": false,
+            "throttlingBurstLimit": burst, "throttlingRateLimit": rate,
+            "cachingEnabled": false, "cacheTtlInSeconds": 300, "cacheDataEncrypted": false,
+            "requireAuthorizationForCacheControl": true,
+            "unauthorizedCacheControlHeaderStrategy": "SUCCEED_WITH_RESPONSE_HEADER"
+        })
+    }
+
+    /// `get-stage` JSON for stage `name`, and what could not be expressed.
+    pub fn stage(config: &Config, name: &str) -> Result<(Value, Vec<String>), String> {
+        let stage = config.stages.get(name).ok_or_else(|| {
+            let known: Vec<&str> = config.stages.keys().map(String::as_str).collect();
+            format!(
+                "--print-aws-stage '{name}': no such stage; the stages are {}",
+                known.join(", ")
+            )
+        })?;
+        let mut left_out = Vec::new();
+        let mut settings = Map::new();
+        let mut add = |key: String, throttle: &Throttle, what: &str| match bucket(throttle) {
+            Some((rate, burst)) => {
+                settings.insert(key, method_setting(rate, burst));
+            }
+            None => left_out.push(format!(
+                "{what}: a {:?} limiter has no API Gateway form",
+                throttle.kind
+            )),
+        };
+        if let Some(throttle) = &stage.throttle {
+            add("*/*".to_string(), throttle, "the stage throttle");
+        }
+        for (method_path, throttle) in &stage.method_throttles {
+            let (method, path) = method_path.split_once(' ').unwrap_or(("GET", method_path));
+            let key = format!("{}/{method}", path.replace('/', "~1"));
+            add(key, throttle, method_path);
+        }
+        let mut out = json!({
+            "deploymentId": stage.deployment,
+            "stageName": name,
+            "cacheClusterEnabled": false,
+            "cacheClusterStatus": "NOT_AVAILABLE",
+            "methodSettings": settings,
+            "variables": stage.variables,
+            "tracingEnabled": false,
+        });
+        if let Some(canary) = &stage.canary {
+            out["canarySettings"] = json!({
+                "percentTraffic": canary.percent_traffic,
+                "deploymentId": canary.deployment,
+                "stageVariableOverrides": canary.stage_variable_overrides,
+                "useStageCache": false,
+            });
+        }
+        Ok((out, left_out))
+    }
+
+    /// `get-usage-plan` JSON for usage plan `name`.
+    pub fn usage_plan(config: &Config, name: &str) -> Result<(Value, Vec<String>), String> {
+        let plan = config
+            .usage_plans
+            .iter()
+            .find(|plan| plan.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = config.usage_plans.iter().map(|p| p.name.as_str()).collect();
+                format!(
+                    "--print-aws-usage-plan '{name}': no such usage plan; the plans are {}",
+                    known.join(", ")
+                )
+            })?;
+        let stages: Vec<&String> = if plan.stages.is_empty() {
+            config.stages.keys().collect()
+        } else {
+            plan.stages.iter().collect()
+        };
+        let mut left_out = Vec::new();
+        let mut out = json!({
+            "id": name,
+            "name": name,
+            "apiStages": stages.iter().map(|stage| json!({"apiId": "gateprobesim", "stage": stage})).collect::<Vec<_>>(),
+        });
+        if let Some(throttle) = &plan.throttle {
+            match bucket(throttle) {
+                Some((rate, burst)) => {
+                    out["throttle"] = json!({"rateLimit": rate, "burstLimit": burst})
+                }
+                None => left_out.push(format!(
+                    "the plan's {:?} limiter has no API Gateway form",
+                    throttle.kind
+                )),
+            }
+        }
+        if let Some(quota) = &plan.quota {
+            out["quota"] = json!({"limit": quota.limit, "offset": 0, "period": quota.period});
+        }
+        Ok((out, left_out))
+    }
+}
