@@ -12,6 +12,24 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `canary URL --aws-stage FILE` with the simulator's canary marks (an
+/// empty Mock body; the stable JSON carries a version).
+async fn canary_against(url: &str, stage: &Path) -> (u8, serde_json::Value) {
+    load_report(&[
+        "canary",
+        url,
+        "--rate",
+        "2000",
+        "--aws-stage",
+        stage.to_str().unwrap(),
+        "--classify",
+        "canary=body:empty",
+        "--classify",
+        "stable=json:/version",
+    ])
+    .await
+}
+
 #[test]
 fn aws_documented_examples_parse_and_resolve_per_method() {
     use gateprobe::cli::aws;
@@ -83,19 +101,7 @@ async fn a_stage_declaring_10_percent_fails_against_25_naming_its_source() {
     .unwrap();
     let url = running.url("/BETA/hello");
     let stage = fixture("get-stage-canary.json");
-    let (code, report) = load_report(&[
-        "canary",
-        &url,
-        "--rate",
-        "2000",
-        "--aws-stage",
-        stage.to_str().unwrap(),
-        "--classify",
-        "canary=body:empty",
-        "--classify",
-        "stable=json:/version",
-    ])
-    .await;
+    let (code, report) = canary_against(&url, &stage).await;
     assert_eq!(code, 1, "{}", report["reason"]);
     let share = report["checks"]
         .as_array()
@@ -183,19 +189,7 @@ async fn the_simulator_prints_its_stage_and_a_canary_run_checks_against_it() {
         .await
         .unwrap();
     let url = running.url("/BETA/hello");
-    let (code, report) = load_report(&[
-        "canary",
-        &url,
-        "--rate",
-        "2000",
-        "--aws-stage",
-        stage_file.to_str().unwrap(),
-        "--classify",
-        "canary=body:empty",
-        "--classify",
-        "stable=json:/version",
-    ])
-    .await;
+    let (code, report) = canary_against(&url, &stage_file).await;
     assert_eq!(code, 0, "declared 25%, served 25%: {}", report["reason"]);
     // And through the binary, as a user would.
     let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
