@@ -158,7 +158,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
         sim::command::describe(running.simulator.config(), &base)
     );
 
-    let split_path = canary(&base, &out).await?;
+    let split_path = canary(&base, &out, running.simulator.config()).await?;
     throttle(&base, &out).await?;
     concurrency(&base, &out).await?;
     start_execution(&base, &out).await?;
@@ -177,8 +177,10 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     Ok(gate.exit_code)
 }
 
-/// 1. The canary verdict, and a misconfigured split caught by the same check.
-async fn canary(base: &str, out: &Out) -> Result<PathBuf> {
+/// Chapter 1: the canary verdict, a misconfigured split caught by the same
+/// check, and the stage's own declaration (as `aws apigateway get-stage`
+/// prints it) checked against what the gateway serves.
+async fn canary(base: &str, out: &Out, config: &config::Config) -> Result<PathBuf> {
     let hello = format!("{base}/PROD/hello");
     crate::outln!(
         "\n1. Canary verdict. PROD sends 10% of requests, at random, to a Mock canary that"
@@ -222,6 +224,35 @@ async fn canary(base: &str, out: &Out) -> Result<PathBuf> {
     args.extend_from_slice(&classes);
     let (wrong, _) = measure(&args, out, "1-misconfigured-split").await?;
     print_checks(&wrong);
+
+    // Declared → observed → verdict: the stage's JSON is the expectation.
+    let (stage, _) = sim::config::aws::stage(config, "BETA").map_err(UsageError)?;
+    let stage_path = out.join("beta-stage.json");
+    std::fs::write(&stage_path, serde_json::to_string_pretty(&stage)?)
+        .map_err(|err| UsageError(format!("{}: cannot write: {err}", stage_path.display())))?;
+    crate::outln!(
+        "\n   What does the stage itself declare? Its settings as `aws apigateway get-stage` prints"
+    );
+    crate::outln!(
+        "   them (gateprobe sim --print-aws-stage BETA > {}), as the expectation:",
+        stage_path.display()
+    );
+    let stage_arg = stage_path.display().to_string();
+    let mut args = vec![
+        "canary",
+        beta.as_str(),
+        "--rate",
+        "2000",
+        "--aws-stage",
+        stage_arg.as_str(),
+        "--no-health",
+    ];
+    args.extend_from_slice(&classes);
+    let (declared, _) = measure(&args, out, "1-declared-split").await?;
+    print_checks(&declared);
+    crate::outln!(
+        "   The gateway serves what its stage declares; the declaration is what was mistyped."
+    );
     Ok(split_path)
 }
 

@@ -29,6 +29,11 @@ pub struct Truth {
     /// A split per connection instead of per request: this many connections,
     /// each assigned to a variant once.
     pub sticky_connections: Option<usize>,
+    /// The client's pool opens its connections one by one (one more every
+    /// [`POOL_GROWS_EVERY`] requests), as a real one warming up does, so the
+    /// first responses come on a few connections; else round robin over
+    /// all of them from the first request.
+    pub growing_pool: bool,
     /// Requests per second (virtual).
     pub rate_per_s: f64,
 }
@@ -44,10 +49,14 @@ impl Truth {
             latency_sigma: 0.3,
             autocorrelation: 0.0,
             sticky_connections: None,
+            growing_pool: false,
             rate_per_s: plan.rate_per_s.unwrap_or(1000.0),
         }
     }
 }
+
+/// With [`Truth::growing_pool`]: requests per newly opened connection.
+pub const POOL_GROWS_EVERY: u64 = 8;
 
 /// What one virtual run concluded.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +85,12 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
     let innovation = (1.0 - truth.autocorrelation.powi(2)).sqrt();
     let mut sent = 0;
     for index in 0..plan.max_requests {
-        let connection = index % connections;
+        let open = if truth.growing_pool {
+            (1 + index / POOL_GROWS_EVERY).min(connections)
+        } else {
+            connections
+        };
+        let connection = index % open;
         let variant = if sticky.is_empty() {
             pick(&truth.shares, rng)
         } else {

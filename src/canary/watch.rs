@@ -18,7 +18,7 @@ use super::split::{Split, State};
 use crate::engine::{Observer, Verdict as Next};
 use crate::record::Recorder;
 use crate::sample::{Outcome as SampleOutcome, Sample};
-use crate::stats::binomial::dispersion_test;
+use crate::stats::binomial::{dispersion_critical, dispersion_test, MIN_GROUP_TRIALS};
 
 /// p-value below which the variant shares are taken to depend on the
 /// connection or the second (a split that is not random per request). Small,
@@ -87,6 +87,9 @@ pub struct Watch<'a> {
     second_shares: Vec<(u64, u64)>,
     /// Per connection: (responses of the first tested variant, classified).
     connections: HashMap<u32, (u64, u64)>,
+    /// What the dependence test over connections can see, kept as
+    /// responses arrive (see [`Watch::dependence_testable`]).
+    on_connections: OnConnections,
     looked_at_second: u64,
     pub health: Vec<VariantHealth>,
     pub dependence: Dependence,
@@ -96,6 +99,57 @@ pub struct Watch<'a> {
     /// The error check's plan: the rate it was made for, and the requests.
     error_plan: Option<(f64, u64)>,
     pub stopped: Option<String>,
+}
+
+/// Running counts over the tracked connections: what the dependence test
+/// can see, kept in O(1) per response.
+#[derive(Debug, Clone, Copy, Default)]
+struct OnConnections {
+    /// Responses on tracked connections.
+    responses: u64,
+    /// Those on connections with [`MIN_GROUP_TRIALS`] or more (the test's).
+    covered: u64,
+    /// The test's connections; those with a response of the first tested
+    /// variant; those with a response of another.
+    kept: u64,
+    kept_with_hits: u64,
+    kept_with_misses: u64,
+    /// Connections the test needs with no variation among them before it
+    /// can say a split per connection would have shown one: a split per
+    /// connection gives none of `K` connections the tested variant (share
+    /// p) with chance (1 − p)^K ≤ 1%.
+    needed_without_variation: u64,
+    /// (kept, the χ² a split per connection must reach over that many to be
+    /// flagged), computed again only when `kept` changes.
+    critical: (u64, f64),
+}
+
+impl OnConnections {
+    fn new(share: f64) -> Self {
+        let p = share.min(1.0 - share).clamp(0.01, 0.5);
+        Self {
+            needed_without_variation: (0.01_f64.ln() / (1.0 - p).ln()).ceil() as u64,
+            ..Self::default()
+        }
+    }
+
+    /// One more response on a connection: its (hits, responses) before and
+    /// after; the connection leaves the counts as it was and enters as it is.
+    fn add(&mut self, before: (u64, u64), after: (u64, u64)) {
+        self.responses += 1;
+        for ((hits, n), sign) in [(before, -1_i64), (after, 1)] {
+            if n < MIN_GROUP_TRIALS {
+                continue;
+            }
+            let add = |counter: &mut u64, amount: u64| {
+                *counter = counter.wrapping_add_signed(sign * amount as i64);
+            };
+            add(&mut self.covered, n);
+            add(&mut self.kept, 1);
+            add(&mut self.kept_with_hits, u64::from(hits > 0));
+            add(&mut self.kept_with_misses, u64::from(hits < n));
+        }
+    }
 }
 
 /// A request in send order: its response, or a hole (dropped, aborted).
@@ -149,6 +203,12 @@ impl<'a> Watch<'a> {
             seconds: Vec::new(),
             second_shares: Vec::new(),
             connections: HashMap::new(),
+            on_connections: OnConnections::new(
+                plan.variants
+                    .iter()
+                    .find(|variant| variant.test == Some(0))
+                    .map_or(0.5, |variant| variant.share),
+            ),
             looked_at_second: 0,
             health,
             dependence: Dependence::default(),
@@ -183,13 +243,19 @@ impl<'a> Watch<'a> {
                 let share = &mut self.second_shares[second];
                 share.0 += u64::from(first_tested);
                 share.1 += 1;
+                // A connection per request (--no-keepalive) makes a split
+                // per connection one per request: nothing to test, nothing
+                // to keep.
                 if fed.connection != 0
+                    && !self.plan.load.no_keepalive
                     && (self.connections.len() < MAX_CONNECTIONS
                         || self.connections.contains_key(&fed.connection))
                 {
                     let entry = self.connections.entry(fed.connection).or_default();
+                    let before = *entry;
                     entry.0 += u64::from(first_tested);
                     entry.1 += 1;
+                    self.on_connections.add(before, *entry);
                 }
             }
             None => {
@@ -286,7 +352,11 @@ impl<'a> Watch<'a> {
         if let Some(finding) = self.dependence.finding() {
             return Some(finding);
         }
-        if self.split.state() == State::Failed {
+        // A split decided early, on a few responses per connection, may be
+        // a split per connection seen through a handful of them: the run
+        // goes on until the dependence test can tell (or the plan ends).
+        let testable = self.dependence_testable();
+        if self.split.state() == State::Failed && testable {
             return Some("the split check failed".to_string());
         }
         let standings: Vec<Standing> = self
@@ -302,7 +372,7 @@ impl<'a> Watch<'a> {
         if standings.contains(&Standing::Fail) {
             return Some("a health check failed".to_string());
         }
-        let split_done = self.split.state() == State::Decided;
+        let split_done = self.split.state() == State::Decided && testable;
         if split_done && standings.iter().all(|s| *s == Standing::Pass) {
             return Some("every check is decided".to_string());
         }
@@ -313,6 +383,37 @@ impl<'a> Watch<'a> {
             ));
         }
         None
+    }
+
+    /// Whether the dependence test over connections would have flagged a
+    /// split per connection by now, so that a split decision may stop the
+    /// run: at least half the responses on connections it compares, and
+    /// either variation among them with enough responses that a wholly
+    /// sticky split would be flagged (its χ² is then exactly the responses
+    /// compared: Σ n(1 − p̂)/p̂ over the canary's connections plus Σ n·p̂/(1 − p̂)
+    /// over the others), or, with none, so many connections that a sticky
+    /// split would have given some of them the tested variant. Always over
+    /// one HTTP/2 connection (nothing to compare, and waiting adds nothing)
+    /// and with none tracked (a connection per request). Until then the run
+    /// goes on, to its plan and bounds at most.
+    fn dependence_testable(&mut self) -> bool {
+        if self.plan.load.http2 && self.connections.len() <= 1 {
+            return true;
+        }
+        let on = &mut self.on_connections;
+        if 2 * on.covered < on.responses || on.kept < 2 {
+            return false;
+        }
+        if on.kept_with_hits == 0 || on.kept_with_misses == 0 {
+            return on.kept >= on.needed_without_variation;
+        }
+        if on.critical.0 != on.kept {
+            on.critical = (
+                on.kept,
+                dispersion_critical(on.kept as usize - 1, DEPENDENCE_P),
+            );
+        }
+        on.covered as f64 > on.critical.1
     }
 
     /// Feeds what is left and looks one last time (the end of the run).
@@ -370,6 +471,48 @@ impl Observer for Watch<'_> {
         match &self.stopped {
             Some(reason) => Next::Stop(reason.clone()),
             None => Next::Continue,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The running counts equal a recount over the connections, response
+    /// after response.
+    #[test]
+    fn connection_counts_equal_a_recount() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut connections: HashMap<u32, (u64, u64)> = HashMap::new();
+        let mut on = OnConnections::new(0.1);
+        assert_eq!(on.needed_without_variation, 44);
+        for _ in 0..5_000 {
+            let connection = rng.random_range(0..40u32);
+            let entry = connections.entry(connection).or_default();
+            let before = *entry;
+            entry.0 += u64::from(rng.random::<f64>() < 0.1 + 0.02 * f64::from(connection % 3));
+            entry.1 += 1;
+            on.add(before, *entry);
+            let kept: Vec<&(u64, u64)> = connections
+                .values()
+                .filter(|(_, n)| *n >= MIN_GROUP_TRIALS)
+                .collect();
+            assert_eq!(on.kept, kept.len() as u64);
+            assert_eq!(on.covered, kept.iter().map(|(_, n)| n).sum::<u64>());
+            assert_eq!(
+                on.kept_with_hits,
+                kept.iter().filter(|(h, _)| *h > 0).count() as u64
+            );
+            assert_eq!(
+                on.kept_with_misses,
+                kept.iter().filter(|(h, n)| h < n).count() as u64
+            );
+            assert_eq!(
+                on.responses,
+                connections.values().map(|(_, n)| n).sum::<u64>()
+            );
         }
     }
 }

@@ -221,6 +221,51 @@ pub fn declared_throttle(
     Ok(found.into_iter().min_by(|a, b| a.rate.total_cmp(&b.rate)))
 }
 
+/// The usage plan's quota as (requests per period, period, where declared),
+/// if the plan declares one.
+pub fn declared_quota(
+    plan_file: Option<&Path>,
+) -> Result<Option<(u64, String, String)>, UsageError> {
+    let Some(path) = plan_file else {
+        return Ok(None);
+    };
+    let Some(quota) = usage_plan(path)?.quota else {
+        return Ok(None);
+    };
+    let at = |field: &str| format!("--aws-usage-plan {}: quota.{field}", path.display());
+    let limit = match quota.limit {
+        Some(limit) if limit >= 0.0 && limit.fract() == 0.0 && limit < 1e15 => limit as u64,
+        Some(limit) => {
+            return Err(UsageError(format!(
+                "{} {limit}: expected a whole number of requests",
+                at("limit")
+            )))
+        }
+        None => {
+            return Err(UsageError(format!(
+                "{}: missing (a quota needs its limit)",
+                at("limit")
+            )))
+        }
+    };
+    let period = match quota.period.as_deref() {
+        Some(period @ ("DAY" | "WEEK" | "MONTH")) => period.to_string(),
+        Some(other) => {
+            return Err(UsageError(format!(
+                "{} '{other}': expected DAY, WEEK or MONTH",
+                at("period")
+            )))
+        }
+        None => {
+            return Err(UsageError(format!(
+                "{}: missing (DAY, WEEK or MONTH)",
+                at("period")
+            )))
+        }
+    };
+    Ok(Some((limit, period, format!("{} quota", path.display()))))
+}
+
 /// `/PROD/orders/7` below stage `PROD` is `/orders/7`; without a stage
 /// name the first segment is taken as the stage.
 fn resource_below(url_path: &str, stage: Option<&str>) -> String {

@@ -182,6 +182,7 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         expect_rate,
         expect_burst,
         expect_source: declared.map(|declared| declared.source),
+        expect_quota: crate::cli::aws::declared_quota(args.aws_usage_plan.as_deref())?,
         expect_model: optional("--expect-model", &args.expect_model, model)?,
         expect_concurrency: optional("--expect-concurrency", &args.expect_concurrency, count)?,
         expect_window_limit: optional("--expect-window-limit", &args.expect_window_limit, count)?,

@@ -136,6 +136,10 @@ pub struct ThrottleSection {
     pub retry_after_s: Option<f64>,
     /// A 429 `Limit Exceeded` (usage-plan quota) was seen and stopped the probe.
     pub quota_exhausted: bool,
+    /// A declared usage-plan quota (`--aws-usage-plan`) and what the probe
+    /// saw of it.
+    #[serde(default)]
+    pub quota: Option<crate::throttle::gate::QuotaFacts>,
     /// 401/403 responses (auth, not throttling).
     pub forbidden: u64,
     pub steps: Vec<ThrottleStep>,
@@ -983,6 +987,13 @@ fn check_again(
             )
         }
         "throttle" => return Ok(Err(PER_REQUEST)),
+        "throttle.quota" => crate::throttle::gate::quota_check(
+            saved
+                .throttle
+                .as_ref()
+                .and_then(|section| section.quota.as_ref())
+                .ok_or("a quota check but no quota in the throttle section")?,
+        ),
         "split.unclassified" => {
             let Some(canary) = &saved.canary else {
                 return Err("a canary check but no canary section".into());

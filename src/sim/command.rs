@@ -55,14 +55,23 @@ pub async fn run(args: SimArgs) -> Result<u8> {
     let running = super::start_with(config, listen, args.seed, tls)
         .await
         .map_err(|err| UsageError(format!("--listen {listen}: cannot listen: {err}")))?;
+    // The CA is on disk before the listening line: whoever waits for that
+    // line (a script, a test) may read the file at once.
+    let ca_path = match &ca_pem {
+        Some(ca) => {
+            let path = args.tls_ca.clone().unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join(format!("gateprobe-sim-ca-{}.pem", running.address.port()))
+            });
+            std::fs::write(&path, ca).map_err(|err| {
+                UsageError(format!("--tls-ca {}: cannot write: {err}", path.display()))
+            })?;
+            Some(path)
+        }
+        None => None,
+    };
     crate::outln!("gateprobe sim listening on {}", running.base());
-    if let Some(ca) = ca_pem {
-        let path = args.tls_ca.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("gateprobe-sim-ca-{}.pem", running.address.port()))
-        });
-        std::fs::write(&path, ca).map_err(|err| {
-            UsageError(format!("--tls-ca {}: cannot write: {err}", path.display()))
-        })?;
+    if let Some(path) = ca_path {
         crate::outln!(
             "TLS: a certificate generated now for localhost, 127.0.0.1 and ::1; trust its CA with --cacert {}",
             path.display()

@@ -20,14 +20,20 @@ pub fn tost_sample_size(p0: f64, margin: f64, alpha: f64, power: f64) -> u64 {
     (z * z * p0 * (1.0 - p0) / (margin * margin)).ceil() as u64
 }
 
+/// Fewest trials a group needs to enter [`dispersion_test`].
+pub const MIN_GROUP_TRIALS: u64 = 5;
+
 /// Over-dispersion of grouped binomial counts `(hits, trials)` against one
 /// common share: Pearson's χ² for homogeneity, Σ (h − n·p̂)² / (n·p̂(1 − p̂)),
 /// on (groups − 1) degrees of freedom (Cochran 1954). Groups with fewer than
-/// 5 trials are left out (the χ² approximation needs counts). Returns
+/// [`MIN_GROUP_TRIALS`] trials are left out (the χ² approximation needs
+/// counts). Returns
 /// (statistic, degrees of freedom, p), or `None` with under two groups or
 /// no variation at all.
 pub fn dispersion_test(groups: impl Iterator<Item = (u64, u64)>) -> Option<(f64, usize, f64)> {
-    let kept: Vec<(u64, u64)> = groups.filter(|(_, trials)| *trials >= 5).collect();
+    let kept: Vec<(u64, u64)> = groups
+        .filter(|(_, trials)| *trials >= MIN_GROUP_TRIALS)
+        .collect();
     if kept.len() < 2 {
         return None;
     }
@@ -47,6 +53,12 @@ pub fn dispersion_test(groups: impl Iterator<Item = (u64, u64)>) -> Option<(f64,
     let freedom = kept.len() - 1;
     let p = ChiSquared::new(freedom as f64).map_or(f64::NAN, |chi| chi.sf(statistic));
     Some((statistic, freedom, p))
+}
+
+/// The χ² statistic on `freedom` degrees of freedom above which
+/// [`dispersion_test`]'s p falls below `p`.
+pub fn dispersion_critical(freedom: usize, p: f64) -> f64 {
+    ChiSquared::new(freedom.max(1) as f64).map_or(f64::INFINITY, |chi| chi.inverse_cdf(1.0 - p))
 }
 
 #[cfg(test)]

@@ -137,3 +137,71 @@ pub fn gate(
     });
     check
 }
+
+/// A usage plan's declared quota (`get-usage-plan` `quota`), where it was
+/// declared, and what the probe saw of it: the report keeps these, so the
+/// check is rebuilt from them exactly.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QuotaFacts {
+    /// Requests per period.
+    pub limit: u64,
+    /// `DAY`, `WEEK` or `MONTH`.
+    pub period: String,
+    pub source: String,
+    /// Requests the gateway admitted during the probe.
+    pub admitted: u64,
+    /// Whether a 429 `Limit Exceeded` stopped the probe.
+    pub exhausted: bool,
+}
+
+/// The quota gate. A quota counts every request the key made in its period,
+/// the probe's and everyone else's, so a client sees only a lower bound on
+/// its use: the gate fails when the gateway admitted more than the declared
+/// limit within the probe alone (the quota is larger than declared, or not
+/// enforced), and passes otherwise, saying whether the quota ran out. An
+/// exact count: no sampling error, only the classification's.
+pub fn quota_check(facts: &QuotaFacts) -> Check {
+    let QuotaFacts {
+        limit,
+        period,
+        source,
+        admitted,
+        exhausted,
+    } = facts;
+    let declared = format!("the declared {limit} per {period} ({source})");
+    let (verdict, reason) = match (*exhausted, admitted > limit) {
+        (true, false) => (
+            Verdict::Pass,
+            format!(
+                "the quota ran out after {admitted} admitted requests, within {declared}; \
+                 the rest of it was used earlier in the period"
+            ),
+        ),
+        (true, true) => (
+            Verdict::Fail,
+            format!(
+                "the gateway admitted {admitted} requests before its quota stopped them: \
+                 more than {declared}"
+            ),
+        ),
+        (false, true) => (
+            Verdict::Fail,
+            format!(
+                "{admitted} requests admitted and no 429 Limit Exceeded: more than {declared}, \
+                 so the quota is not enforced as declared"
+            ),
+        ),
+        (false, false) => (
+            Verdict::Pass,
+            format!("not reached: {admitted} requests admitted, within {declared}"),
+        ),
+    };
+    Check::new(
+        "throttle quota",
+        "throttle.quota",
+        verdict,
+        json!({ "admitted": admitted, "exhausted": exhausted }),
+        json!({ "limit": limit, "period": period }),
+        reason,
+    )
+}

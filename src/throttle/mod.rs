@@ -1015,7 +1015,23 @@ fn checks(
         }
         checks.push(check);
     }
+    if let Some(facts) = quota_facts(plan, watch) {
+        checks.push(gate::quota_check(&facts));
+    }
     checks
+}
+
+/// The declared quota and what the probe saw of it, if one was declared.
+fn quota_facts(plan: &ThrottlePlan, watch: &Watch<'_>) -> Option<gate::QuotaFacts> {
+    plan.expect_quota
+        .as_ref()
+        .map(|(limit, period, source)| gate::QuotaFacts {
+            limit: *limit,
+            period: period.clone(),
+            source: source.clone(),
+            admitted: watch.admitted,
+            exhausted: watch.halt == Some(Halt::Quota),
+        })
 }
 
 /// The model gate: pass when the probe named the expected kind, fail when
@@ -1232,6 +1248,7 @@ fn section(
         retry_after_count: watch.retry_after_count,
         retry_after_s: watch.retry_after_s,
         quota_exhausted: watch.halt == Some(Halt::Quota),
+        quota: quota_facts(plan, watch),
         forbidden: watch.forbidden,
         steps: throttle_steps(watch, overload_rate),
         series: ThrottleSeries {

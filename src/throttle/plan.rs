@@ -39,6 +39,9 @@ pub struct ThrottlePlan {
     /// Where the expected rate and burst were declared (`--aws-stage`,
     /// `--aws-usage-plan`), if not on the command line.
     pub expect_source: Option<String>,
+    /// A usage plan's quota (`--aws-usage-plan`): requests per period, the
+    /// period, and where it was declared.
+    pub expect_quota: Option<(u64, String, String)>,
     pub honour_retry_after: bool,
     pub(crate) quota: Option<u16>,
     pub(crate) throttled: Option<u16>,
@@ -110,6 +113,17 @@ impl ThrottlePlan {
                 expected.join(", "),
                 crate::units::percent(self.tolerance)
             ));
+        }
+        if let Some((limit, period, source)) = &self.expect_quota {
+            lines.push(format!(
+                "expecting the key's quota to hold at {limit} per {period} (declared by {source})"
+            ));
+            if self.max_requests > *limit {
+                lines.push(format!(
+                    "warning: this probe may send {} requests, more than the quota of {limit}                      per {period}: reaching it refuses the key until the period ends                      (--max-requests {limit} stays under it)",
+                    self.max_requests
+                ));
+            }
         }
         lines
     }

@@ -118,7 +118,11 @@ async fn verdicts(target: &str, url: impl Fn(&str) -> String) {
     ));
 
     // No canary at all: dead after 67 responses (the fewest for which a
-    // true share at the band's lower edge, 8%, fails at most α·w0 of the time).
+    // true share at the band's lower edge, 8%, fails at most α·w0 of the
+    // time). The run goes on until a split per connection is ruled out:
+    // every connection answering "stable" is what a split per connection
+    // that gave the canary none of them would show too, until 44 of them
+    // have (0.9^44 < 1%).
     let dead = url("C0");
     let mut args = vec![
         "canary",
@@ -134,8 +138,15 @@ async fn verdicts(target: &str, url: impl Fn(&str) -> String) {
     let share = check(&report, "share canary");
     assert_eq!(share["verdict"], "fail");
     assert!(share["used"].as_u64().unwrap() <= 67, "{share}");
+    assert_eq!(report["run"]["end_reason"], "the split check failed");
+    let independence = check(&report, "split independence");
+    assert_eq!(independence["verdict"], "pass", "{independence}");
     assert!(
-        report["run"]["requests_sent"].as_u64().unwrap() <= 70,
+        independence["observed"]["connections"].as_u64().unwrap() >= 44,
+        "{independence}"
+    );
+    assert!(
+        report["run"]["requests_sent"].as_u64().unwrap() <= 2000,
         "{}",
         report["run"]
     );
@@ -456,16 +467,19 @@ async fn canary_failures_no_variant_claims_never_pass() {
 }
 
 /// A server that picks the variant once per connection (an L4 weight):
-/// every request on a connection goes to the same deployment.
+/// every request on a connection goes to the same deployment, every tenth
+/// connection to the canary (by count, so that some always do: a random
+/// pick gives 32 connections no canary at all 3% of the time, and then no
+/// client can see the split stick).
 async fn split_per_connection() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        loop {
+        for accepted in 0u64.. {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let who = if rand::random::<f64>() < 0.10 {
+            let who = if accepted % 10 == 0 {
                 "canary"
             } else {
                 "stable"
@@ -505,12 +519,12 @@ async fn a_split_that_sticks_to_connections_is_inconclusive() {
 
 /// nginx `split_clients` per request (`$request_id`): a true 10% with 10%
 /// expected never fails, with 14% expected never passes; and on
-/// `$remote_port` (per connection) the verdict is inconclusive, naming the
-/// dependence. `rounds` repeats the per-request cases.
+/// `$remote_port` (per connection, 50%) the verdict is inconclusive, naming
+/// the dependence. `rounds` repeats the per-request cases.
 async fn nginx_split(rounds: usize) {
     let http = r#"
   split_clients "${request_id}" $per_request { 10% canary; * stable; }
-  split_clients "${remote_port}" $per_connection { 10% canary; * stable; }
+  split_clients "${remote_port}" $per_connection { 50% canary; * stable; }
 "#;
     let server = r#"
   location /request/ { add_header x-deployment $per_request always; return 200 '{}'; }
@@ -540,7 +554,8 @@ async fn nginx_split(rounds: usize) {
     }
     assert_eq!(failed, 0, "a true 10% with 10% expected failed");
     assert_eq!(passed_wrong, 0, "a true 10% with 14% expected passed");
-    let (code, report) = canary(&format!("{base}/connection/x"), &["--expect", "canary=10%"]).await;
+    // Half the connections to the canary: no run of 32 misses it.
+    let (code, report) = canary(&format!("{base}/connection/x"), &["--expect", "canary=50%"]).await;
     say(&format!("nginx per connection:\n{}", summary(&report)));
     assert_eq!(code, 3, "{}", summary(&report));
     assert_eq!(verdict(&report, "split independence"), "inconclusive");

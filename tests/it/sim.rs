@@ -183,6 +183,19 @@ async fn the_demo_runs_to_exit_0_within_a_minute() {
     assert!((0.08..0.12).contains(&canary), "{canary}");
     let gate = read_json(&dir.path().join("demo.json"));
     assert_eq!(gate["verdict"], "pass", "{}", gate["reason"]);
+    // Declared → observed → verdict: BETA's intended 5% fails, its own
+    // stage declaration (25%, printed as get-stage JSON) passes, named.
+    let wrong = read_json(&dir.path().join("1-misconfigured-split.json"));
+    assert_eq!(wrong["verdict"], "fail", "{}", wrong["reason"]);
+    let declared = read_json(&dir.path().join("1-declared-split.json"));
+    assert_eq!(declared["verdict"], "pass", "{}", declared["reason"]);
+    assert!(
+        declared["checks"]
+            .to_string()
+            .contains("beta-stage.json canarySettings.percentTraffic"),
+        "{}",
+        declared["checks"]
+    );
 }
 
 #[test]

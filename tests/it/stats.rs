@@ -40,6 +40,16 @@ fn dispersion_and_normal_quantiles_match_scipy() {
         );
         assert_close(p, row["p"].as_f64().unwrap(), "χ² p-value");
     }
+    for row in reference["chi2_critical"].as_array().unwrap() {
+        assert_close(
+            dispersion_critical(
+                row["df"].as_u64().unwrap() as usize,
+                row["p"].as_f64().unwrap(),
+            ),
+            row["statistic"].as_f64().unwrap(),
+            "χ² critical value",
+        );
+    }
     for row in reference["normal_quantile"].as_array().unwrap() {
         assert_close(
             normal_quantile(row["probability"].as_f64().unwrap()),

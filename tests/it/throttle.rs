@@ -182,8 +182,15 @@ async fn usage_plan_keys_auth_and_quota() {
     assert!(report["throttle"]["forbidden"].as_u64().unwrap() >= 5);
     assert_eq!(report["throttle"]["model"], "unknown");
     assert!(used(&report) < 100, "stopped early: {}", used(&report));
-    // Quota: 100 a day; the probe stops at the first Limit Exceeded.
-    let (code, report) = probe(&url, &["-H", "x-api-key: key-capped"]).await;
+    // Quota: 100 a day; the probe stops at the first Limit Exceeded. The
+    // usage plan as the simulator prints it declares that quota: it held.
+    let config = config::parse("throttle test config", CONFIG).unwrap();
+    let (declared, _) = config::aws::usage_plan(&config, "capped").unwrap();
+    let plan_file = dir.path().join("capped.json");
+    std::fs::write(&plan_file, declared.to_string()).unwrap();
+    let plan_arg = plan_file.display().to_string();
+    let capped = ["-H", "x-api-key: key-capped", "--aws-usage-plan", &plan_arg];
+    let (code, report) = probe(&url, &capped).await;
     say(&format!("quota: exit {code}: {}", report["reason"]));
     assert_eq!(code, 3);
     assert_eq!(report["throttle"]["quota_exhausted"], true);
@@ -193,6 +200,37 @@ async fn usage_plan_keys_auth_and_quota() {
         "sent {} after a 100 quota",
         used(&report)
     );
+    let quota = check_named(&report, "throttle quota");
+    assert_eq!(quota["verdict"], "pass", "{quota}");
+    assert_eq!(report["throttle"]["quota"]["admitted"], 100, "{report:#}");
+    // Declared 50 a day, admitted 100: the declaration is wrong, and the
+    // check says so, naming it (a fresh simulator: the key's quota is spent).
+    let mut half = declared.clone();
+    half["quota"]["limit"] = 50.into();
+    std::fs::write(&plan_file, half.to_string()).unwrap();
+    let fresh = simulator().await;
+    let (code, report) = probe(&fresh.url("/KEYS/k"), &capped).await;
+    let quota = check_named(&report, "throttle quota");
+    say(&format!(
+        "quota declared 50: exit {code}: {}",
+        quota["reason"]
+    ));
+    assert_eq!(code, 1, "{}", report["reason"]);
+    assert_eq!(quota["verdict"], "fail");
+    let reason = quota["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("admitted 100")
+            && reason.contains("50 per DAY")
+            && reason.contains("capped.json quota"),
+        "{reason}"
+    );
+}
+
+fn check_named<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|check| check["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

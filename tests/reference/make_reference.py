@@ -17,6 +17,7 @@ from scipy import stats
 out = {
     "scipy_version": scipy.__version__, "statsmodels_version": statsmodels.__version__,
     "normal_quantile": [], "dispersion": [], "line_fit": [], "mixture_cs": [], "normal_mixture": [],
+    "chi2_critical": [],
 }
 
 # Is the canary's share the same on every connection (or in every second)?
@@ -30,6 +31,11 @@ for groups in [
     table = [[h for h, n in groups], [n - h for h, n in groups]]
     statistic, p, df, _ = stats.chi2_contingency(table, correction=False)
     out["dispersion"].append({"groups": groups, "statistic": statistic, "p": p, "df": int(df)})
+
+# The χ² a wholly sticky split must reach before a canary run may stop on a
+# split decision (the dependence test's threshold, p = 1e-6).
+for df in (1, 2, 11, 31, 63, 500):
+    out["chi2_critical"].append({"df": df, "p": 1e-6, "statistic": stats.chi2.isf(1e-6, df)})
 
 for probability in (0.5, 0.9, 0.95, 0.975, 0.99, 0.995):
     out["normal_quantile"].append({"probability": probability, "z": stats.norm.ppf(probability)})
