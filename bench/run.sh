@@ -37,8 +37,10 @@ if ! command -v nginx >/dev/null 2>&1; then
 fi
 command -v /usr/bin/time >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null || true; }
 
-cargo build --release --quiet
-GP=./target/release/gateprobe
+# The shipped build (Cargo.toml profile.dist: thin LTO), not the default
+# release profile the tests use.
+cargo build --profile dist --quiet
+GP=./target/dist/gateprobe
 
 work=$(mktemp -d)
 cat > "$work/nginx.conf" <<CONF
