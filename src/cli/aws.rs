@@ -283,6 +283,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quotas_are_read_and_their_fields_checked() {
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/aws/get-usage-plan.json");
+        let (limit, period, source) = declared_quota(Some(&fixture)).unwrap().unwrap();
+        assert_eq!((limit, period.as_str()), (500, "MONTH"));
+        assert!(source.ends_with("get-usage-plan.json quota"), "{source}");
+        assert_eq!(declared_quota(None).unwrap(), None);
+        let dir = std::env::temp_dir().join(format!("gateprobe-quota-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, quota, says) in [
+            (
+                "period.json",
+                r#"{"limit": 5, "period": "YEAR"}"#,
+                "quota.period 'YEAR': expected DAY, WEEK or MONTH",
+            ),
+            (
+                "fraction.json",
+                r#"{"limit": 2.5, "period": "DAY"}"#,
+                "quota.limit 2.5: expected a whole number",
+            ),
+            (
+                "no-limit.json",
+                r#"{"period": "DAY"}"#,
+                "quota.limit: missing",
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!(r#"{{"id": "a1", "quota": {quota}}}"#)).unwrap();
+            let error = declared_quota(Some(&path)).unwrap_err().0;
+            assert!(error.contains(says) && error.contains(name), "{error}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn resources_and_keys() {
         assert_eq!(resource_below("/PROD/orders/7", Some("PROD")), "/orders/7");
         assert_eq!(resource_below("/PROD", Some("PROD")), "/");
