@@ -397,10 +397,10 @@ impl<'a> Watch<'a> {
     /// and with none tracked (a connection per request). Until then the run
     /// goes on, to its plan and bounds at most.
     fn dependence_testable(&mut self) -> bool {
-        if self.plan.load.http2 && self.connections.len() <= 1 {
+        let on = &mut self.on_connections;
+        if on.responses == 0 || (self.plan.load.http2 && self.connections.len() <= 1) {
             return true;
         }
-        let on = &mut self.on_connections;
         if 2 * on.covered < on.responses || on.kept < 2 {
             return false;
         }
