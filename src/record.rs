@@ -404,22 +404,12 @@ mod tests {
 
     fn sample(class: u16, latency_us: u64, outcome: Outcome) -> Sample {
         Sample {
-            index: 0,
-            due_us: 1_000,
-            sent_us: 1_500,
             done_us: 1_000 + latency_us,
             status: 200,
             bytes: 10,
             class,
-            error: None,
-            error_detail: None,
-            failed: false,
-            retry_after_ms: None,
-            connection: 0,
-            in_flight: 0,
-            late: false,
-            key: None,
             outcome,
+            ..Sample::sent(0, 1_000, 1_500)
         }
     }
 

@@ -163,6 +163,30 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A request due at `due_us` and sent at `sent_us` (µs since the run's
+    /// start) with nothing known yet of its answer: completed with no
+    /// status, at its send time. The fields known later are set on it.
+    pub fn sent(index: u64, due_us: u64, sent_us: u64) -> Self {
+        Self {
+            index,
+            due_us,
+            sent_us,
+            done_us: sent_us,
+            status: 0,
+            bytes: 0,
+            class: 0,
+            error: None,
+            error_detail: None,
+            failed: false,
+            retry_after_ms: None,
+            connection: 0,
+            in_flight: 0,
+            late: false,
+            key: None,
+            outcome: Outcome::Completed,
+        }
+    }
+
     /// Latency from the due time: coordinated-omission corrected.
     pub fn latency_us(&self) -> u64 {
         self.done_us.saturating_sub(self.due_us)

@@ -427,31 +427,8 @@ impl Verifier {
             .map_err(|_| Rejection::Incomplete("Authorization header is not text.".into()))?;
         let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok());
         let auth = parse_authorization(header, amz_date.is_some())?;
-        if auth.region != self.region {
-            return Err(Rejection::Invalid(format!(
-                "Credential should be scoped to a valid region, not '{}'. ",
-                auth.region
-            )));
-        }
-        if auth.service != self.service {
-            return Err(Rejection::Invalid(format!(
-                "Credential should be scoped to correct service: '{}'. ",
-                self.service
-            )));
-        }
         let amz_date = amz_date.unwrap_or_default();
-        let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
-            Rejection::Incomplete(format!(
-                "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"
-            ))
-        })?;
-        if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
-            return Err(Rejection::Invalid(format!(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
-                auth.date,
-                &amz_date[..8]
-            )));
-        }
+        let signed_at = self.check_scope(&auth, amz_date)?;
         check_skew(amz_date, signed_at, now)?;
         let Some(credentials) = self.keys.get(auth.access_key_id) else {
             return Err(Rejection::UnknownKey);
@@ -466,22 +443,7 @@ impl Verifier {
         if token_signed && token.is_none() {
             return Err(Rejection::Invalid(MISMATCH.into()));
         }
-        let mut pairs = Vec::new();
-        for name in &auth.signed_headers {
-            if matches!(*name, "x-amz-date" | "x-amz-security-token") {
-                continue;
-            }
-            let mut values = headers.get_all(*name).iter().peekable();
-            if values.peek().is_none() {
-                return Err(Rejection::Invalid(MISMATCH.into()));
-            }
-            for value in values {
-                let value = value
-                    .to_str()
-                    .map_err(|_| Rejection::Invalid(MISMATCH.into()))?;
-                pairs.push((*name, value));
-            }
-        }
+        let pairs = signed_pairs(headers, &auth)?;
         let mut signer = Signer::new(
             &Credentials {
                 session_token: token.map(str::to_string),
@@ -514,6 +476,65 @@ impl Verifier {
             Err(Rejection::Invalid(MISMATCH.into()))
         }
     }
+
+    /// The credential scope names this verifier's region and service and
+    /// the request's own date; the time the request says it was signed.
+    fn check_scope(
+        &self,
+        auth: &Authorization<'_>,
+        amz_date: &str,
+    ) -> Result<SystemTime, Rejection> {
+        if auth.region != self.region {
+            return Err(Rejection::Invalid(format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                auth.region
+            )));
+        }
+        if auth.service != self.service {
+            return Err(Rejection::Invalid(format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                self.service
+            )));
+        }
+        let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+            Rejection::Incomplete(format!(
+                "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            ))
+        })?;
+        if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
+            return Err(Rejection::Invalid(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+                auth.date,
+                &amz_date[..8]
+            )));
+        }
+        Ok(signed_at)
+    }
+}
+
+/// The signed headers' values as received, in the order the client listed
+/// them, less the two the signer adds itself (x-amz-date, the token).
+fn signed_pairs<'h>(
+    headers: &'h HeaderMap,
+    auth: &Authorization<'h>,
+) -> Result<Vec<(&'h str, &'h str)>, Rejection> {
+    let mut pairs = Vec::new();
+    for name in &auth.signed_headers {
+        if matches!(*name, "x-amz-date" | "x-amz-security-token") {
+            continue;
+        }
+        let mut values = headers.get_all(*name).iter().peekable();
+        if values.peek().is_none() {
+            return Err(Rejection::Invalid(MISMATCH.into()));
+        }
+        for value in values {
+            let value = value
+                .to_str()
+                .map_err(|_| Rejection::Invalid(MISMATCH.into()))?;
+            pairs.push((*name, value));
+        }
+    }
+    Ok(pairs)
 }
 
 /// Parses the Authorization header; what is missing is named the way API

@@ -10,7 +10,7 @@ use super::split::{Outcome, State};
 use super::watch::Watch;
 use crate::engine::{Observer, Verdict as Next};
 use crate::record::Recorder;
-use crate::sample::{Outcome as SampleOutcome, Sample};
+use crate::sample::Sample;
 
 /// What the simulated gateway does.
 #[derive(Debug, Clone)]
@@ -107,22 +107,13 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
         };
         let due_us = (index as f64 * 1e6 / truth.rate_per_s) as u64;
         let sample = Sample {
-            index,
-            due_us,
-            sent_us: due_us,
             done_us: due_us + (latency_ms * 1000.0) as u64,
             status: if failed { 500 } else { 200 },
-            bytes: 0,
             class,
-            error: None,
-            error_detail: None,
             failed,
-            retry_after_ms: None,
             connection: connection as u32 + 1,
             in_flight: 1,
-            late: false,
-            key: None,
-            outcome: SampleOutcome::Completed,
+            ..Sample::sent(index, due_us, due_us)
         };
         sent = index + 1;
         if let Next::Stop(_) = watch.observe(&sample, &recorder) {

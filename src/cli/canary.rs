@@ -31,45 +31,10 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let alpha = open_unit(&args.alpha, "--alpha", 0.0, 0.5, "0.01")?;
     let power = open_unit(&args.power, "--power", 0.5, 1.0, "0.95")?;
     let classifier = crate::classify::Classifier::parse(&args.load.classify).map_err(UsageError)?;
-    let mut expect = args.expect.clone();
-    let declared = match &args.aws_stage {
-        Some(path) => {
-            let (share, source) = crate::cli::aws::canary_share(path)?;
-            expect.push(format!(
-                "canary={}%",
-                crate::units::trim_float(share * 100.0)
-            ));
-            Some(source)
-        }
-        None => None,
-    };
-    let mut variants = expected_variants(&expect, &classifier)?;
-    if let Some(source) = declared {
-        if let Some(variant) = variants.iter_mut().find(|v| v.name == "canary") {
-            variant.source = Some(source);
-        }
-    }
+    let mut variants = declared_variants(args, &classifier)?;
     let baseline = baseline(args.baseline.as_deref(), &classifier, &mut variants)?;
-
-    // Which shares are tested: with two variants the first expected one
-    // (the other is its complement); otherwise every variant.
-    let tested: Vec<usize> = if variants.len() == 2 {
-        vec![if baseline == Some(0) { 1 } else { 0 }]
-    } else {
-        (0..variants.len()).collect()
-    };
-    let tolerance = Tolerance::parse(args.tolerance.as_deref())?;
     let mut notes = Vec::new();
-    let mut expectations = Vec::new();
-    for &index in &tested {
-        let variant = &mut variants[index];
-        let tolerance = tolerance.around(&variant.name, variant.share, &mut notes)?;
-        variant.test = Some(expectations.len());
-        expectations.push(Expectation {
-            share: variant.share,
-            tolerance,
-        });
-    }
+    let expectations = tested_shares(args, &mut variants, baseline, &mut notes)?;
     let split = Split::new(&expectations, alpha, power);
     let expected_sequential = split.expected_requests();
     let tost_size = tost_size(&expectations, alpha, power);
@@ -122,6 +87,58 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let load = load(args, canary.max_requests)?;
     canary.load = load;
     Ok(canary)
+}
+
+/// The expected variants from `--expect`, plus the canary's share from an
+/// `--aws-stage` file when one is given (named as its source).
+fn declared_variants(
+    args: &CanaryArgs,
+    classifier: &Classifier,
+) -> Result<Vec<Variant>, UsageError> {
+    let mut expect = args.expect.clone();
+    let declared = match &args.aws_stage {
+        Some(path) => {
+            let (share, source) = crate::cli::aws::canary_share(path)?;
+            expect.push(format!("canary={}%", units::trim_float(share * 100.0)));
+            Some(source)
+        }
+        None => None,
+    };
+    let mut variants = expected_variants(&expect, classifier)?;
+    if let Some(source) = declared {
+        if let Some(variant) = variants.iter_mut().find(|v| v.name == "canary") {
+            variant.source = Some(source);
+        }
+    }
+    Ok(variants)
+}
+
+/// The shares that are tested, each with its tolerance: with two variants
+/// the first expected one (the other is its complement); otherwise every
+/// variant. Marks each tested variant with its expectation's index.
+fn tested_shares(
+    args: &CanaryArgs,
+    variants: &mut [Variant],
+    baseline: Option<usize>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Expectation>, UsageError> {
+    let tested: Vec<usize> = if variants.len() == 2 {
+        vec![if baseline == Some(0) { 1 } else { 0 }]
+    } else {
+        (0..variants.len()).collect()
+    };
+    let tolerance = Tolerance::parse(args.tolerance.as_deref())?;
+    let mut expectations = Vec::new();
+    for &index in &tested {
+        let variant = &mut variants[index];
+        let tolerance = tolerance.around(&variant.name, variant.share, notes)?;
+        variant.test = Some(expectations.len());
+        expectations.push(Expectation {
+            share: variant.share,
+            tolerance,
+        });
+    }
+    Ok(expectations)
 }
 
 /// The load of at most `requests` the canary sends: warm connections, and

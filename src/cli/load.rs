@@ -84,47 +84,10 @@ fn schedule(
     duration: Option<Duration>,
     max_requests: Option<u64>,
 ) -> Result<(Schedule, Option<Duration>), UsageError> {
-    if let Some(text) = &args.steps {
-        let (rates, hold) = text.rsplit_once('@').ok_or_else(|| {
-            UsageError(format!(
-                "--steps '{text}': expected rates and a hold time, e.g. 100,200,400@10s"
-            ))
-        })?;
-        let hold =
-            units::parse_duration(hold).or_else(|why| usage(format!("--steps '{text}': {why}")))?;
-        let rates = rates
-            .split(',')
-            .map(|rate| {
-                units::parse_rate(rate).or_else(|why| usage(format!("--steps '{text}': {why}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = hold * rates.len() as u32;
-        return Ok((
-            Schedule::Open(RateCurve::steps(&rates, hold.as_secs_f64())),
-            Some(total),
-        ));
-    }
-    if let Some(text) = &args.ramp {
-        let bad = || {
-            UsageError(format!(
-                "--ramp '{text}': expected FROM..TO@DURATION, e.g. 0..1000@60s"
-            ))
-        };
-        let (range, over) = text.rsplit_once('@').ok_or_else(bad)?;
-        let (from, to) = range.split_once("..").ok_or_else(bad)?;
-        let from = units::parse_rate_or_zero(from)
-            .or_else(|why| usage(format!("--ramp '{text}': {why}")))?;
-        let to = units::parse_rate_or_zero(to)
-            .or_else(|why| usage(format!("--ramp '{text}': {why}")))?;
-        if from == 0.0 && to == 0.0 {
-            return Err(bad());
-        }
-        let over =
-            units::parse_duration(over).or_else(|why| usage(format!("--ramp '{text}': {why}")))?;
-        return Ok((
-            Schedule::Open(RateCurve::ramp(from, to, over.as_secs_f64())),
-            Some(over),
-        ));
+    if let Some((shape, text)) = args.curve.given() {
+        let (curve, length) =
+            (shape.parse)(text).or_else(|why| usage(format!("{} '{text}': {why}", shape.flag)))?;
+        return Ok((Schedule::Open(curve), Some(length)));
     }
     match args.rate.as_deref() {
         Some("max") => Ok((Schedule::Closed, None)),
@@ -222,21 +185,11 @@ fn request_spec(args: &LoadArgs) -> Result<RequestSpec, UsageError> {
     })
 }
 
-/// `--api-keys`: each value KEY, LABEL=KEY or @FILE (one per line, blank
-/// lines and `#` comments skipped). A key of its own in `-H x-api-key`
-/// would be overwritten, so the two conflict.
-fn api_keys(args: &LoadArgs, headers: &mut Headers) -> Result<ApiKeys, UsageError> {
-    let random = match args.api_key_order.as_str() {
-        "round-robin" => false,
-        "random" => true,
-        other => {
-            return usage(format!(
-                "--api-key-order '{other}': expected round-robin or random"
-            ))
-        }
-    };
+/// The `--api-keys` values as (where it was given, entry): a value as
+/// itself, an @FILE one entry per line, blank lines and `#` comments skipped.
+fn key_entries(values: &[String]) -> Result<Vec<(String, String)>, UsageError> {
     let mut entries: Vec<(String, String)> = Vec::new();
-    for value in &args.api_keys {
+    for value in values {
         match value.strip_prefix('@') {
             Some(path) => {
                 let text = std::fs::read_to_string(path).or_else(|why| {
@@ -255,6 +208,23 @@ fn api_keys(args: &LoadArgs, headers: &mut Headers) -> Result<ApiKeys, UsageErro
             None => entries.push(("--api-keys".to_string(), value.clone())),
         }
     }
+    Ok(entries)
+}
+
+/// `--api-keys`: each value KEY, LABEL=KEY or @FILE (one per line, blank
+/// lines and `#` comments skipped). A key of its own in `-H x-api-key`
+/// would be overwritten, so the two conflict.
+fn api_keys(args: &LoadArgs, headers: &mut Headers) -> Result<ApiKeys, UsageError> {
+    let random = match args.api_key_order.as_str() {
+        "round-robin" => false,
+        "random" => true,
+        other => {
+            return usage(format!(
+                "--api-key-order '{other}': expected round-robin or random"
+            ))
+        }
+    };
+    let entries = key_entries(&args.api_keys)?;
     if entries.is_empty() {
         return Ok(ApiKeys::default());
     }

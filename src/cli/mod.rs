@@ -8,6 +8,7 @@ pub mod throttle;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::plan::schedule::{Shape, SHAPES};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -336,13 +337,9 @@ pub struct LoadArgs {
     )]
     pub rate: Option<String>,
 
-    /// Rate steps, each held for the given time: 100,200,400@10s.
-    #[arg(long, value_name = "R1,R2,…@DURATION")]
-    pub steps: Option<String>,
-
-    /// Linear rate ramp: 0..1000@60s.
-    #[arg(long, value_name = "FROM..TO@DURATION")]
-    pub ramp: Option<String>,
+    /// The rate shapes of their own (`--steps`, `--ramp`, …).
+    #[command(flatten)]
+    pub curve: CurveArgs,
 
     /// Open model: most requests in flight at once; a request that comes due
     /// while all are busy is counted as dropped, never sent late.
@@ -450,21 +447,88 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    /// The rate-shape flags and their values: the one list of them. `load`
-    /// takes one at a time; `throttle` refuses them all (it picks its own
-    /// rates). A new shape is a field above, an entry here and its curve.
-    pub fn shapes(&self) -> [(&'static str, Option<&str>); 3] {
-        let values = [
-            self.rate.as_deref(),
-            self.steps.as_deref(),
-            self.ramp.as_deref(),
-        ];
-        let mut flags = Self::SHAPE_FLAGS.into_iter();
-        values.map(|value| (flags.next().expect("one flag per shape"), value))
+    /// The rate-shape flags and their values, `--rate` first and then
+    /// [`SHAPES`]: the one list of them. `load` takes one at a time;
+    /// `throttle` refuses them all (it picks its own rates).
+    pub fn shapes(&self) -> Vec<(&'static str, Option<&str>)> {
+        std::iter::once(("--rate", self.rate.as_deref()))
+            .chain(
+                SHAPES
+                    .iter()
+                    .zip(&self.curve.values)
+                    .map(|(shape, value)| (shape.flag, value.as_deref())),
+            )
+            .collect()
     }
 
     /// The rate-shape flags' names, in the order of [`LoadArgs::shapes`].
-    pub const SHAPE_FLAGS: [&'static str; 3] = ["--rate", "--steps", "--ramp"];
+    pub fn shape_flags() -> impl Iterator<Item = &'static str> {
+        std::iter::once("--rate").chain(SHAPES.iter().map(|shape| shape.flag))
+    }
+}
+
+/// The values of the [`SHAPES`] flags, one per entry (clap's flags are made
+/// from the list, as [`ReportArgs`]' are from the formats').
+#[derive(Debug, Clone)]
+pub struct CurveArgs {
+    pub values: Vec<Option<String>>,
+}
+
+impl Default for CurveArgs {
+    fn default() -> Self {
+        Self {
+            values: vec![None; SHAPES.len()],
+        }
+    }
+}
+
+impl CurveArgs {
+    /// The shape given, if one was (`load` refuses two at once beforehand).
+    pub fn given(&self) -> Option<(&'static Shape, &str)> {
+        SHAPES
+            .iter()
+            .zip(&self.values)
+            .find_map(|(shape, value)| Some((shape, value.as_deref()?)))
+    }
+}
+
+fn shape_id(shape: &Shape) -> &'static str {
+    shape.flag.trim_start_matches("--")
+}
+
+impl clap::FromArgMatches for CurveArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for (shape, value) in SHAPES.iter().zip(&mut self.values) {
+            if let Some(text) = matches.get_one::<String>(shape_id(shape)) {
+                *value = Some(text.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for CurveArgs {
+    fn augment_args(mut command: clap::Command) -> clap::Command {
+        for shape in SHAPES {
+            command = command.arg(
+                clap::Arg::new(shape_id(shape))
+                    .long(shape_id(shape))
+                    .value_name(shape.value_name)
+                    .help(shape.help),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 /// Where reports go: one file per format. The flags are made from

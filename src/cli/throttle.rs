@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{LoadArgs, ThrottleArgs};
 use crate::plan::pacer::Pacer;
-use crate::plan::{usage, UsageError};
+use crate::plan::{usage, LoadPlan, UsageError};
 use crate::throttle::identify::Limiter;
 use crate::throttle::plan::{ThrottlePlan, FORBIDDEN, PACER_MARGIN, QUOTA, THROTTLED};
 use crate::units;
@@ -69,17 +69,15 @@ fn optional<T>(
 /// The flags of `load` the probe sets itself: every rate shape, and the
 /// run's size. A scenario's throttle step does not take them either.
 pub fn refused_load_flags() -> impl Iterator<Item = &'static str> {
-    LoadArgs::SHAPE_FLAGS
-        .into_iter()
-        .chain(["--duration", "--requests", "--connections"])
+    LoadArgs::shape_flags().chain(["--duration", "--requests", "--connections"])
 }
 
 fn refuse_load_shapes(args: &ThrottleArgs) -> Result<(), UsageError> {
     let load = &args.load;
     let given = load
         .shapes()
-        .map(|(_, value)| value.is_some())
         .into_iter()
+        .map(|(_, value)| value.is_some())
         .chain([
             load.duration.is_some(),
             load.requests.is_some(),
@@ -94,6 +92,63 @@ fn refuse_load_shapes(args: &ThrottleArgs) -> Result<(), UsageError> {
         }
     }
     Ok(())
+}
+
+/// The probe's own load: the flags' request and classes (with the probe's
+/// classes added), paced at `max_rate` in any second.
+fn probe_load(args: &ThrottleArgs, max_rate: f64) -> Result<LoadPlan, UsageError> {
+    let mut load_args = args.load.clone();
+    load_args.classify = rules(&args.load.classify);
+    let mut load = crate::cli::load::load_plan(&load_args)?;
+    load.pacer = Some(Arc::new(Pacer::new(
+        max_rate.floor().max(1.0) as u64,
+        Duration::from_secs(1) + PACER_MARGIN,
+    )));
+    Ok(load)
+}
+
+/// An expected rate and burst, and the file that declared them.
+type ExpectedBucket = (Option<f64>, Option<f64>, Option<String>);
+
+/// The expected bucket rate and burst, and where they were declared: from
+/// `--aws-stage`/`--aws-usage-plan` for the probed method, or from
+/// `--expect-rate`/`--expect-burst` (one place or the other, not both).
+fn expected_bucket(args: &ThrottleArgs, load: &LoadPlan) -> Result<ExpectedBucket, UsageError> {
+    let declared = crate::cli::aws::declared_throttle(
+        args.aws_stage.as_deref(),
+        args.aws_usage_plan.as_deref(),
+        load.request.endpoint.path(),
+        load.request.method.as_str(),
+    )?;
+    match declared {
+        Some(_) if args.expect_rate.is_some() || args.expect_burst.is_some() => Err(UsageError(
+            "--aws-stage/--aws-usage-plan and --expect-rate/--expect-burst conflict: give the expectation in one place".into(),
+        )),
+        Some(declared) => Ok((Some(declared.rate), declared.burst, Some(declared.source))),
+        None => Ok((
+            optional("--expect-rate", &args.expect_rate, units::parse_rate)?,
+            optional("--expect-burst", &args.expect_burst, count)?,
+            None,
+        )),
+    }
+}
+
+fn count(text: &str) -> Result<f64, String> {
+    units::parse_count(text).map(|n| n as f64)
+}
+
+fn parse_model(text: &str) -> Result<Limiter, String> {
+    Limiter::parse(text).ok_or_else(|| {
+        format!(
+            "expected one of {}",
+            Limiter::ALL
+                .iter()
+                .filter(|model| **model != Limiter::Unknown)
+                .map(|model| model.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
@@ -119,20 +174,6 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
             args.step
         ));
     }
-    let count = |text: &str| units::parse_count(text).map(|n| n as f64);
-    let model = |text: &str| {
-        Limiter::parse(text).ok_or_else(|| {
-            format!(
-                "expected one of {}",
-                Limiter::ALL
-                    .iter()
-                    .filter(|model| **model != Limiter::Unknown)
-                    .map(|model| model.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-    };
     let seconds = |text: &str| units::parse_duration(text).map(|d| d.as_secs_f64());
     let tolerance = given("--tolerance", &args.tolerance, units::parse_percent)?;
     if tolerance <= 0.0 || tolerance >= 1.0 {
@@ -141,32 +182,8 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
             args.tolerance
         ));
     }
-    let mut load_args = args.load.clone();
-    load_args.classify = rules(&args.load.classify);
-    let mut load = crate::cli::load::load_plan(&load_args)?;
-    load.pacer = Some(Arc::new(Pacer::new(
-        max_rate.floor().max(1.0) as u64,
-        Duration::from_secs(1) + PACER_MARGIN,
-    )));
-    let declared = crate::cli::aws::declared_throttle(
-        args.aws_stage.as_deref(),
-        args.aws_usage_plan.as_deref(),
-        load.request.endpoint.path(),
-        load.request.method.as_str(),
-    )?;
-    if declared.is_some() && (args.expect_rate.is_some() || args.expect_burst.is_some()) {
-        return Err(UsageError(
-            "--aws-stage/--aws-usage-plan and --expect-rate/--expect-burst conflict: give the expectation in one place".into(),
-        ));
-    }
-    let (mut expect_rate, mut expect_burst) = (
-        optional("--expect-rate", &args.expect_rate, units::parse_rate)?,
-        optional("--expect-burst", &args.expect_burst, count)?,
-    );
-    if let Some(declared) = &declared {
-        expect_rate = Some(declared.rate);
-        expect_burst = declared.burst;
-    }
+    let load = probe_load(args, max_rate)?;
+    let (expect_rate, expect_burst, expect_source) = expected_bucket(args, &load)?;
     let classifier = &load.classifier;
     Ok(ThrottlePlan {
         quota: classifier.index_of(QUOTA),
@@ -181,9 +198,9 @@ pub fn throttle_plan(args: &ThrottleArgs) -> Result<ThrottlePlan, UsageError> {
         step,
         expect_rate,
         expect_burst,
-        expect_source: declared.map(|declared| declared.source),
+        expect_source,
         expect_quota: crate::cli::aws::declared_quota(args.aws_usage_plan.as_deref())?,
-        expect_model: optional("--expect-model", &args.expect_model, model)?,
+        expect_model: optional("--expect-model", &args.expect_model, parse_model)?,
         expect_concurrency: optional("--expect-concurrency", &args.expect_concurrency, count)?,
         expect_window_limit: optional("--expect-window-limit", &args.expect_window_limit, count)?,
         expect_window_s: optional("--expect-window", &args.expect_window, seconds)?,

@@ -25,7 +25,7 @@ use crate::classify::{Classifier, Response};
 use crate::plan::schedule::Schedule;
 use crate::plan::{LoadPlan, RequestSpec};
 use crate::record::Recorder;
-use crate::sample::{ErrorKind, Outcome, Sample};
+use crate::sample::{ErrorKind, Failure, Outcome, Sample};
 use client::{ClientOptions, Connections};
 
 /// A request claimed this long after its due time is overdue: one timer tick
@@ -459,22 +459,9 @@ async fn worker(
             if overdue(due, Instant::now(), cap_full) {
                 let at = micros_since(shared.t0, due);
                 let dropped = Sample {
-                    index,
-                    due_us: at,
-                    sent_us: at,
-                    done_us: at,
-                    status: 0,
-                    bytes: 0,
-                    class: 0,
-                    error: None,
-                    error_detail: None,
-                    failed: false,
-                    retry_after_ms: None,
-                    connection: 0,
-                    in_flight: 0,
-                    late: false,
                     key: shared.request.api_keys.pick(index).map(|slot| slot as u16),
                     outcome: Outcome::Dropped,
+                    ..Sample::sent(index, at, at)
                 };
                 samples.push(dropped);
                 continue;
@@ -544,22 +531,12 @@ async fn send_one(
     let sent = Instant::now();
     let due = due.unwrap_or(sent);
     let mut sample = Sample {
-        index,
-        due_us: micros_since(shared.t0, due),
-        sent_us: micros_since(shared.t0, sent),
-        done_us: 0,
-        status: 0,
-        bytes: 0,
-        class: 0,
-        error: None,
-        error_detail: None,
-        failed: false,
-        retry_after_ms: None,
-        connection: 0,
-        in_flight: 0,
-        late: false,
         key: shared.request.api_keys.pick(index).map(|slot| slot as u16),
-        outcome: Outcome::Completed,
+        ..Sample::sent(
+            index,
+            micros_since(shared.t0, due),
+            micros_since(shared.t0, sent),
+        )
     };
     let result = match built {
         Ok(request) => {
@@ -577,12 +554,23 @@ async fn send_one(
         Err(_) => Some(Err(ErrorKind::Protocol.into())),
     };
     sample.done_us = micros_since(shared.t0, Instant::now());
-    let response = match &result {
-        None => {
-            sample.outcome = Outcome::Aborted;
-            return sample;
-        }
-        Some(Ok(answer)) => {
+    match result {
+        None => sample.outcome = Outcome::Aborted,
+        Some(result) => record_outcome(&mut sample, &result, body, &shared.classifier),
+    }
+    sample
+}
+
+/// What the exchange gave, into the sample: the answer's status, size,
+/// connection and `Retry-After`, or the failure; then its class.
+fn record_outcome(
+    sample: &mut Sample,
+    result: &Result<client::Answer, Failure>,
+    body: &[u8],
+    classifier: &Classifier,
+) {
+    let response = match result {
+        Ok(answer) => {
             sample.status = answer.status;
             sample.bytes = answer.bytes;
             sample.connection = answer.connection;
@@ -597,7 +585,7 @@ async fn send_one(
                 error: None,
             }
         }
-        Some(Err(failure)) => {
+        Err(failure) => {
             sample.error = Some(failure.kind);
             sample.error_detail = failure.detail;
             Response {
@@ -609,9 +597,8 @@ async fn send_one(
             }
         }
     };
-    sample.class = shared.classifier.classify(&response);
-    sample.failed = shared.classifier.is_error(&response);
-    sample
+    sample.class = classifier.classify(&response);
+    sample.failed = classifier.is_error(&response);
 }
 
 /// `Retry-After` as milliseconds from now: delay-seconds or an HTTP-date.

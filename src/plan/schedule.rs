@@ -32,6 +32,61 @@ pub enum Schedule {
     Open(RateCurve),
 }
 
+/// A rate shape given by a flag of its own (`--steps`, `--ramp`): the one
+/// list of them is [`SHAPES`]. The flag, its help and its parse come from
+/// the entry, so a new shape is an entry there and its curve here.
+/// `--rate` is not one: it also means the closed model (`max`) and is held
+/// for the run's duration or request count, not for a time of its own.
+pub struct Shape {
+    pub flag: &'static str,
+    pub value_name: &'static str,
+    pub help: &'static str,
+    /// The curve and the time it lasts, or what the text lacks (said after
+    /// `--flag 'text': `).
+    pub parse: fn(&str) -> Result<(RateCurve, Duration), String>,
+}
+
+pub const SHAPES: &[Shape] = &[
+    Shape {
+        flag: "--steps",
+        value_name: "R1,R2,…@DURATION",
+        help: "Rate steps, each held for the given time: 100,200,400@10s.",
+        parse: parse_steps,
+    },
+    Shape {
+        flag: "--ramp",
+        value_name: "FROM..TO@DURATION",
+        help: "Linear rate ramp: 0..1000@60s.",
+        parse: parse_ramp,
+    },
+];
+
+fn parse_steps(text: &str) -> Result<(RateCurve, Duration), String> {
+    let (rates, hold) = text
+        .rsplit_once('@')
+        .ok_or("expected rates and a hold time, e.g. 100,200,400@10s")?;
+    let hold = crate::units::parse_duration(hold)?;
+    let rates = rates
+        .split(',')
+        .map(crate::units::parse_rate)
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = hold * rates.len() as u32;
+    Ok((RateCurve::steps(&rates, hold.as_secs_f64()), total))
+}
+
+fn parse_ramp(text: &str) -> Result<(RateCurve, Duration), String> {
+    const BAD: &str = "expected FROM..TO@DURATION, e.g. 0..1000@60s";
+    let (range, over) = text.rsplit_once('@').ok_or(BAD)?;
+    let (from, to) = range.split_once("..").ok_or(BAD)?;
+    let from = crate::units::parse_rate_or_zero(from)?;
+    let to = crate::units::parse_rate_or_zero(to)?;
+    if from == 0.0 && to == 0.0 {
+        return Err(BAD.to_string());
+    }
+    let over = crate::units::parse_duration(over)?;
+    Ok((RateCurve::ramp(from, to, over.as_secs_f64()), over))
+}
+
 /// A piecewise-linear rate curve.
 #[derive(Debug, Clone)]
 pub struct RateCurve {

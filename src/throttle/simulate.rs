@@ -29,7 +29,7 @@ use crate::plan::schedule::{RateCurve, Schedule};
 use crate::plan::LoadPlan;
 use crate::record::Recorder;
 use crate::report::Report;
-use crate::sample::{Outcome, Sample};
+use crate::sample::Sample;
 use crate::sim::bucket::{Admission, Limiter};
 use crate::sim::config::Throttle;
 
@@ -328,26 +328,17 @@ impl Runner for Virtual {
             last_sent_s = sent_s;
             last_done_s = last_done_s.max(done_s);
             let sample = Sample {
-                index: index - 1,
-                due_us: sent_us,
-                sent_us,
                 done_us: (done_s * 1e6).round() as u64,
                 status: if admitted { 200 } else { 429 },
-                bytes: 0,
                 class: if admitted {
                     self.admitted_class
                 } else {
                     self.throttled_class
                 },
-                error: None,
-                error_detail: None,
                 failed: !admitted,
-                retry_after_ms: None,
                 connection: 1,
                 in_flight: pending.len() as u32 + 1,
-                late: false,
-                key: None,
-                outcome: Outcome::Completed,
+                ..Sample::sent(index - 1, sent_us, sent_us)
             };
             pending.push(Reverse(Pending {
                 done_us: sample.done_us,
