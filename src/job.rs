@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::canary::{self, CanaryPlan};
-use crate::check::{combine, Verdict};
+use crate::check::Verdict;
 use crate::cli::Command;
 use crate::engine::NoObserver;
 use crate::exit::UsageError;
@@ -75,17 +75,7 @@ impl Job {
                     .iter()
                     .map(|t| t.check(&recorder, &info))
                     .collect();
-                if !report.checks.is_empty() && report.verdict == Verdict::Pass {
-                    let (verdict, deciding) = combine(&report.checks);
-                    report.reason = deciding
-                        .map(|check| format!("{}: {}", check.name, check.reason))
-                        .unwrap_or_else(|| match report.checks.len() {
-                            1 => "the threshold holds".to_string(),
-                            count => format!("all {count} thresholds hold"),
-                        });
-                    report.verdict = verdict;
-                    report.exit_code = verdict.exit_code();
-                }
+                report.decide_by_thresholds();
                 report
             }
             Job::Canary(plan) => canary::verify(plan).await?,
@@ -149,6 +139,16 @@ pub async fn run(job: Job) -> Result<u8> {
 /// Writes the outputs of a finished report and returns its exit code: the
 /// last step of every command.
 pub fn finish(outputs: &Outputs, quiet: bool, report: &Report) -> Result<u8> {
+    let sealed;
+    let report = if report.shard.is_some() || report.steps.iter().any(|s| s.report.shard.is_some())
+    {
+        let mut copy = report.clone();
+        copy.seal();
+        sealed = copy;
+        &sealed
+    } else {
+        report
+    };
     emit(outputs, quiet, report)?;
     Ok(report.exit_code)
 }
@@ -194,4 +194,81 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     }
     finish(&args.outputs, args.quiet, &report)?;
     Ok(report.verdict.exit_code())
+}
+
+/// `gateprobe merge SHARD.json…`: the shards' reports, checked to be one
+/// run's, merged (a scenario step by step) and written like any report;
+/// exits with the merged verdict.
+pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
+    use crate::report::merge::{check_shards, merge_one, Input};
+    crate::plan::check_outputs(&args.outputs)?;
+    let mut saved = Vec::new();
+    for path in &args.shards {
+        let shown = path.display().to_string();
+        let text = crate::input::read_text(path, "shard report", crate::input::REPORT_LIMIT)?;
+        let report = read_saved(&shown, &text)?;
+        saved.push((shown, report));
+    }
+    let inputs: Vec<Input<'_>> = saved
+        .iter()
+        .map(|(shown, report)| Input { shown, report })
+        .collect();
+    let coverage = check_shards(&inputs, args.allow_partial)?;
+    let first = inputs[0].report;
+    let mut report = if first.steps.is_empty() {
+        merge_one(&inputs, &coverage, &recheck)?
+    } else {
+        let mut steps = Vec::new();
+        for (index, step) in first.steps.iter().enumerate() {
+            let of_step: Vec<Input<'_>> = inputs
+                .iter()
+                .map(|input| Input {
+                    shown: input.shown,
+                    report: &input.report.steps[index].report,
+                })
+                .collect();
+            let merged = merge_one(&of_step, &coverage, &recheck)
+                .map_err(|why| UsageError(format!("step {}: {}", step.name, why.0)))?;
+            steps.push(crate::report::StepReport {
+                name: step.name.clone(),
+                report: merged,
+            });
+        }
+        let planned = steps.len();
+        crate::scenario::combine_steps("run", steps, 0, planned, &first.run.target)
+    };
+    if !coverage.missing.is_empty() && report.verdict == Verdict::Pass {
+        report.verdict = Verdict::Inconclusive;
+        report.exit_code = report.verdict.exit_code();
+        report.reason = format!(
+            "{} of {} shards merged (--allow-partial): part of the run is unseen, so no pass",
+            coverage.held.len(),
+            coverage.count
+        );
+    }
+    if !args.quiet {
+        crate::errln!(
+            "gateprobe: merged {} of {} shard{}; every check computed again on the merged data at the run's fixed size{}",
+            coverage.held.len(),
+            coverage.count,
+            if coverage.count == 1 { "" } else { "s" },
+            if coverage.missing.is_empty() {
+                String::new()
+            } else {
+                format!("; missing {:?}", coverage.missing)
+            }
+        );
+    }
+    finish(&args.outputs, args.quiet, &report)
+}
+
+/// A check computed again on merged shards, by the rule that made it.
+fn recheck(
+    report: &Report,
+    recorder: &crate::record::Recorder,
+    info: &crate::engine::RunInfo,
+    check: &crate::check::Check,
+) -> Result<crate::check::Check, String> {
+    crate::report::check_again(report, recorder, info, check)?
+        .map_err(|why| format!("cannot be computed again on merged shards: {why}"))
 }

@@ -51,6 +51,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
     }
     match cli.command {
         cli::Command::Report(args) => job::rerender(args),
+        cli::Command::Merge(args) => job::merge(args),
         cli::Command::Run(args) => scenario::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,

@@ -413,6 +413,105 @@ mod tests {
         }
     }
 
+    /// A histogram's recorded values and counts (its encoding also depends
+    /// on how far it grew, which merging order changes).
+    fn values(histogram: &Histogram<u64>) -> Vec<(u64, u64)> {
+        histogram
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect()
+    }
+
+    /// Everything a recorder holds that a report is made from, comparable.
+    fn state(r: &Recorder) -> String {
+        let classes: Vec<String> = r
+            .classes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {} {:?} {:?} {:?}",
+                    c.count,
+                    c.failed,
+                    c.bytes,
+                    c.statuses,
+                    values(&c.latency_us),
+                    values(&c.service_us)
+                )
+            })
+            .collect();
+        format!(
+            "{classes:?} {:?} {:?} {} {} {} {} {:?} {:?} {:?}",
+            r.errors,
+            r.error_details,
+            r.sent,
+            r.dropped,
+            r.aborted,
+            r.late,
+            values(&r.send_lag_us),
+            r.series,
+            r.keys
+        )
+    }
+
+    /// Merge algebra over random sample streams: recording the streams'
+    /// union equals merging their recorders, in any grouping and order.
+    #[test]
+    fn merging_is_associative_commutative_and_equals_the_union() {
+        use rand::{Rng, SeedableRng};
+        let names = vec!["a".to_string(), "b".to_string(), "unmatched".to_string()];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        for case in 0..200 {
+            let mut parts = [
+                Recorder::new(&names),
+                Recorder::new(&names),
+                Recorder::new(&names),
+            ];
+            let mut union = Recorder::new(&names);
+            for _ in 0..rng.random_range(0..400) {
+                let due = rng.random_range(0..5_000_000u64);
+                let outcome = match rng.random_range(0..20) {
+                    0 => Outcome::Dropped,
+                    1 => Outcome::Aborted,
+                    _ => Outcome::Completed,
+                };
+                let sample = Sample {
+                    done_us: due + rng.random_range(1..3_000_000u64),
+                    status: [200, 429, 500][rng.random_range(0..3)],
+                    bytes: rng.random_range(0..100),
+                    class: rng.random_range(0..3),
+                    failed: rng.random_bool(0.1),
+                    late: rng.random_bool(0.05),
+                    error: rng
+                        .random_bool(0.05)
+                        .then_some(crate::sample::ErrorKind::Timeout),
+                    key: rng.random_bool(0.5).then(|| rng.random_range(0..3)),
+                    outcome,
+                    ..Sample::sent(0, due, due + rng.random_range(0..2_000))
+                };
+                union.record(&sample);
+                parts[rng.random_range(0..3)].record(&sample);
+            }
+            let merged = |order: [usize; 3]| {
+                let mut into = parts[order[0]].clone();
+                let mut rest = parts[order[1]].clone();
+                rest.merge(&parts[order[2]]);
+                into.merge(&rest);
+                into
+            };
+            let left = {
+                let mut into = parts[0].clone();
+                into.merge(&parts[1]);
+                into.merge(&parts[2]);
+                into
+            };
+            let want = state(&union);
+            assert_eq!(state(&left), want, "case {case}: (a+b)+c");
+            for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0]] {
+                assert_eq!(state(&merged(order)), want, "case {case}: {order:?}");
+            }
+        }
+    }
+
     #[test]
     fn books_balance_and_merge() {
         let names = vec!["ok".to_string(), "unmatched".to_string()];

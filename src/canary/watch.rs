@@ -446,7 +446,10 @@ impl Observer for Watch<'_> {
         } else {
             Slot::Hole { second }
         };
-        if let Some(offset) = sample.index.checked_sub(self.next_index) {
+        // The order is this shard's own: its k-th request is global index
+        // shard + k·count.
+        let order = self.plan.load.shard().local(sample.index);
+        if let Some(offset) = order.checked_sub(self.next_index) {
             let offset = offset as usize;
             if self.pending.len() <= offset {
                 self.pending.resize(offset + 1, None);
@@ -465,7 +468,9 @@ impl Observer for Watch<'_> {
                 }
             }
         }
-        if self.stopped.is_none() {
+        // A shard runs to its part of the fixed horizon: an early stop of
+        // its own would leave the shards' union short of the planned run.
+        if self.stopped.is_none() && self.plan.load.shard().count == 1 {
             self.stopped = self.verdict();
         }
         match &self.stopped {

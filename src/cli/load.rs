@@ -50,19 +50,19 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         (None, None, Some(_)) => Duration::from_secs(7 * 86400),
         (None, None, None) => DEFAULT_DURATION,
     };
-    let concurrency = concurrency(args, &schedule)?;
+    let whole_concurrency = concurrency(args, &schedule)?;
     let timeout =
         units::parse_duration(&args.timeout).or_else(|why| usage(format!("--timeout: {why}")))?;
     let classifier = Classifier::parse(&args.classify).map_err(UsageError)?;
     let max_body =
         units::parse_size(&args.max_body).or_else(|why| usage(format!("--max-body: {why}")))?;
     check_outputs(&args.outputs)?;
-    Ok(LoadPlan {
+    let mut plan = LoadPlan {
         request,
         schedule,
         duration,
         max_requests,
-        concurrency,
+        concurrency: whole_concurrency,
         timeout,
         http2: args.http2,
         insecure: args.insecure,
@@ -75,7 +75,99 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
         quiet: args.quiet,
         pacer: None,
         warm_connections: 0,
-    })
+        sharding: None,
+    };
+    plan.sharding = sharding(&args.sharding, &plan)?;
+    if let Some(sharding) = &plan.sharding {
+        plan.concurrency = sharding.shard.part_of(whole_concurrency);
+        if plan.concurrency == 0 {
+            let flag = if plan.schedule.is_open() {
+                "--max-in-flight"
+            } else {
+                "--connections"
+            };
+            return usage(format!(
+                "{flag} {whole_concurrency} over {} shards: each shard needs at least 1; give at least {}",
+                sharding.shard.count, sharding.shard.count
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// Variable a Kubernetes Indexed Job sets to each pod's index.
+pub const JOB_INDEX_VARIABLE: &str = "JOB_COMPLETION_INDEX";
+
+/// Furthest ahead `--start-at` may be: a shard waiting longer is a mistake
+/// (a date typed wrong), and waits are bounded like every loop.
+pub const MAX_START_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The shard and the start time, from `--shard`/`--shard-from-env` and
+/// `--start-at`; `None` when neither is given.
+fn sharding(args: &super::ShardArgs, plan: &LoadPlan) -> Result<Option<Sharding>, UsageError> {
+    if args.given().is_none() {
+        return Ok(None);
+    }
+    let shard = match (&args.shard, &args.shard_from_env) {
+        (Some(text), _) => {
+            Shard::parse(text).or_else(|why| usage(format!("--shard '{text}': {why}")))?
+        }
+        (None, Some(count)) => {
+            let count = Shard::parse_count(count)
+                .or_else(|why| usage(format!("--shard-from-env: {why}")))?;
+            let index = std::env::var(JOB_INDEX_VARIABLE).or_else(|_| {
+                usage(format!(
+                    "--shard-from-env {count}: ${JOB_INDEX_VARIABLE} is not set (a Kubernetes Indexed Job sets it; elsewhere use --shard I/{count})"
+                ))
+            })?;
+            Shard::parse(&format!("{index}/{count}")).or_else(|why| {
+                usage(format!(
+                    "--shard-from-env {count}: ${JOB_INDEX_VARIABLE}={}: {why}",
+                    crate::console::escape_controls(&index)
+                ))
+            })?
+        }
+        (None, None) => Shard::WHOLE,
+    };
+    let start_at = match &args.start_at {
+        Some(text) => Some(start_at(text)?),
+        None => None,
+    };
+    Ok(Some(Sharding {
+        shard,
+        start_at,
+        whole_load: plan.describe_whole_load(),
+        whole_concurrency: plan.concurrency,
+    }))
+}
+
+/// `--start-at`: an RFC 3339 time, or `+DURATION` from now; not more than
+/// [`MAX_START_WAIT`] ahead. A time already past is allowed (a shard that
+/// started late runs and says how late).
+pub fn start_at(text: &str) -> Result<std::time::SystemTime, UsageError> {
+    let now = std::time::SystemTime::now();
+    let at = match text.trim().strip_prefix('+') {
+        Some(wait) => {
+            now + units::parse_duration_or_zero(wait)
+                .or_else(|why| usage(format!("--start-at '{text}': {why}")))?
+        }
+        None => humantime::parse_rfc3339_weak(text.trim()).or_else(|_| {
+            usage(format!(
+                "--start-at '{}': expected an RFC 3339 time such as 2026-12-02T10:00:00Z, or +DURATION such as +30s",
+                crate::console::escape_controls(text)
+            ))
+        })?,
+    };
+    if at
+        .duration_since(now)
+        .is_ok_and(|ahead| ahead > MAX_START_WAIT)
+    {
+        return usage(format!(
+            "--start-at '{text}': more than {} from now; expected a time within a day",
+            crate::plan::format_duration(MAX_START_WAIT)
+        ));
+    }
+    Ok(at)
 }
 
 /// The schedule, and the time the shape itself lasts (steps and ramps).

@@ -44,6 +44,10 @@ pub enum Command {
     /// Re-render a saved JSON report as text, JSON, JUnit, Markdown or HTML;
     /// exits with the saved report's exit code.
     Report(ReportCommandArgs),
+    /// Merge the JSON reports of a run's shards (--shard I/N) into the run's
+    /// report: counts, histograms and series added exactly, every check
+    /// computed again on the union; exits with the merged verdict.
+    Merge(MergeArgs),
     /// Run the embedded API-gateway simulator on loopback until Ctrl-C.
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
@@ -346,6 +350,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_in_flight: Option<String>,
 
+    #[command(flatten)]
+    pub sharding: ShardArgs,
+
     /// Closed model (--rate max): concurrent connections.
     #[arg(short = 'c', long, value_name = "N")]
     pub connections: Option<String>,
@@ -531,6 +538,47 @@ impl Args for CurveArgs {
     }
 }
 
+/// `--shard`, `--shard-from-env`, `--start-at`: one process's part of a
+/// run spread over several (Kubernetes Indexed Jobs, a CI matrix, local
+/// processes), merged afterwards by `gateprobe merge`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShardArgs {
+    /// Run shard I of N (counted from 0): only the whole run's requests
+    /// whose index is I mod N, each at the whole run's due time. Every bound
+    /// (rate, --requests, --max-in-flight, --connections) is the whole run's,
+    /// divided; `gateprobe merge` adds the shards' JSON reports up exactly.
+    #[arg(long, value_name = "I/N", conflicts_with = "shard_from_env")]
+    pub shard: Option<String>,
+
+    /// As --shard I/N with I read from $JOB_COMPLETION_INDEX (set by a
+    /// Kubernetes Indexed Job) and N given here.
+    #[arg(long, value_name = "N")]
+    pub shard_from_env: Option<String>,
+
+    /// When the schedule starts, on the wall clock: RFC 3339
+    /// (2026-12-02T10:00:00Z) or +DURATION from now (+30s), so that shards
+    /// started apart send on one clock. A shard that starts late says how
+    /// late and counts the requests due before it started as dropped.
+    #[arg(long, value_name = "RFC3339|+DURATION", allow_hyphen_values = true)]
+    pub start_at: Option<String>,
+}
+
+impl ShardArgs {
+    /// The flags, for the commands and scenario steps that refuse them.
+    pub const FLAGS: [&'static str; 3] = ["--shard", "--shard-from-env", "--start-at"];
+
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            self.shard.is_some(),
+            self.shard_from_env.is_some(),
+            self.start_at.is_some(),
+        ]
+        .into_iter()
+        .zip(Self::FLAGS)
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
 /// Where reports go: one file per format. The flags are made from
 /// [`crate::output::FORMATS`], so a new format is one file and one entry there.
 pub type ReportArgs = crate::plan::Outputs;
@@ -589,6 +637,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
 
+    /// Run shard I/N of every load and canary step (a throttle step
+    /// refuses); --start-at aligns the first step, later steps start when
+    /// the one before ends.
+    #[command(flatten)]
+    pub sharding: ShardArgs,
+
     #[command(flatten)]
     pub outputs: ReportArgs,
 
@@ -607,6 +661,26 @@ pub struct ReportCommandArgs {
     /// recorded data and compare it with the saved one: exit 2 if one differs.
     #[arg(long)]
     pub recompute: bool,
+
+    #[command(flatten)]
+    pub outputs: ReportArgs,
+
+    /// Print nothing to the terminal.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `gateprobe merge SHARD.json…`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports (from --json), one per shard, any order.
+    #[arg(required = true, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+
+    /// Merge the shards given even when some are missing; the report says
+    /// which, and a pass becomes inconclusive (part of the run is unseen).
+    #[arg(long)]
+    pub allow_partial: bool,
 
     #[command(flatten)]
     pub outputs: ReportArgs,

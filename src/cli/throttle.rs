@@ -74,6 +74,11 @@ pub fn refused_load_flags() -> impl Iterator<Item = &'static str> {
 
 fn refuse_load_shapes(args: &ThrottleArgs) -> Result<(), UsageError> {
     let load = &args.load;
+    if let Some(flag) = load.sharding.given() {
+        return usage(format!(
+            "{flag}: a throttle probe cannot be sharded: it chooses each next rate from the answers to its own last one, so N shards would each probe with their own schedule and together offer the limiter N times the rate each one believes; run one probe (from one address, or one per API key with --api-keys)"
+        ));
+    }
     let given = load
         .shapes()
         .into_iter()

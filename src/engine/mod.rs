@@ -137,6 +137,9 @@ pub struct RunInfo {
     pub target_rate_per_s: Option<f64>,
     pub wall_s: f64,
     pub end: EndReason,
+    /// `--start-at`: how far behind the shared start this process began
+    /// (ms; about 0 when it was ready in time).
+    pub start_late_ms: Option<f64>,
 }
 
 /// Everything the workers share, read-only except the claim counter.
@@ -148,6 +151,10 @@ struct Shared {
     limit: u64,
     schedule: Schedule,
     t0: Instant,
+    /// When this process began sending: `t0`, or later when `--start-at`
+    /// was already past. Requests due before it were never sendable.
+    began: Instant,
+    shard: crate::plan::Shard,
     deadline: Instant,
     request: RequestSpec,
     classifier: Classifier,
@@ -189,11 +196,16 @@ pub async fn run(
     let (threads, starter) = spawn_engine_threads(plan, options, samples.clone()).await?;
     // The clock starts once every engine thread is ready, so that no request
     // is overdue (and dropped) just because a runtime was still starting.
-    let t0 = Instant::now();
-    let started_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|t| t.as_millis() as u64)
-        .unwrap_or(0);
+    let start_at = plan
+        .sharding
+        .as_ref()
+        .and_then(|sharding| sharding.start_at);
+    let Clock {
+        t0,
+        began,
+        started_unix_ms,
+        start_late_ms,
+    } = start_clock(start_at, &control).await;
     let shared = Arc::new(Shared {
         next_index: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
@@ -201,6 +213,8 @@ pub async fn run(
         limit: plan.max_requests.unwrap_or(u64::MAX),
         schedule: plan.schedule.clone(),
         t0,
+        began,
+        shard: plan.shard(),
         deadline: t0 + plan.duration,
         request: plan.request.clone(),
         classifier: plan.classifier.clone(),
@@ -254,8 +268,70 @@ pub async fn run(
         end = EndReason::Interrupted;
         stopped_at = Some(Instant::now());
     }
-    let info = run_info(plan, &recorder, t0, started_unix_ms, stopped_at, end);
+    let mut info = run_info(plan, &recorder, t0, started_unix_ms, stopped_at, end);
+    info.start_late_ms = start_late_ms;
     Ok((recorder, info))
+}
+
+/// Where a run's clock stands: time 0 of the schedule, when sending began,
+/// and how late that was against `--start-at`.
+struct Clock {
+    t0: Instant,
+    began: Instant,
+    started_unix_ms: u64,
+    start_late_ms: Option<f64>,
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|t| t.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Now, or at `--start-at` on the wall clock (waiting for it, unless
+/// stopped): a start already past puts time 0 that far back, so every
+/// request keeps the whole run's due time.
+async fn start_clock(start_at: Option<SystemTime>, control: &RunControl) -> Clock {
+    let Some(at) = start_at else {
+        let now = Instant::now();
+        return Clock {
+            t0: now,
+            began: now,
+            started_unix_ms: unix_ms(SystemTime::now()),
+            start_late_ms: None,
+        };
+    };
+    if let Ok(wait) = at.duration_since(SystemTime::now()) {
+        // Ready in time: time 0 is the start; sends that leave a timer tick
+        // late show in the send lag, as in any run.
+        tokio::select! {
+            biased;
+            _ = control.stop.cancelled() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let behind = SystemTime::now()
+            .duration_since(at)
+            .unwrap_or(Duration::ZERO);
+        let now = Instant::now();
+        let t0 = now.checked_sub(behind).unwrap_or(now);
+        return Clock {
+            t0,
+            began: t0,
+            started_unix_ms: unix_ms(at),
+            start_late_ms: Some(0.0),
+        };
+    }
+    // Ready only after the start: what came due before now was never sent.
+    let began = Instant::now();
+    let behind = SystemTime::now()
+        .duration_since(at)
+        .unwrap_or(Duration::ZERO);
+    Clock {
+        t0: began.checked_sub(behind).unwrap_or(began),
+        began,
+        started_unix_ms: unix_ms(at),
+        start_late_ms: Some(behind.as_secs_f64() * 1e3),
+    }
 }
 
 /// Starts one engine thread per core, each with a single-threaded runtime
@@ -375,8 +451,9 @@ fn run_info(
                 None => scheduled_end,
             };
             let window = if window.is_finite() { window } else { wall_s };
+            // A shard is due one in `count` of the whole run's requests.
             let target = if window > 0.0 {
-                curve.expected_by(window) / window
+                curve.expected_by(window) / window / plan.shard().count as f64
             } else {
                 0.0
             };
@@ -393,6 +470,7 @@ fn run_info(
         target_rate_per_s,
         wall_s,
         end,
+        start_late_ms: None,
     }
 }
 
@@ -408,6 +486,12 @@ fn micros_since(t0: Instant, at: Instant) -> u64 {
 /// queue it behind the cap.
 fn overdue(due: Instant, now: Instant, cap_full: bool) -> bool {
     cap_full && now > due + OVERDUE_AFTER
+}
+
+/// A request due before this process began sending (`--start-at` already
+/// past) was never sendable on time: dropped, not sent in a burst.
+fn before_start(due: Instant, began: Instant) -> bool {
+    due + OVERDUE_AFTER < began
 }
 
 /// When a request could leave: its due time, or its pacer slot if later (a
@@ -442,10 +526,10 @@ async fn worker(
     let mut stopped = std::pin::pin!(stop.cancelled());
     let mut aborted = std::pin::pin!(shared.control.abort.cancelled());
     while !stop.is_cancelled() {
-        let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
-        if index >= shared.limit {
+        let local = shared.next_index.fetch_add(1, Ordering::Relaxed);
+        let Some(index) = shared.shard.global(local).filter(|&i| i < shared.limit) else {
             break;
-        }
+        };
         let due = match &shared.schedule {
             Schedule::Open(curve) => match curve.due(index) {
                 Some(offset) if shared.t0 + offset < shared.deadline => Some(shared.t0 + offset),
@@ -456,7 +540,7 @@ async fn worker(
         if let Some(due) = due {
             // The claiming worker is free, so the cap is full when every other one is busy.
             let cap_full = shared.in_flight.load(Ordering::Relaxed) + 1 >= shared.concurrency;
-            if overdue(due, Instant::now(), cap_full) {
+            if overdue(due, Instant::now(), cap_full) || before_start(due, shared.began) {
                 let at = micros_since(shared.t0, due);
                 let dropped = Sample {
                     key: shared.request.api_keys.pick(index).map(|slot| slot as u16),

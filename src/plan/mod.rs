@@ -142,6 +142,95 @@ pub struct LoadPlan {
     /// Connections opened before the clock starts (requests rotate over
     /// them): the canary check's guard against a split per connection.
     pub warm_connections: usize,
+    /// `--shard`/`--start-at`: this process runs one shard of a larger run,
+    /// or starts on a shared clock; `None` for a whole run started now.
+    pub sharding: Option<Sharding>,
+}
+
+/// Shard `index` of `count`: the requests of the whole run whose global
+/// index is `index` mod `count` (k6's striping with equal shares). Request
+/// `k` of the shard is global request `index + k·count`, due when the whole
+/// run's schedule says and carrying that index (`{{seq}}`, API-key choice),
+/// so the shards' union is the planned run, each request once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole run: shard 0 of 1.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Most shards of one run: beyond this a shard's share of any sane
+    /// rate is below one request.
+    pub const MAX_COUNT: u64 = 10_000;
+
+    /// `I/N` with 0 ≤ I < N ≤ [`Shard::MAX_COUNT`].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (index, count) = text
+            .trim()
+            .split_once('/')
+            .ok_or("expected I/N, e.g. 0/4 (shard I of N, counted from 0)")?;
+        let count = Self::parse_count(count)?;
+        let index: u64 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard '{index}' is not a number from 0 to {}", count - 1))?;
+        if index >= count {
+            return Err(format!(
+                "shard {index} of {count} does not exist: shards count from 0 to {}",
+                count - 1
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// N, the number of shards: 1 to [`Shard::MAX_COUNT`].
+    pub fn parse_count(text: &str) -> Result<u64, String> {
+        match text.trim().parse::<u64>() {
+            Ok(count) if (1..=Self::MAX_COUNT).contains(&count) => Ok(count),
+            _ => Err(format!(
+                "'{text}' is not a shard count: expected 1 to {}",
+                Self::MAX_COUNT
+            )),
+        }
+    }
+
+    /// The global index of this shard's `local`-th request.
+    pub fn global(&self, local: u64) -> Option<u64> {
+        local.checked_mul(self.count)?.checked_add(self.index)
+    }
+
+    /// The position in this shard of global request `global`.
+    pub fn local(&self, global: u64) -> u64 {
+        global.saturating_sub(self.index) / self.count
+    }
+
+    /// How many of the global indices below `n` this shard owns.
+    pub fn owned_below(&self, n: u64) -> u64 {
+        n.saturating_sub(self.index).div_ceil(self.count)
+    }
+
+    /// This shard's part of a whole-run count (connections, the in-flight
+    /// cap): the first `total mod count` shards take one more.
+    pub fn part_of(&self, total: usize) -> usize {
+        let count = self.count as usize;
+        total / count + usize::from((self.index as usize) < total % count)
+    }
+}
+
+/// How a sharded or clock-aligned run differs from a whole run started now.
+#[derive(Debug, Clone)]
+pub struct Sharding {
+    pub shard: Shard,
+    /// `--start-at`: when the schedule's time 0 is, on the wall clock.
+    pub start_at: Option<std::time::SystemTime>,
+    /// The whole run's load, described as for a whole run (what every
+    /// shard of one run shares, and what a merge reports).
+    pub whole_load: String,
+    /// The whole run's in-flight cap or connections.
+    pub whole_concurrency: usize,
 }
 
 /// What TLS trusts and presents beyond the platform's roots, read and parsed
@@ -168,8 +257,31 @@ impl std::fmt::Debug for TlsFiles {
 }
 
 impl LoadPlan {
-    /// A one-line description of the offered load, for the terminal.
+    /// The shard this plan runs ([`Shard::WHOLE`] unless `--shard`).
+    pub fn shard(&self) -> Shard {
+        self.sharding.as_ref().map_or(Shard::WHOLE, |s| s.shard)
+    }
+
+    /// A one-line description of the offered load, for the terminal: the
+    /// whole run's, and which shard of it this is.
     pub fn describe_load(&self) -> String {
+        let whole = self.describe_whole_load();
+        match &self.sharding {
+            Some(sharding) if sharding.shard.count > 1 => format!(
+                "{}; this is shard {}/{} (global requests {} mod {}, at most {} in flight here)",
+                sharding.whole_load,
+                sharding.shard.index,
+                sharding.shard.count,
+                sharding.shard.index,
+                sharding.shard.count,
+                self.concurrency
+            ),
+            _ => whole,
+        }
+    }
+
+    /// The load as if this plan were the whole run.
+    pub fn describe_whole_load(&self) -> String {
         let bound = match self.max_requests {
             Some(count) if self.duration >= Duration::from_secs(7 * 86400) => {
                 format!("{count} requests")

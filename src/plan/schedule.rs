@@ -87,6 +87,12 @@ fn parse_ramp(text: &str) -> Result<(RateCurve, Duration), String> {
     Ok((RateCurve::ramp(from, to, over.as_secs_f64()), over))
 }
 
+impl Schedule {
+    pub fn is_open(&self) -> bool {
+        matches!(self, Schedule::Open(_))
+    }
+}
+
 /// A piecewise-linear rate curve.
 #[derive(Debug, Clone)]
 pub struct RateCurve {

@@ -14,6 +14,8 @@ use crate::sample::{ErrorDetail, ErrorKind};
 use crate::throttle::estimate::Estimated;
 use crate::throttle::gate::Parameter;
 
+pub mod merge;
+
 pub const SCHEMA: &str = "gateprobe.report/v1";
 
 pub use crate::check::{combine, Check, Interval, Verdict};
@@ -50,6 +52,47 @@ pub struct Report {
     /// `gateprobe run`: each step's own report, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepReport>,
+    /// `--shard`/`--start-at`: which part of which run this is (and, in a
+    /// merged report, which parts it holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSection>,
+}
+
+/// One shard's identity and what a merge of shards needs beyond the rest of
+/// the report (which already holds exact histograms, counts and series).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardSection {
+    pub index: u64,
+    pub count: u64,
+    /// The whole run's load, as for a whole run.
+    pub load: String,
+    /// The whole run's in-flight cap (open model) or connections (closed).
+    pub concurrency: usize,
+    /// `--start-at` (RFC 3339), and how late this shard began against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_late_ms: Option<f64>,
+    /// The class names the classifier knows (in its order).
+    pub classes: Vec<String>,
+    /// SHA-256 of the request body as planned (its template's text), 16 hex
+    /// digits; absent without a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The send lag's exact histogram (HdrHistogram V2 + DEFLATE, base64,
+    /// µs), so that merged shards give its percentiles exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_us: Option<String>,
+    /// SHA-256 (16 hex digits) of the plan facts every shard of one run
+    /// shares ([`crate::report::plan_facts`]).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// A merged report: the shards it holds, and those it lacks
+    /// (`merge --allow-partial`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u64>,
 }
 
 /// One step of a scenario and its report.
@@ -449,20 +492,46 @@ impl Report {
     /// Builds a `load` report: with no checks, pass if any HTTP response came
     /// back, error (exit 4) if none did, inconclusive if interrupted.
     pub fn for_load(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Self {
-        let (verdict, reason) = load_verdict(recorder, info);
-        let classes = class_sections(recorder);
-        let completed_series = recorder
-            .class_names
+        let mut report = Report::empty("load", &plan.request.display_url);
+        report.run.target = plan.request.display_url.clone();
+        report.run.method = plan.request.method.to_string();
+        report.run.headers = plan.request.display_headers.iter().cloned().collect();
+        report.run.model = if plan.schedule.is_open() {
+            "open"
+        } else {
+            "closed"
+        }
+        .to_string();
+        report.run.load = plan.describe_load();
+        report.run.concurrency = plan.concurrency;
+        report.api_keys = plan
+            .request
+            .api_keys
+            .labels
             .iter()
-            .zip(&recorder.series.completed)
-            .filter(|(name, _)| classes.contains_key(name.as_str()))
-            .map(|(name, series)| (name.clone(), series.clone()))
+            .map(|label| (label.clone(), Default::default()))
             .collect();
-        let errors = ErrorKind::ALL
+        report.shard = shard_section(plan, recorder, info);
+        report.measured(recorder, info);
+        report
+    }
+
+    /// Sets everything measured from the recorded data and the run facts:
+    /// counts, classes, errors, per-key counts (by the labels already
+    /// here), send lag, series, and the no-check verdict. A live run and a
+    /// merge of shards both end here, so both report alike.
+    pub fn measured(&mut self, recorder: &Recorder, info: &RunInfo) {
+        let (verdict, reason) = load_verdict(recorder, info);
+        self.verdict = verdict;
+        self.exit_code = verdict.exit_code();
+        self.reason = reason;
+        self.run.measured(recorder, info);
+        self.classes = class_sections(recorder);
+        self.errors = ErrorKind::ALL
             .iter()
             .map(|kind| (kind.as_str().to_string(), recorder.errors[kind.index()]))
             .collect();
-        let error_details = ErrorDetail::ALL
+        self.error_details = ErrorDetail::ALL
             .iter()
             .filter(|detail| recorder.error_details[detail.index()] > 0)
             .map(|detail| {
@@ -470,50 +539,178 @@ impl Report {
                 (detail.as_str().to_string(), count)
             })
             .collect();
-        let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
-        let mut report = Report {
-            schema: SCHEMA.to_string(),
-            tool: Tool {
-                name: "gateprobe".to_string(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            command: "load".to_string(),
-            verdict,
-            exit_code: verdict.exit_code(),
-            reason,
-            run: RunSection::new(plan, recorder, info),
-            classes,
-            errors,
-            error_details,
-            api_keys: plan
-                .request
-                .api_keys
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(slot, label)| {
-                    let stats = recorder.keys.get(slot).copied().unwrap_or_default();
-                    (label.clone(), stats)
-                })
-                .collect(),
-            schedule_lag_ms: if open {
-                Percentiles::from_histogram(&recorder.send_lag_us)
-            } else {
-                None
-            },
-            series: SeriesSection {
-                interval_s: 1.0,
-                sent: recorder.series.sent.clone(),
-                dropped: recorder.series.dropped.clone(),
-                completed: completed_series,
-            },
-            checks: Vec::new(),
-            canary: None,
-            throttle: None,
-            steps: Vec::new(),
+        for (slot, stats) in self.api_keys.values_mut().enumerate() {
+            *stats = recorder.keys.get(slot).copied().unwrap_or_default();
+        }
+        self.schedule_lag_ms = if self.run.model == "open" {
+            Percentiles::from_histogram(&recorder.send_lag_us)
+        } else {
+            None
         };
-        report.overrule_local_exhaustion();
-        report
+        if let Some(shard) = &mut self.shard {
+            shard.schedule_lag_us = Some(histogram_to_base64(&recorder.send_lag_us));
+            shard.start_late_ms = info.start_late_ms.map(crate::units::round2);
+        }
+        let classes = &self.classes;
+        self.series = SeriesSection {
+            interval_s: 1.0,
+            sent: recorder.series.sent.clone(),
+            dropped: recorder.series.dropped.clone(),
+            completed: recorder
+                .class_names
+                .iter()
+                .zip(&recorder.series.completed)
+                .filter(|(name, _)| classes.contains_key(name.as_str()))
+                .map(|(name, series)| (name.clone(), series.clone()))
+                .collect(),
+        };
+        self.overrule_local_exhaustion();
+    }
+}
+
+/// A sharded or clock-aligned run's identity; its fingerprint is set when
+/// the report is complete ([`Report::seal`]).
+fn shard_section(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Option<ShardSection> {
+    let sharding = plan.sharding.as_ref()?;
+    let body = match &plan.request.body {
+        crate::plan::BodySpec::Empty => None,
+        crate::plan::BodySpec::Static(bytes) => Some(digest(bytes)),
+        crate::plan::BodySpec::Templated(template) => {
+            Some(digest(format!("{template:?}").as_bytes()))
+        }
+    };
+    Some(ShardSection {
+        index: sharding.shard.index,
+        count: sharding.shard.count,
+        load: sharding.whole_load.clone(),
+        concurrency: sharding.whole_concurrency,
+        start_at: sharding
+            .start_at
+            .map(|at| humantime::format_rfc3339_millis(at).to_string()),
+        start_late_ms: info.start_late_ms.map(crate::units::round2),
+        classes: plan.classifier.names().to_vec(),
+        body,
+        schedule_lag_us: Some(histogram_to_base64(&recorder.send_lag_us)),
+        fingerprint: String::new(),
+        merged: Vec::new(),
+        missing: Vec::new(),
+    })
+}
+
+/// SHA-256 of `bytes`, its first 16 hex digits: enough to tell plans apart.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(bytes);
+    hash[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What every shard of one run shares, as (name, value): the command, the
+/// request, the whole run's load, the classes, the body, the canary's
+/// expectations and the checks asked for. Two reports are shards of one
+/// run when these are equal; the fingerprint is their digest.
+pub fn plan_facts(report: &Report) -> Vec<(&'static str, String)> {
+    let shard = report.shard.as_ref();
+    let json = |value: serde_json::Value| value.to_string();
+    let mut facts = vec![
+        ("command", report.command.clone()),
+        ("target", report.run.target.clone()),
+        ("method", report.run.method.clone()),
+        ("headers", json(serde_json::json!(report.run.headers))),
+        (
+            "load",
+            shard.map_or(report.run.load.clone(), |s| s.load.clone()),
+        ),
+        (
+            "concurrency",
+            shard
+                .map_or(report.run.concurrency, |s| s.concurrency)
+                .to_string(),
+        ),
+        ("count", shard.map_or(1, |s| s.count).to_string()),
+        (
+            "start_at",
+            shard.and_then(|s| s.start_at.clone()).unwrap_or_default(),
+        ),
+        (
+            "classes",
+            shard.map(|s| s.classes.join(",")).unwrap_or_default(),
+        ),
+        (
+            "body",
+            shard.and_then(|s| s.body.clone()).unwrap_or_default(),
+        ),
+        (
+            "checks",
+            report
+                .checks
+                .iter()
+                .map(|check| check.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    if let Some(canary) = &report.canary {
+        facts.push((
+            "canary",
+            json(serde_json::json!({
+                "expect": canary.expect, "tolerance": canary.tolerance,
+                "baseline": canary.baseline, "alpha": canary.alpha, "power": canary.power,
+                "max_unclassified": canary.max_unclassified,
+                "planned_requests": canary.initial_planned_requests,
+            })),
+        ));
+    }
+    facts
+}
+
+impl Report {
+    /// Sets the fingerprint of this report's shard section (and its
+    /// steps'), now that the report is complete.
+    pub fn seal(&mut self) {
+        for step in &mut self.steps {
+            step.report.seal();
+        }
+        let fingerprint = fingerprint(self);
+        if let Some(shard) = &mut self.shard {
+            shard.fingerprint = fingerprint;
+        }
+    }
+}
+
+/// The digest of a report's plan facts (and its steps').
+pub fn fingerprint(report: &Report) -> String {
+    let mut text = String::new();
+    for (name, value) in plan_facts(report) {
+        text.push_str(name);
+        text.push('=');
+        text.push_str(&value);
+        text.push('\n');
+    }
+    for step in &report.steps {
+        text.push_str(&step.name);
+        text.push('=');
+        text.push_str(&fingerprint(&step.report));
+        text.push('\n');
+    }
+    digest(text.as_bytes())
+}
+
+impl Report {
+    /// A load run with thresholds: when it measured (pass), the thresholds'
+    /// verdict is the run's.
+    pub fn decide_by_thresholds(&mut self) {
+        if self.checks.is_empty() || self.verdict != Verdict::Pass {
+            return;
+        }
+        let (verdict, deciding) = combine(&self.checks);
+        self.reason = deciding
+            .map(|check| format!("{}: {}", check.name, check.reason))
+            .unwrap_or_else(|| match self.checks.len() {
+                1 => "the threshold holds".to_string(),
+                count => format!("all {count} thresholds hold"),
+            });
+        self.verdict = verdict;
+        self.exit_code = verdict.exit_code();
     }
 }
 
@@ -583,10 +780,9 @@ fn class_sections(recorder: &Recorder) -> IndexMap<String, ClassSection> {
 }
 
 impl RunSection {
-    /// The run's facts: what was sent where, how much, how it ended.
-    fn new(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Self {
-        let completed = recorder.completed();
-        let open = matches!(plan.schedule, crate::plan::schedule::Schedule::Open(_));
+    /// The run's measured facts: how much was sent and answered, over what
+    /// window, and how it ended.
+    fn measured(&mut self, recorder: &Recorder, info: &RunInfo) {
         let (ended, end_reason) = match &info.end {
             EndReason::Finished => ("finished", None),
             EndReason::Stopped(why) => ("stopped", Some(why.clone())),
@@ -598,33 +794,25 @@ impl RunSection {
                 )),
             ),
         };
-        RunSection {
-            target: plan.request.display_url.clone(),
-            method: plan.request.method.to_string(),
-            headers: plan.request.display_headers.iter().cloned().collect(),
-            model: if open { "open" } else { "closed" }.to_string(),
-            load: plan.describe_load(),
-            started_unix_ms: info.started_unix_ms,
-            requests_due: recorder.due(),
-            requests_sent: recorder.sent,
-            requests_completed: completed,
-            responses: recorder.responses(),
-            dropped: recorder.dropped,
-            aborted: recorder.aborted,
-            late: recorder.late,
-            duration_s: info.window_s,
-            wall_s: info.wall_s,
-            target_rate_per_s: info.target_rate_per_s,
-            achieved_rate_per_s: if info.window_s > 0.0 {
-                recorder.sent as f64 / info.window_s
-            } else {
-                0.0
-            },
-            concurrency: plan.concurrency,
-            ended: ended.to_string(),
-            end_reason,
-            peak_rss_bytes: peak_rss_bytes(),
-        }
+        self.started_unix_ms = info.started_unix_ms;
+        self.requests_due = recorder.due();
+        self.requests_sent = recorder.sent;
+        self.requests_completed = recorder.completed();
+        self.responses = recorder.responses();
+        self.dropped = recorder.dropped;
+        self.aborted = recorder.aborted;
+        self.late = recorder.late;
+        self.duration_s = info.window_s;
+        self.wall_s = info.wall_s;
+        self.target_rate_per_s = info.target_rate_per_s;
+        self.achieved_rate_per_s = if info.window_s > 0.0 {
+            recorder.sent as f64 / info.window_s
+        } else {
+            0.0
+        };
+        self.ended = ended.to_string();
+        self.end_reason = end_reason;
+        self.peak_rss_bytes = peak_rss_bytes();
     }
 }
 
@@ -682,6 +870,7 @@ impl Report {
             canary: None,
             throttle: None,
             steps: Vec::new(),
+            shard: None,
         }
     }
 
@@ -881,8 +1070,19 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
     if !names.iter().any(|name| name == crate::classify::UNMATCHED) {
         names.push(crate::classify::UNMATCHED.to_string());
     }
-    let mut recorder = Recorder::new(&names);
-    for (stats, class) in recorder.classes.iter_mut().zip(report.classes.values()) {
+    recorded_with(report, &names)
+}
+
+/// [`recorded`] into a recorder of the classes `names` (a superset of the
+/// report's, in the classifier's order: what shards of one run share).
+pub fn recorded_with(report: &Report, names: &[String]) -> Result<(Recorder, RunInfo), String> {
+    let mut recorder = Recorder::new(names);
+    for (name, class) in &report.classes {
+        let stats = names
+            .iter()
+            .position(|known| known == name)
+            .map(|at| &mut recorder.classes[at])
+            .ok_or_else(|| format!("class '{name}' is not one of the run's classes"))?;
         stats.count = class.count;
         stats.failed = class.failed;
         stats.bytes = class.bytes;
@@ -911,6 +1111,13 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
     recorder.dropped = run.dropped;
     recorder.aborted = run.aborted;
     recorder.late = run.late;
+    if let Some(lag) = report
+        .shard
+        .as_ref()
+        .and_then(|s| s.schedule_lag_us.as_deref())
+    {
+        recorder.send_lag_us = crate::record::histogram_from_base64(lag)?;
+    }
     recorder.series.sent = report.series.sent.clone();
     recorder.series.dropped = report.series.dropped.clone();
     for (name, series) in names.iter().zip(recorder.series.completed.iter_mut()) {
@@ -928,6 +1135,7 @@ pub fn recorded(report: &Report) -> Result<(Recorder, RunInfo), String> {
             "stopped" => EndReason::Stopped(run.end_reason.clone().unwrap_or_default()),
             _ => EndReason::Finished,
         },
+        start_late_ms: report.shard.as_ref().and_then(|shard| shard.start_late_ms),
     };
     Ok((recorder, info))
 }
@@ -953,7 +1161,7 @@ const PER_REQUEST: &str = "throttle model and undecided gates (chosen from the p
 /// One saved check rebuilt by the same function that made it live, from the
 /// saved recorded data; `Ok(Err(why))` when it needs data a report does
 /// not hold.
-fn check_again(
+pub fn check_again(
     saved: &Report,
     recorder: &Recorder,
     info: &RunInfo,

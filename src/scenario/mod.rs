@@ -81,6 +81,7 @@ pub fn step_keys(kind: &str) -> &'static [&'static str] {
                 let Some(long) = arg.get_long() else { continue };
                 let skip = long == "help"
                     || long == "quiet"
+                    || crate::cli::ShardArgs::FLAGS.contains(&format!("--{long}").as_str())
                     || long == "header"
                     || outputs.contains(&long)
                     || (kind == ThrottleKind::NAME && refused.contains(&long));
@@ -343,7 +344,7 @@ fn plan_step(
     target: &str,
     vars: &BTreeMap<String, String>,
     source: &str,
-    quiet: bool,
+    extra: &[String],
 ) -> Result<Step, UsageError> {
     let kinds = [
         spec.load.is_some(),
@@ -376,9 +377,7 @@ fn plan_step(
         });
     }
     let (mut argv, thresholds) = command_line(kind, entries, scenario, target, vars, &place)?;
-    if quiet {
-        argv.push("--quiet".to_string());
-    }
+    argv.extend(extra.iter().cloned());
     let cli = Cli::try_parse_from(&argv).map_err(|err| {
         let rendered = err.render().to_string();
         let first = rendered.lines().next().unwrap_or("bad options").trim();
@@ -436,7 +435,16 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         }
         vars.insert(name.trim().to_string(), value.to_string());
     }
-    let report = run_text(&source, &text, &vars, args.target.as_deref(), args.quiet).await?;
+    let sharding = shard_flags(&args.sharding)?;
+    let report = run_text(
+        &source,
+        &text,
+        &vars,
+        args.target.as_deref(),
+        args.quiet,
+        &sharding,
+    )
+    .await?;
     crate::output::emit(&args.outputs, true, &report)?;
     if !args.quiet {
         crate::out!("{}", summary(&report));
@@ -460,6 +468,33 @@ fn check_target(target: &str, place: &str) -> Result<(), UsageError> {
     plan::check_port(target).map_err(|why| UsageError(format!("{place} '{shown}': {why}")))
 }
 
+/// `run --shard/--shard-from-env/--start-at` as flags for the steps: the
+/// shard for every step, the start (made absolute now, so that "+30s"
+/// means one moment) for the first step that sends.
+#[derive(Debug, Default)]
+pub struct StepSharding {
+    pub every: Vec<String>,
+    pub first: Vec<String>,
+}
+
+fn shard_flags(args: &crate::cli::ShardArgs) -> Result<StepSharding, UsageError> {
+    let mut flags = StepSharding::default();
+    if let Some(shard) = &args.shard {
+        flags.every = vec!["--shard".to_string(), shard.clone()];
+    }
+    if let Some(count) = &args.shard_from_env {
+        flags.every = vec!["--shard-from-env".to_string(), count.clone()];
+    }
+    if let Some(text) = &args.start_at {
+        let at = crate::cli::load::start_at(text)?;
+        flags.first = vec![
+            "--start-at".to_string(),
+            humantime::format_rfc3339_millis(at).to_string(),
+        ];
+    }
+    Ok(flags)
+}
+
 /// Plans every step of the scenario `text` (named `source` in messages),
 /// then runs them in order and returns the scenario's report.
 pub async fn run_text(
@@ -468,6 +503,7 @@ pub async fn run_text(
     vars: &BTreeMap<String, String>,
     target: Option<&str>,
     quiet: bool,
+    sharding: &StepSharding,
 ) -> Result<Report> {
     let scenario = parse(source, text)?;
     let (target, place) = match target {
@@ -482,7 +518,22 @@ pub async fn run_text(
         .steps
         .iter()
         .enumerate()
-        .map(|(index, spec)| plan_step(index, spec, &scenario, &target, vars, source, quiet))
+        .map(|(index, spec)| {
+            let first_sending = scenario.steps[..index].iter().all(|s| s.pause.is_some());
+            let quiet_flag = ["--quiet".to_string()];
+            let extra: Vec<String> = sharding
+                .every
+                .iter()
+                .chain(if first_sending {
+                    &sharding.first[..]
+                } else {
+                    &[]
+                })
+                .chain(if quiet { &quiet_flag[..] } else { &[] })
+                .cloned()
+                .collect();
+            plan_step(index, spec, &scenario, &target, vars, source, &extra)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
         return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
@@ -566,6 +617,21 @@ pub fn combine_steps(
     for step in &steps {
         report.absorb(&step.report);
     }
+    // Sharded steps make a sharded scenario: its identity is theirs (each
+    // step keeps its own section, which a merge reads).
+    report.shard = steps
+        .iter()
+        .find_map(|step| step.report.shard.as_ref())
+        .map(|shard| crate::report::ShardSection {
+            load: report.run.load.clone(),
+            concurrency: 0,
+            start_late_ms: None,
+            classes: Vec::new(),
+            body: None,
+            schedule_lag_us: None,
+            fingerprint: String::new(),
+            ..shard.clone()
+        });
     report.checks = steps
         .iter()
         .flat_map(|step| {

@@ -775,6 +775,7 @@ fn merged(plan: &ThrottlePlan, runs: &[Ran], interrupted: bool) -> (Recorder, Ru
         target_rate_per_s: None,
         wall_s,
         end,
+        start_late_ms: None,
     };
     (recorder, info)
 }

@@ -353,6 +353,7 @@ impl Runner for Virtual {
             target_rate_per_s: None,
             wall_s: last_done_s,
             end: stopped.map_or(EndReason::Finished, EndReason::Stopped),
+            start_late_ms: None,
         };
         Ok((recorder, info))
     }

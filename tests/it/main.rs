@@ -7,6 +7,7 @@ mod common;
 
 mod declared;
 mod faults;
+mod kubernetes;
 mod layers;
 
 mod canary;
@@ -18,6 +19,7 @@ mod real_limiters;
 mod safety;
 mod saved;
 mod scenarios;
+mod shards;
 mod sigv4;
 mod sim;
 mod stats;

@@ -1,0 +1,238 @@
+//! `gateprobe merge`: the reports of a run's shards become the run's report.
+//! Counts, exact histograms and per-second series add up ([`Recorder`]'s
+//! merge, on the common clock `--start-at` gives); every analysis is then
+//! computed again on the merged data by the function that made it live, at
+//! the run's fixed size (a shard never stops early on its own evidence).
+use std::collections::BTreeMap;
+
+use crate::engine::{EndReason, RunInfo};
+use crate::exit::UsageError;
+use crate::record::Recorder;
+use crate::report::{fingerprint, plan_facts, recorded_with, Check, Report, ShardSection};
+
+/// One input: how to name it (its path) and the report it holds.
+pub struct Input<'a> {
+    pub shown: &'a str,
+    pub report: &'a Report,
+}
+
+/// Which shards a set of inputs holds, of how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub count: u64,
+    pub held: Vec<u64>,
+    pub missing: Vec<u64>,
+}
+
+fn bad<T>(message: String) -> Result<T, UsageError> {
+    Err(UsageError(message))
+}
+
+/// The shard identity of a report: a whole run is shard 0 of 1.
+fn identity(report: &Report) -> (u64, u64) {
+    report
+        .shard
+        .as_ref()
+        .map_or((0, 1), |shard| (shard.index, shard.count))
+}
+
+/// The shards a report holds: its own, or a merged report's.
+fn holds(report: &Report) -> Vec<u64> {
+    match &report.shard {
+        Some(shard) if !shard.merged.is_empty() => shard.merged.clone(),
+        _ => vec![identity(report).0],
+    }
+}
+
+fn named(input: &Input<'_>) -> String {
+    let (index, count) = identity(input.report);
+    match input.report.shard.as_ref().map(|s| s.merged.len()) {
+        Some(merged) if merged > 1 => format!(
+            "{} (shards {:?} of {count})",
+            input.shown,
+            holds(input.report)
+        ),
+        _ => format!("{} (shard {index}/{count})", input.shown),
+    }
+}
+
+/// Checks that the inputs are shards of one run, none twice and (unless
+/// `allow_partial`) none missing; one message naming the difference.
+pub fn check_shards(inputs: &[Input<'_>], allow_partial: bool) -> Result<Coverage, UsageError> {
+    let Some(first) = inputs.first() else {
+        return bad("merge: no report given".to_string());
+    };
+    if let Some(input) = inputs.iter().find(|i| i.report.command == "throttle") {
+        return bad(format!(
+            "{}: a throttle report cannot be merged: a throttle probe is never sharded",
+            input.shown
+        ));
+    }
+    let facts = plan_facts(first.report);
+    let (_, count) = identity(first.report);
+    let mut owner: BTreeMap<u64, &str> = BTreeMap::new();
+    for input in inputs {
+        if let Some(shard) = &input.report.shard {
+            let again = fingerprint(input.report);
+            if !shard.fingerprint.is_empty() && shard.fingerprint != again {
+                return bad(format!(
+                    "{}: its plan fingerprint {} does not match its own plan facts ({again}): the report was edited",
+                    input.shown, shard.fingerprint
+                ));
+            }
+        }
+        let theirs = plan_facts(input.report);
+        if let Some(((name, mine), (_, other))) =
+            facts.iter().zip(&theirs).find(|((_, a), (_, b))| a != b)
+        {
+            return bad(format!(
+                "{} and {} are not shards of one run: {name} differs ('{}' and '{}')",
+                named(first),
+                named(input),
+                crate::console::escape_controls(mine),
+                crate::console::escape_controls(other)
+            ));
+        }
+        if fingerprint(input.report) != fingerprint(first.report) {
+            return bad(format!(
+                "{} and {} are not shards of one run: their steps differ",
+                named(first),
+                named(input)
+            ));
+        }
+        for index in holds(input.report) {
+            if let Some(before) = owner.insert(index, input.shown) {
+                return bad(format!(
+                    "shard {index}/{count} is given twice: {before} and {}",
+                    input.shown
+                ));
+            }
+        }
+    }
+    let held: Vec<u64> = owner.keys().copied().collect();
+    let missing: Vec<u64> = (0..count).filter(|i| !owner.contains_key(i)).collect();
+    if !missing.is_empty() && !allow_partial {
+        let list: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
+        return bad(format!(
+            "{} of {count} shards given: missing {} (merge what there is with --allow-partial)",
+            held.len(),
+            list.join(", ")
+        ));
+    }
+    Ok(Coverage {
+        count,
+        held,
+        missing,
+    })
+}
+
+/// Computes a check again on merged data (the report holds the plan's
+/// facts), or says why it cannot.
+pub type Recheck = dyn Fn(&Report, &Recorder, &RunInfo, &Check) -> Result<Check, String>;
+
+/// Merges the reports of one command (not a scenario: its steps merge one
+/// by one) whose shards [`check_shards`] accepted. `recheck` computes a
+/// check again on the merged data, or says why it cannot.
+pub fn merge_one(
+    inputs: &[Input<'_>],
+    coverage: &Coverage,
+    recheck: &Recheck,
+) -> Result<Report, UsageError> {
+    let first = inputs[0].report;
+    let names: Vec<String> = match first.shard.as_ref().map(|s| &s.classes) {
+        Some(classes) if !classes.is_empty() => classes.clone(),
+        _ => {
+            let mut names: Vec<String> = first.classes.keys().cloned().collect();
+            if !names.iter().any(|n| n == crate::classify::UNMATCHED) {
+                names.push(crate::classify::UNMATCHED.to_string());
+            }
+            names
+        }
+    };
+    let (recorder, info, end_reason) = add_up(inputs, &names)?;
+    let mut merged = first.clone();
+    merged.measured(&recorder, &info);
+    merged.run.end_reason = end_reason;
+    if let Some(shard) = &first.shard {
+        merged.run.load = shard.load.clone();
+        merged.run.concurrency = shard.concurrency;
+    }
+    merged.checks = first
+        .checks
+        .iter()
+        .map(|check| {
+            recheck(first, &recorder, &info, check)
+                .map_err(|why| UsageError(format!("check '{}': {why}", check.name)))
+        })
+        .collect::<Result<_, _>>()?;
+    merged.decide_by_thresholds();
+    merged.shard = first.shard.clone().map(|shard| ShardSection {
+        merged: coverage.held.clone(),
+        missing: coverage.missing.clone(),
+        start_late_ms: info.start_late_ms.map(crate::units::round2),
+        ..shard
+    });
+    if !coverage.missing.is_empty() {
+        merged.reason = format!(
+            "{} (partial: {} of {} shards merged)",
+            merged.reason,
+            coverage.held.len(),
+            coverage.count
+        );
+    }
+    Ok(merged)
+}
+
+/// The inputs' recorded data added up on the earliest one's clock, their
+/// run facts combined, and the worst ending's reason.
+fn add_up(
+    inputs: &[Input<'_>],
+    names: &[String],
+) -> Result<(Recorder, RunInfo, Option<String>), UsageError> {
+    // Earliest first: the others' series shift later onto its clock, and
+    // its recorder (as saved) is the one added to, so that one shard
+    // merged alone re-encodes exactly as saved.
+    let mut order: Vec<&Input<'_>> = inputs.iter().collect();
+    order.sort_by_key(|input| input.report.run.started_unix_ms);
+    let base_ms = order[0].report.run.started_unix_ms;
+    let mut recorder: Option<Recorder> = None;
+    let mut info = RunInfo {
+        started_unix_ms: base_ms,
+        window_s: 0.0,
+        target_rate_per_s: Some(0.0),
+        wall_s: 0.0,
+        end: EndReason::Finished,
+        start_late_ms: None,
+    };
+    let mut end_reason = None;
+    for input in order {
+        let (theirs, facts) = recorded_with(input.report, names)
+            .map_err(|why| UsageError(format!("{}: {why}", input.shown)))?;
+        let offset_s = (input.report.run.started_unix_ms - base_ms) as f64 / 1000.0;
+        match &mut recorder {
+            None => recorder = Some(theirs),
+            Some(recorder) => recorder.merge_shifted(&theirs, offset_s.round() as usize),
+        }
+        info.window_s = info.window_s.max(offset_s + facts.window_s);
+        info.wall_s = info.wall_s.max(offset_s + facts.wall_s);
+        info.target_rate_per_s = match (info.target_rate_per_s, facts.target_rate_per_s) {
+            (Some(sum), Some(rate)) => Some(sum + rate),
+            _ => None,
+        };
+        info.start_late_ms = match (info.start_late_ms, facts.start_late_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        // The worst ending stands: interrupted, then stopped, then finished.
+        let rank = |end: &EndReason| match end {
+            EndReason::Interrupted => 2,
+            EndReason::Stopped(_) => 1,
+            EndReason::Finished => 0,
+        };
+        if rank(&facts.end) > rank(&info.end) {
+            info.end = facts.end;
+            end_reason = input.report.run.end_reason.clone();
+        }
+    }
+    Ok((recorder.expect("at least one input"), info, end_reason))
+}

@@ -1,0 +1,341 @@
+//! Shards (#15): N processes each send their stripe of one planned run on
+//! one clock (`--shard I/N --start-at`), and `gateprobe merge` adds their
+//! reports up to the run's: every global request once, the series summed,
+//! the rate the plan's. Bad merges name what differs and exit 2.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Response;
+use serde_json::Value;
+
+use crate::common::{self, read_json};
+
+fn gateprobe(args: &[String]) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("gateprobe"));
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+fn output(args: &[String]) -> Output {
+    gateprobe(args).output().expect("gateprobe runs")
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A server that records the `seq` of every request (`/?seq=N`).
+pub async fn serve_recording() -> (std::net::SocketAddr, Arc<Mutex<Vec<u64>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let (address, _) = common::serve(Arc::new(move |request, _| {
+        let seq = request
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("seq="))
+            .and_then(|n| n.parse().ok());
+        if let Some(seq) = seq {
+            kept.lock().unwrap().push(seq);
+        }
+        Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")))
+    }))
+    .await;
+    (address, seen)
+}
+
+/// Runs `count` shard processes of one plan side by side, each writing
+/// `shard-I.json` in `dir`; returns their paths.
+fn run_shards(dir: &Path, plan: &[String], count: u64, env_index: bool) -> Vec<PathBuf> {
+    let start = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() + std::time::Duration::from_millis(1500),
+    )
+    .to_string();
+    let children: Vec<(PathBuf, std::process::Child)> = (0..count)
+        .map(|index| {
+            let path = dir.join(format!("shard-{index}.json"));
+            let mut args = plan.to_vec();
+            args.extend(strings(&["--start-at", &start, "--quiet", "--json"]));
+            args.push(path.display().to_string());
+            let mut command = gateprobe(&args);
+            if env_index {
+                command
+                    .args(["--shard-from-env", &count.to_string()])
+                    .env("JOB_COMPLETION_INDEX", index.to_string());
+            } else {
+                command.args(["--shard", &format!("{index}/{count}")]);
+            }
+            let child = command.stderr(Stdio::null()).spawn().expect("shard starts");
+            (path, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(path, mut child)| {
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(0), "{} exits 0", path.display());
+            path
+        })
+        .collect()
+}
+
+fn merge(paths: &[PathBuf], extra: &[&str]) -> Output {
+    let mut args = vec!["merge".to_string()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    args.extend(strings(extra));
+    output(&args)
+}
+
+fn series(report: &Value, name: &str) -> Vec<u64> {
+    report["series"][name]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+fn add(into: &mut Vec<u64>, other: &[u64]) {
+    if into.len() < other.len() {
+        into.resize(other.len(), 0);
+    }
+    for (mine, theirs) in into.iter_mut().zip(other) {
+        *mine += theirs;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_shards_merge_to_the_planned_run() {
+    let (address, seen) = serve_recording().await;
+    let dir = common::temp_dir();
+    let url = format!("http://{address}/?seq={{{{seq}}}}");
+    let plan = strings(&[
+        "load",
+        &url,
+        "--rate",
+        "300",
+        "--duration",
+        "2s",
+        "--max-in-flight",
+        "64",
+    ]);
+    let planned = 600u64;
+    let paths = tokio::task::block_in_place(|| run_shards(dir.path(), &plan, 4, false));
+
+    // Every global index exactly once, across the four processes.
+    let mut indices = seen.lock().unwrap().clone();
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (0..planned).collect::<Vec<_>>(),
+        "each global request once"
+    );
+
+    let shards: Vec<Value> = paths.iter().map(|p| read_json(p)).collect();
+    for (index, shard) in shards.iter().enumerate() {
+        assert_eq!(shard["shard"]["index"], index as u64);
+        assert_eq!(shard["shard"]["count"], 4);
+        assert_eq!(
+            shard["run"]["requests_due"],
+            planned / 4,
+            "{index}: its stripe"
+        );
+        let late = shard["shard"]["start_late_ms"].as_f64().unwrap();
+        assert!(late < 500.0, "shard {index} started {late} ms late");
+    }
+    let merged_path = dir.path().join("merged.json");
+    let merged_out = merge(
+        &paths,
+        &["--json", merged_path.to_str().unwrap(), "--quiet"],
+    );
+    assert_eq!(merged_out.status.code(), Some(0), "{merged_out:?}");
+    let merged = read_json(&merged_path);
+    common::assert_valid_report(&merged);
+    common::assert_books_balance(&merged);
+    assert_eq!(merged["run"]["requests_due"], planned);
+    assert_eq!(merged["run"]["requests_sent"], planned);
+    assert_eq!(merged["shard"]["merged"], serde_json::json!([0, 1, 2, 3]));
+    let target = merged["run"]["target_rate_per_s"].as_f64().unwrap();
+    let achieved = merged["run"]["achieved_rate_per_s"].as_f64().unwrap();
+    assert!((target - 300.0).abs() < 1e-6, "target {target}");
+    assert!(
+        (achieved / target - 1.0).abs() <= 0.01,
+        "achieved {achieved} vs {target}"
+    );
+    // Per-second series: the sum of the shards' (one clock: --start-at).
+    for name in ["sent", "dropped"] {
+        let mut sum = Vec::new();
+        for shard in &shards {
+            add(&mut sum, &series(shard, name));
+        }
+        assert_eq!(series(&merged, name), sum, "series.{name}");
+    }
+    // Latency histograms merge exactly: the merged max is the shards' max.
+    let max = |r: &Value| {
+        r["classes"]["ok"]["latency_ms"]["max"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    let shard_max = shards.iter().map(max).fold(0.0, f64::max);
+    assert!(
+        (max(&merged) - shard_max).abs() < 1e-9,
+        "{} vs {shard_max}",
+        max(&merged)
+    );
+
+    // Merging one shard is the identity for what it measured and decided.
+    let one = dir.path().join("one.json");
+    let out = merge(
+        &paths[1..2],
+        &[
+            "--json",
+            one.to_str().unwrap(),
+            "--quiet",
+            "--allow-partial",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "one of four: partial, so no pass"
+    );
+    let one = read_json(&one);
+    for field in ["classes", "errors", "series"] {
+        assert_eq!(one[field], shards[1][field], "{field}");
+    }
+    assert_eq!(
+        one["run"]["requests_sent"],
+        shards[1]["run"]["requests_sent"]
+    );
+    assert_eq!(one["shard"]["missing"], serde_json::json!([0, 2, 3]));
+
+    // Bad merges: one line naming what differs, exit 2.
+    let bad = |paths: &[PathBuf], wanted: &str| {
+        let out = merge(paths, &["--quiet"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(wanted), "{stderr} lacks {wanted}");
+    };
+    bad(
+        &[paths[0].clone(), paths[1].clone(), paths[2].clone()],
+        "missing 3/4",
+    );
+    bad(
+        &[
+            paths[0].clone(),
+            paths[1].clone(),
+            paths[1].clone(),
+            paths[3].clone(),
+        ],
+        "shard 1/4 is given twice",
+    );
+    // Another plan: another rate.
+    let other_dir = common::temp_dir();
+    let mut other_plan = plan.clone();
+    other_plan[3] = "200".to_string();
+    let shard_3 = |plan: &[String], name: &str| {
+        let mut args = plan.to_vec();
+        args.extend(strings(&["--shard", "3/4", "--quiet", "--json"]));
+        let path = other_dir.path().join(name);
+        args.push(path.display().to_string());
+        assert_eq!(
+            tokio::task::block_in_place(|| output(&args)).status.code(),
+            Some(0)
+        );
+        path
+    };
+    let other = shard_3(&other_plan, "other.json");
+    bad(
+        &[paths[0].clone(), paths[1].clone(), paths[2].clone(), other],
+        "load differs",
+    );
+    // Another target.
+    let (elsewhere, _) = serve_recording().await;
+    let mut moved_plan = plan.clone();
+    moved_plan[1] = format!("http://{elsewhere}/?seq={{{{seq}}}}");
+    let moved = shard_3(&moved_plan, "moved.json");
+    bad(
+        &[paths[0].clone(), paths[1].clone(), paths[2].clone(), moved],
+        "target differs",
+    );
+    // A merged report merges on: ((0,1) + 2) + 3 = the whole.
+    let left = dir.path().join("left.json");
+    assert_eq!(
+        merge(
+            &paths[..2],
+            &[
+                "--allow-partial",
+                "--quiet",
+                "--json",
+                left.to_str().unwrap()
+            ]
+        )
+        .status
+        .code(),
+        Some(3)
+    );
+    let whole = dir.path().join("whole.json");
+    let out = merge(
+        &[left, paths[2].clone(), paths[3].clone()],
+        &["--quiet", "--json", whole.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let whole = read_json(&whole);
+    for field in ["classes", "errors", "series"] {
+        assert_eq!(whole[field], merged[field], "associative: {field}");
+    }
+}
+
+/// The Job's container command, run locally: the index comes from
+/// $JOB_COMPLETION_INDEX as a Kubernetes Indexed Job sets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_from_the_job_index_cover_the_run() {
+    let (address, seen) = serve_recording().await;
+    let dir = common::temp_dir();
+    let url = format!("http://{address}/?seq={{{{seq}}}}");
+    let plan = strings(&["load", &url, "--rate", "200", "--duration", "1s"]);
+    let paths = tokio::task::block_in_place(|| run_shards(dir.path(), &plan, 3, true));
+    let mut indices = seen.lock().unwrap().clone();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..200).collect::<Vec<_>>());
+    let out = merge(&paths, &["--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Without the variable, --shard-from-env is a usage error naming it.
+    let out = output(&strings(&[
+        "load",
+        &url,
+        "--shard-from-env",
+        "3",
+        "--requests",
+        "1",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JOB_COMPLETION_INDEX"));
+}
+
+#[test]
+fn a_throttle_probe_refuses_to_shard() {
+    let out = output(&strings(&[
+        "throttle",
+        "http://127.0.0.1:9/",
+        "--shard",
+        "0/2",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be sharded"), "{stderr}");
+    for bad in ["2/2", "x/3", "1/0", "1"] {
+        let out = output(&strings(&["load", "http://127.0.0.1:9/", "--shard", bad]));
+        assert_eq!(out.status.code(), Some(2), "--shard {bad}");
+    }
+    let out = output(&strings(&[
+        "load",
+        "http://127.0.0.1:9/",
+        "--start-at",
+        "tomorrow",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+}
