@@ -150,7 +150,36 @@ pub fn finish(outputs: &Outputs, quiet: bool, report: &Report) -> Result<u8> {
         report
     };
     emit(outputs, quiet, report)?;
-    Ok(report.exit_code)
+    Ok(exit_code(report, quiet))
+}
+
+/// The process's exit code for a finished report: its own, except for one
+/// shard of several that measured, which exits 0 whatever its checks said
+/// (they see its stripe alone; `gateprobe merge` of all shards gives the
+/// run's verdict and exit code), so that its Job or matrix step succeeds
+/// and the merge runs. Could-not-measure and interrupted shards keep theirs.
+pub fn exit_code(report: &Report, quiet: bool) -> u8 {
+    let shard = report.shard.as_ref();
+    let one_of_several = shard.is_some_and(|s| s.count > 1 && s.merged.is_empty());
+    let measured = matches!(
+        report.verdict,
+        Verdict::Pass | Verdict::Fail | Verdict::Inconclusive
+    ) && report.run.ended != "interrupted";
+    match shard {
+        Some(shard) if one_of_several && measured => {
+            if !quiet && report.exit_code != 0 {
+                crate::errln!(
+                    "gateprobe: shard {}/{} measured its part ({} on its own); it exits 0: `gateprobe merge` of all {} shards gives the run's verdict",
+                    shard.index,
+                    shard.count,
+                    report.verdict.as_str(),
+                    shard.count
+                );
+            }
+            crate::exit::PASS
+        }
+        _ => report.exit_code,
+    }
 }
 
 /// `gateprobe report SAVED.json`: reads a saved report (any version-1 report)

@@ -43,7 +43,8 @@ const ERROR_W_ZERO: f64 = 0.3;
 const ERROR_W_FLAT: f64 = 0.1;
 
 /// The largest acceptable latency increase.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LatencyMargin {
     /// A fraction of the baseline's latency: the canary's geometric-mean
     /// latency may be at most (1 + fraction) times the baseline's.
@@ -84,7 +85,7 @@ impl LatencyMargin {
 }
 
 /// What the health checks compare and at which level.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthSpec {
     pub alpha: f64,
     pub power: f64,
@@ -252,8 +253,9 @@ pub fn doubling_search(holds: impl Fn(u64) -> bool) -> u64 {
     high
 }
 
-/// One second of a variant's responses.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// One second of a variant's responses: sums, so that shards' blocks of
+/// the same second add up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Block {
     pub count: u64,
     pub sum_ln_ms: f64,
@@ -261,6 +263,13 @@ pub struct Block {
 }
 
 impl Block {
+    /// Adds another block of the same second and variant (another shard's).
+    pub fn merge(&mut self, other: &Block) {
+        self.count += other.count;
+        self.sum_ln_ms += other.sum_ln_ms;
+        self.sum_ms += other.sum_ms;
+    }
+
     pub fn add(&mut self, latency_ms: f64) {
         self.count += 1;
         self.sum_ln_ms += latency_ms.max(1e-3).ln();

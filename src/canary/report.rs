@@ -4,14 +4,14 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use crate::canary::health;
-use crate::canary::health::{HealthSpec, LatencyMargin, Standing};
+use crate::canary::health::{Block, HealthSpec, LatencyMargin, Standing};
 use crate::canary::plan::*;
-use crate::canary::split::{unclassified_check, Outcome, Rule};
+use crate::canary::split::{unclassified_check, Outcome, Rule, ShareTest};
 use crate::canary::watch::{self, VariantHealth, Watch};
 use crate::engine::EndReason;
 use crate::record::Recorder;
 use crate::report;
-use crate::report::{CanarySection, Check, Interval, Report, Verdict};
+use crate::report::{CanaryMergeInputs, CanarySection, Check, Interval, Report, Verdict};
 
 pub fn build_report(
     plan: &CanaryPlan,
@@ -32,9 +32,19 @@ pub fn build_report(
     if plan.health.is_some() {
         checks.extend(health_checks(plan, watch, dependence.is_some()));
     }
+    decide(&mut report, checks, dependence.as_deref(), &info.end);
+    report.canary = Some(canary_section(plan, watch));
+    report.overrule_local_exhaustion();
+    report
+}
+
+/// The canary's one verdict rule: a finding of dependence voids every
+/// other check; an interrupted run is inconclusive; otherwise the checks'
+/// combined verdict (a run that could not measure stays so).
+fn decide(report: &mut Report, checks: Vec<Check>, dependence: Option<&str>, end: &EndReason) {
     let (verdict, deciding) = report::combine(&checks);
     let deciding_reason = deciding.map(|check| format!("{}: {}", check.name, check.reason));
-    match (&info.end, report.verdict) {
+    match (end, report.verdict) {
         (_, Verdict::Error) => {}
         (EndReason::Interrupted, _) => {
             report.verdict = Verdict::Inconclusive;
@@ -47,7 +57,7 @@ pub fn build_report(
         }
         _ => {
             report.verdict = verdict;
-            report.reason = match &dependence {
+            report.reason = match dependence {
                 // The one finding that voids every other check: say it first.
                 Some(finding) => format!(
                     "split independence: {finding}; the checks assume a random split per request, so no verdict is given"
@@ -59,9 +69,152 @@ pub fn build_report(
     }
     report.exit_code = report.verdict.exit_code();
     report.checks = checks;
-    report.canary = Some(canary_section(plan, watch));
-    report.overrule_local_exhaustion();
-    report
+}
+
+/// A merged canary: `report` is the shards' merged measurement (its
+/// classes sum theirs) and `shards` their canary sections and checks. The
+/// section's counts and latency blocks are added up, and every check is
+/// decided once on them at the run's fixed size by the live checks' own
+/// rules: the split's and the health's confidence sequences (which hold at
+/// any size), the unclassified share; split independence stands as the
+/// shards found it (each tested its own connections).
+pub fn merged(
+    report: &mut Report,
+    shards: &[(&CanarySection, &[Check])],
+    end: &EndReason,
+) -> Result<(), String> {
+    let mut section = shards[0].0.clone();
+    section.classified = shards.iter().map(|(s, _)| s.classified).sum();
+    section.unclassified = shards.iter().map(|(s, _)| s.unclassified).sum();
+    section.connections = shards.iter().map(|(s, _)| s.connections).sum();
+    section.stopped_because = None;
+    section.connection_dispersion_p = None;
+    section.second_dispersion_p = None;
+    let names: Vec<&str> = section.expect.keys().map(String::as_str).collect();
+    if let Some(inputs) = &mut section.merge_inputs {
+        let mut blocks: Vec<Vec<Block>> = Vec::new();
+        for (shard, _) in shards {
+            let theirs = shard
+                .merge_inputs
+                .as_ref()
+                .ok_or("a shard without its merge inputs")?;
+            for (second, row) in theirs.latency_blocks.iter().enumerate() {
+                if blocks.len() <= second {
+                    blocks.resize(second + 1, vec![Block::default(); names.len()]);
+                }
+                for (mine, theirs) in blocks[second].iter_mut().zip(row) {
+                    mine.merge(theirs);
+                }
+            }
+        }
+        inputs.latency_blocks = blocks;
+    }
+    let count = |name: &str| report.classes.get(name).map_or(0, |c| c.count);
+    let failed = |name: &str| report.classes.get(name).map_or(0, |c| c.failed);
+    let counts: Vec<u64> = names.iter().map(|n| count(n)).collect();
+    let failures: Vec<u64> = names.iter().map(|n| failed(n)).collect();
+    let unattributable = section.unclassified;
+    if let Some(baseline) = section
+        .baseline
+        .as_ref()
+        .and_then(|b| names.iter().position(|n| n == b))
+    {
+        if counts[baseline] > 0 {
+            section.observed_baseline_error_rate =
+                Some(failures[baseline] as f64 / counts[baseline] as f64);
+        }
+    }
+    let dependence = shards.iter().enumerate().find_map(|(index, (_, checks))| {
+        checks
+            .iter()
+            .find(|c| c.kind == "split.independence" && c.verdict != Verdict::Pass)
+            .map(|c| format!("shard {index}: {}", c.reason))
+    });
+    let mut checks = Vec::new();
+    let each = crate::canary::split::alpha_each(section.alpha, section.tolerance.len());
+    for (name, tolerance) in &section.tolerance {
+        let share = *section
+            .expect
+            .get(name)
+            .ok_or("a tolerance for no expected share")?;
+        let expectation = crate::canary::split::Expectation {
+            share,
+            tolerance: *tolerance,
+        };
+        let mut test = ShareTest::at_counts(
+            expectation,
+            each,
+            section.power,
+            count(name),
+            section.classified,
+            unattributable,
+        );
+        let mut check = share_check(name, None, &mut test, unattributable, dependence.is_some());
+        check
+            .reason
+            .push_str(" (merged shards, decided once at the run's fixed size)");
+        checks.push(check);
+    }
+    checks.push(unclassified_check(
+        unattributable,
+        section.classified + unattributable,
+        section.max_unclassified.unwrap_or(1.0),
+    ));
+    checks.push(
+        shards
+            .iter()
+            .flat_map(|(_, checks)| checks.iter())
+            .filter(|c| c.kind == "split.independence")
+            .max_by_key(|c| c.verdict != Verdict::Pass)
+            .cloned()
+            .ok_or("a shard without its split independence check")?,
+    );
+    let health = section
+        .merge_inputs
+        .as_ref()
+        .and_then(|i| Some((i.health?, i)));
+    let baseline = section
+        .baseline
+        .as_ref()
+        .and_then(|b| names.iter().position(|n| n == b));
+    if let (Some((spec, inputs)), Some(baseline)) = (health, baseline) {
+        let healths: Vec<VariantHealth> = (0..names.len())
+            .filter(|&v| v != baseline && section.expect[v] > 0.0)
+            .map(|variant| {
+                let pairs: Vec<(Block, Block)> = inputs
+                    .latency_blocks
+                    .iter()
+                    .map(|row| (row[variant], row[baseline]))
+                    .collect();
+                VariantHealth {
+                    variant,
+                    errors: Some(spec.error_bounds(&health::ErrorCounts {
+                        variant_failed: failures[variant],
+                        variant: counts[variant],
+                        baseline_failed: failures[baseline],
+                        baseline: counts[baseline],
+                        unattributable,
+                    })),
+                    latency: spec.latency_bounds(&pairs, inputs.latency_seconds.max(1) as f64),
+                }
+            })
+            .collect();
+        let compared = Compared {
+            names: names.clone(),
+            counts: &counts,
+            failed: &failures,
+            unattributable,
+            observed_baseline_error_rate: section.observed_baseline_error_rate,
+            planned: section.planned_requests,
+            spec: &spec,
+            baseline,
+            dependent: dependence.is_some(),
+        };
+        checks.extend(compared.checks(&healths));
+    }
+    report.canary = Some(section);
+    decide(report, checks, dependence.as_deref(), end);
+    Ok(())
 }
 
 fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
@@ -95,6 +248,11 @@ fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
         assumed_baseline_error_rate: plan.health.map(|spec| spec.assumed_error_rate),
         observed_baseline_error_rate: watch.observed_baseline_error_rate,
         stopped_because: watch.stopped.clone(),
+        merge_inputs: plan.load.sharding.as_ref().map(|_| CanaryMergeInputs {
+            health: plan.health,
+            latency_seconds: plan.latency_seconds,
+            latency_blocks: watch.latency_blocks().to_vec(),
+        }),
         connections: Some(watch.dependence.connections as u64),
         connection_dispersion_p: watch.dependence.by_connection.map(|d| d.2),
         second_dispersion_p: watch.dependence.by_second.map(|d| d.2),
@@ -106,91 +264,109 @@ pub const INTERVAL_KIND: &str =
     "confidence sequence (beta-binomial mixture; valid at any stopping time)";
 
 /// One check per tested share.
+fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Vec<Check> {
+    let unattributable = watch.unattributable;
+    plan.variants
+        .iter()
+        .filter_map(|variant| {
+            let test = &mut watch.split.tests[variant.test?];
+            Some(share_check(
+                &variant.name,
+                variant.source.as_deref(),
+                test,
+                unattributable,
+                dependent,
+            ))
+        })
+        .collect()
+}
+
+/// The check of one tested share, from its test's one decision.
 /// Long because the reason is the check: the share, the band, the interval
 /// and how it was decided are written out from the test's one decision.
-fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Vec<Check> {
-    let mut checks = Vec::new();
-    for variant in &plan.variants {
-        let Some(index) = variant.test else { continue };
-        let test = &mut watch.split.tests[index];
-        let decision = test.finish();
-        let e = test.expectation.clone();
-        let (hits, trials) = test.counts();
-        let observed = if trials == 0 {
-            0.0
-        } else {
-            hits as f64 / trials as f64
-        };
-        let confidence = 1.0 - test.alpha();
-        let (low, high) = test.interval().unwrap_or((0.0, 1.0));
-        let (band_low, band_high) = e.band();
-        let how = match (decision.rule, decision.verdict) {
-            (Rule::Sequence, Outcome::Pass) => {
-                format!("inside the band after {} responses", decision.trials)
-            }
-            (Rule::Sequence, _) => format!("outside the band after {} responses", decision.trials),
-            (Rule::Horizon, _) => format!(
-                "still overlapping the band at the planned {} responses",
-                decision.trials
-            ),
-            (Rule::EndOfRun, _) => format!(
-                "still overlapping the band when the run ended ({} responses)",
-                decision.trials
-            ),
-        };
-        let mut verdict = match decision.verdict {
-            Outcome::Pass => Verdict::Pass,
-            Outcome::Fail => Verdict::Fail,
-            Outcome::Inconclusive => Verdict::Inconclusive,
-        };
-        let mut reason = format!(
-            "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} confidence sequence {}–{}: {how}",
-            variant.name,
-            percent(observed),
-            percent(e.share),
-            percent(band_low),
-            percent(band_high),
-            level(confidence),
-            percent(low),
-            percent(high),
-        );
-        if let Some(source) = &variant.source {
-            reason.push_str(&format!(" (expected share declared by {source})"));
+fn share_check(
+    name: &str,
+    source: Option<&str>,
+    test: &mut ShareTest,
+    unattributable: u64,
+    dependent: bool,
+) -> Check {
+    let decision = test.finish();
+    let e = test.expectation.clone();
+    let (hits, trials) = test.counts();
+    let observed = if trials == 0 {
+        0.0
+    } else {
+        hits as f64 / trials as f64
+    };
+    let confidence = 1.0 - test.alpha();
+    let (low, high) = test.interval().unwrap_or((0.0, 1.0));
+    let (band_low, band_high) = e.band();
+    let how = match (decision.rule, decision.verdict) {
+        (Rule::Sequence, Outcome::Pass) => {
+            format!("inside the band after {} responses", decision.trials)
         }
-        if watch.unattributable > 0 {
-            reason.push_str(&format!(
-                " ({} unattributable responses counted both ways)",
-                watch.unattributable
-            ));
-        }
-        if dependent {
-            verdict = Verdict::Inconclusive;
-            reason.push_str(
-                " — but the responses are not independent per request (see split independence)",
-            );
-        }
-        let mut check = Check::new(
-            format!("share {}", variant.name),
-            "split.share",
-            verdict,
-            json!({ "share": observed, "responses": hits, "of": trials,
-                    "rule": format!("{:?}", decision.rule).to_lowercase(),
-                    "unattributable": watch.unattributable }),
-            json!({ "share": e.share, "tolerance": e.tolerance, "band": [band_low, band_high] }),
-            reason,
-        );
-        check.interval = Some(Interval {
-            low,
-            high,
-            confidence,
-            kind: Some(INTERVAL_KIND.to_string()),
-        });
-        check.p_value = Some(test.always_valid_p());
-        check.planned = Some(test.horizon());
-        check.used = Some(decision.trials);
-        checks.push(check);
+        (Rule::Sequence, _) => format!("outside the band after {} responses", decision.trials),
+        (Rule::Horizon, _) => format!(
+            "still overlapping the band at the planned {} responses",
+            decision.trials
+        ),
+        (Rule::EndOfRun, _) => format!(
+            "still overlapping the band when the run ended ({} responses)",
+            decision.trials
+        ),
+    };
+    let mut verdict = match decision.verdict {
+        Outcome::Pass => Verdict::Pass,
+        Outcome::Fail => Verdict::Fail,
+        Outcome::Inconclusive => Verdict::Inconclusive,
+    };
+    let mut reason = format!(
+        "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} confidence sequence {}–{}: {how}",
+        name,
+        percent(observed),
+        percent(e.share),
+        percent(band_low),
+        percent(band_high),
+        level(confidence),
+        percent(low),
+        percent(high),
+    );
+    if let Some(source) = source {
+        reason.push_str(&format!(" (expected share declared by {source})"));
     }
-    checks
+    if unattributable > 0 {
+        reason.push_str(&format!(
+            " ({} unattributable responses counted both ways)",
+            unattributable
+        ));
+    }
+    if dependent {
+        verdict = Verdict::Inconclusive;
+        reason.push_str(
+            " — but the responses are not independent per request (see split independence)",
+        );
+    }
+    let mut check = Check::new(
+        format!("share {}", name),
+        "split.share",
+        verdict,
+        json!({ "share": observed, "responses": hits, "of": trials,
+                "rule": format!("{:?}", decision.rule).to_lowercase(),
+                "unattributable": unattributable }),
+        json!({ "share": e.share, "tolerance": e.tolerance, "band": [band_low, band_high] }),
+        reason,
+    );
+    check.interval = Some(Interval {
+        low,
+        high,
+        confidence,
+        kind: Some(INTERVAL_KIND.to_string()),
+    });
+    check.p_value = Some(test.always_valid_p());
+    check.planned = Some(test.horizon());
+    check.used = Some(decision.trials);
+    check
 }
 
 /// Whether the responses look independent per request (per connection, per second).
@@ -230,24 +406,29 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
         return Vec::new();
     };
     let compared = Compared {
-        plan,
-        watch,
+        names: plan.variants.iter().map(|v| v.name.as_str()).collect(),
+        counts: &watch.counts,
+        failed: &watch.failed,
+        unattributable: watch.unattributable,
+        observed_baseline_error_rate: watch.observed_baseline_error_rate,
+        planned: watch.planned,
         spec,
         baseline,
         dependent,
     };
-    watch
-        .health
-        .iter()
-        .flat_map(|health| [compared.errors(health), compared.latency(health)])
-        .collect()
+    compared.checks(&watch.health)
 }
 
-/// What the health checks of one run share: the plan, the watch, the spec
-/// and the baseline every other variant is compared with.
+/// What the health checks of one run share: the variants' names and
+/// counts (a watch's, or merged shards'), the spec and the baseline every
+/// other variant is compared with.
 struct Compared<'a> {
-    plan: &'a CanaryPlan,
-    watch: &'a Watch<'a>,
+    names: Vec<&'a str>,
+    counts: &'a [u64],
+    failed: &'a [u64],
+    unattributable: u64,
+    observed_baseline_error_rate: Option<f64>,
+    planned: u64,
     spec: &'a HealthSpec,
     baseline: usize,
     dependent: bool,
@@ -262,17 +443,24 @@ fn standing_verdict(standing: Standing) -> Verdict {
 }
 
 impl Compared<'_> {
+    fn checks(&self, health: &[VariantHealth]) -> Vec<Check> {
+        health
+            .iter()
+            .flat_map(|health| [self.errors(health), self.latency(health)])
+            .collect()
+    }
+
     /// The error-rate check of one variant against the baseline.
     fn errors(&self, health: &VariantHealth) -> Check {
-        let (plan, watch, spec, baseline) = (self.plan, self.watch, self.spec, self.baseline);
+        let (spec, baseline) = (self.spec, self.baseline);
         let dependent = self.dependent;
-        let baseline_name = &plan.variants[baseline].name;
+        let baseline_name = self.names[baseline];
         let confidence = 1.0 - spec.alpha;
-        let name = &plan.variants[health.variant].name;
-        let count = watch.counts[health.variant];
-        let failed = watch.failed[health.variant];
-        let base_count = watch.counts[baseline];
-        let base_failed = watch.failed[baseline];
+        let name = self.names[health.variant];
+        let count = self.counts[health.variant];
+        let failed = self.failed[health.variant];
+        let base_count = self.counts[baseline];
+        let base_failed = self.failed[baseline];
         let rate = |f: u64, n: u64| if n == 0 { 0.0 } else { f as f64 / n as f64 };
         let (verdict, reason, interval) = match health.errors {
             Some(bounds) => (
@@ -285,13 +473,13 @@ impl Compared<'_> {
                     level(confidence),
                     points(bounds.low),
                     points(bounds.high),
-                    watch.unattributable,
+                    self.unattributable,
                     points(spec.max_error_increase),
                     match bounds.standing {
                         Standing::Pass => ": within the margin".to_string(),
                         Standing::Fail => ": worse than the margin".to_string(),
-                        Standing::Undecided if watch.unattributable > 0 && bounds.low <= spec.max_error_increase && bounds.high - bounds.increase > 2.0 * spec.max_error_increase =>
-                            format!(": undecided — {} responses no variant claims could be {name}'s failures", watch.unattributable),
+                        Standing::Undecided if self.unattributable > 0 && bounds.low <= spec.max_error_increase && bounds.high - bounds.increase > 2.0 * spec.max_error_increase =>
+                            format!(": undecided — {} responses no variant claims could be {name}'s failures", self.unattributable),
                         Standing::Undecided => ": undecided within the planned sample".to_string(),
                     }
                 ),
@@ -310,25 +498,25 @@ impl Compared<'_> {
             json!({ "variant_rate": rate(failed, count), "baseline_rate": rate(base_failed, base_count),
                     "variant_failed": failed, "variant_responses": count,
                     "baseline_failed": base_failed, "baseline_responses": base_count,
-                    "unattributable": watch.unattributable,
+                    "unattributable": self.unattributable,
                     "increase": health.errors.map(|b| b.increase) }),
             json!({ "max_increase": spec.max_error_increase,
                     "assumed_baseline_rate": spec.assumed_error_rate,
-                    "observed_baseline_rate": watch.observed_baseline_error_rate }),
+                    "observed_baseline_rate": self.observed_baseline_error_rate }),
             reason,
         );
         check.interval = interval;
-        check.planned = Some(watch.planned);
+        check.planned = Some(self.planned);
         check.used = Some(count + base_count);
         check
     }
 
     /// The latency check of one variant against the baseline.
     fn latency(&self, health: &VariantHealth) -> Check {
-        let (plan, spec, baseline) = (self.plan, self.spec, self.baseline);
+        let (spec, baseline) = (self.spec, self.baseline);
         let dependent = self.dependent;
-        let name = &plan.variants[health.variant].name;
-        let baseline_name = &plan.variants[baseline].name;
+        let name = self.names[health.variant];
+        let baseline_name = self.names[baseline];
         let confidence = 1.0 - spec.alpha;
         let margin = spec.max_latency_increase;
         let (verdict, reason, interval) = match health.latency {

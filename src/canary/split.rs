@@ -144,6 +144,34 @@ impl ShareTest {
         self.alpha
     }
 
+    /// The test decided once, at a fixed size: `hits` of `classified`
+    /// responses from this variant and `unattributable` that may have been
+    /// (merged shards). The sequence holds at every size at once, so at
+    /// this one too: the same rule, the same α.
+    pub fn at_counts(
+        expectation: Expectation,
+        alpha: f64,
+        power: f64,
+        hits: u64,
+        classified: u64,
+        unattributable: u64,
+    ) -> Self {
+        let mut test = Self::new(expectation, alpha, power);
+        let mixture = test.expectation.mixture();
+        let trials = classified + unattributable;
+        test.cs = BernoulliCs::from_counts(mixture, alpha, hits, trials);
+        if unattributable > 0 {
+            test.cs_high = Some(BernoulliCs::from_counts(
+                mixture,
+                alpha,
+                hits + unattributable,
+                trials,
+            ));
+        }
+        test.decide_now();
+        test
+    }
+
     /// Classified responses after which an undecided test is inconclusive.
     pub fn horizon(&self) -> u64 {
         self.horizon

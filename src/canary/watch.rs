@@ -283,6 +283,11 @@ impl<'a> Watch<'a> {
         }
     }
 
+    /// Per second of due time, each variant's latency block.
+    pub fn latency_blocks(&self) -> &[Vec<Block>] {
+        &self.seconds
+    }
+
     /// The health checks on everything fed so far (latency: whole seconds).
     pub fn check_health(&mut self, whole_seconds: usize) {
         let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {

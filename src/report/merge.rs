@@ -157,15 +157,30 @@ pub fn merge_one(
         merged.run.load = shard.load.clone();
         merged.run.concurrency = shard.concurrency;
     }
-    merged.checks = first
-        .checks
-        .iter()
-        .map(|check| {
-            recheck(first, &recorder, &info, check)
-                .map_err(|why| UsageError(format!("check '{}': {why}", check.name)))
-        })
-        .collect::<Result<_, _>>()?;
-    merged.decide_by_thresholds();
+    if first.canary.is_some() {
+        let shards = inputs
+            .iter()
+            .map(|input| match &input.report.canary {
+                Some(section) => Ok((section, &input.report.checks[..])),
+                None => bad(format!(
+                    "{}: a canary shard without its canary section",
+                    input.shown
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::canary::report::merged(&mut merged, &shards, &info.end)
+            .map_err(|why| UsageError(format!("{}: {why}", inputs[0].shown)))?;
+    } else {
+        merged.checks = first
+            .checks
+            .iter()
+            .map(|check| {
+                recheck(first, &recorder, &info, check)
+                    .map_err(|why| UsageError(format!("check '{}': {why}", check.name)))
+            })
+            .collect::<Result<_, _>>()?;
+        merged.decide_by_thresholds();
+    }
     merged.shard = first.shard.clone().map(|shard| ShardSection {
         merged: coverage.held.clone(),
         missing: coverage.missing.clone(),

@@ -341,6 +341,16 @@ pub struct ThrottleSeries {
     pub admitted_latency_ms: Vec<f64>,
 }
 
+/// What a canary shard saves for the merge (see [`CanarySection`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CanaryMergeInputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::canary::health::HealthSpec>,
+    /// The seconds the latency check's boundary is tuned for.
+    pub latency_seconds: u64,
+    pub latency_blocks: Vec<Vec<crate::canary::health::Block>>,
+}
+
 /// The canary run's expectations and plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CanarySection {
@@ -376,6 +386,11 @@ pub struct CanarySection {
     /// The plan before the run (`planned_requests` is the final one, re-planned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_planned_requests: Option<u64>,
+    /// A shard's run: what `gateprobe merge` needs to decide the checks on
+    /// every shard's responses (the health spec, and per second of due
+    /// time the latency block of each variant, in `expect`'s order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_inputs: Option<CanaryMergeInputs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assumed_baseline_error_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -436,7 +436,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         vars.insert(name.trim().to_string(), value.to_string());
     }
     let sharding = shard_flags(&args.sharding)?;
-    let report = run_text(
+    let mut report = run_text(
         &source,
         &text,
         &vars,
@@ -445,11 +445,14 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         &sharding,
     )
     .await?;
+    if report.shard.is_some() {
+        report.seal();
+    }
     crate::output::emit(&args.outputs, true, &report)?;
     if !args.quiet {
         crate::out!("{}", summary(&report));
     }
-    Ok(report.exit_code)
+    Ok(crate::job::exit_code(&report, args.quiet))
 }
 
 /// The base URL every step's path is appended to: an absolute http(s) URL

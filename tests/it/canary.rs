@@ -10,7 +10,7 @@ use serde_json::Value;
 /// Stages: a healthy 10% canary, none, a promoted one, a canary with 5%
 /// errors, one 50 ms slower. Every answer says who served it in a header a
 /// stage variable fills (as an API Gateway mapping template would).
-const CONFIG: &str = r#"{
+pub const CONFIG: &str = r#"{
   "account": { "throttle": { "rate": 100000, "burst": 50000 } },
   "deployments": {
     "v1": { "routes": [ { "method": "GET", "path": "/x", "integration": { "type": "json",
@@ -36,7 +36,7 @@ const CONFIG: &str = r#"{
   }
 }"#;
 
-const CLASSES: [&str; 4] = [
+pub const CLASSES: [&str; 4] = [
     "--classify",
     "canary=header:x-deployment=canary",
     "--classify",
@@ -182,7 +182,7 @@ async fn verdicts(target: &str, url: impl Fn(&str) -> String) {
 }
 
 /// The simulator with this file's stages, seeded.
-async fn simulator(seed: u64) -> sim::Running {
+pub async fn simulator(seed: u64) -> sim::Running {
     sim::start(
         config::parse("test config", CONFIG).unwrap(),
         "127.0.0.1:0".parse().unwrap(),

@@ -339,3 +339,94 @@ fn a_throttle_probe_refuses_to_shard() {
     ]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Canary shards and one run of the same plan against the same seeded
+/// simulator agree: a correct split passes, a mistyped expectation fails, a
+/// canary with errors fails its health check. Shards never stop early: the
+/// merge decides once on all of them, at the plan's fixed size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_shards_merge_to_the_single_runs_verdict() {
+    let running = crate::canary::simulator(23).await;
+    let dir = common::temp_dir();
+    // Fixed sizes a CI run affords: the pass case holds the ten one-second
+    // blocks the latency check needs; the error case fails on errors at a
+    // 2pp margin (its latency, on five seconds, stays undecided).
+    let cases: [(&str, &[&str], i32); 3] = [
+        ("C10", &["--expect", "canary=10%", "--requests", "26000"], 0),
+        ("C10", &["--expect", "canary=25%", "--no-health"], 1),
+        (
+            "ERRORS",
+            &[
+                "--expect",
+                "canary=10%",
+                "--max-error-increase",
+                "2pp",
+                "--requests",
+                "12000",
+            ],
+            1,
+        ),
+    ];
+    for (case, (stage, extra, wanted)) in cases.iter().enumerate() {
+        let mut plan = strings(&[
+            "canary",
+            &running.url(&format!("/{stage}/x")),
+            "--rate",
+            "2400",
+        ]);
+        plan.extend(strings(&crate::canary::CLASSES));
+        plan.extend(strings(extra));
+        let single =
+            tokio::task::block_in_place(|| output(&[&plan[..], &strings(&["--quiet"])].concat()));
+        assert_eq!(
+            single.status.code(),
+            Some(*wanted),
+            "{stage} {extra:?}: one run"
+        );
+        let case_dir = dir.path().join(case.to_string());
+        std::fs::create_dir(&case_dir).unwrap();
+        let paths = tokio::task::block_in_place(|| run_shards(&case_dir, &plan, 4, false));
+        let merged_path = case_dir.join("merged.json");
+        let out = merge(
+            &paths,
+            &["--quiet", "--json", merged_path.to_str().unwrap()],
+        );
+        let merged = read_json(&merged_path);
+        common::assert_valid_report(&merged);
+        let checks: Vec<String> = merged["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {}: {}", c["verdict"], c["name"], c["reason"]))
+            .collect();
+        assert_eq!(
+            out.status.code(),
+            Some(*wanted),
+            "{stage} {extra:?} merged:\n{}",
+            checks.join("\n")
+        );
+        // The union is the plan: every shard sent its stripe of it.
+        let planned = merged["canary"]["max_requests"].as_u64().unwrap();
+        assert_eq!(merged["run"]["requests_due"].as_u64().unwrap(), planned);
+        let shards: Vec<Value> = paths.iter().map(|p| read_json(p)).collect();
+        let classified: u64 = shards
+            .iter()
+            .map(|s| s["canary"]["classified"].as_u64().unwrap())
+            .sum();
+        assert_eq!(merged["canary"]["classified"], classified);
+        let share = merged["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "share canary")
+            .unwrap();
+        assert!(
+            share["reason"].as_str().unwrap().contains("fixed size"),
+            "{share}"
+        );
+        common::say(&format!(
+            "canary shards {stage} {extra:?}: {}",
+            merged["reason"]
+        ));
+    }
+}
