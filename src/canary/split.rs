@@ -457,6 +457,59 @@ mod tests {
         }
     }
 
+    /// The merged shards' rule (one look at a fixed size): at the band's
+    /// edge a share passes at most α of the time, and inside it a share
+    /// fails at most α of the time; exactly as expected it passes at the
+    /// planned horizon about `power` of the time. 10,000 seeded binomial
+    /// draws per case, at the edges of what the rule claims.
+    #[test]
+    fn one_look_at_a_fixed_size_keeps_alpha() {
+        use rand::{Rng, SeedableRng};
+        let (alpha, power) = (0.01, 0.95);
+        let runs = 10_000;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1515);
+        for e in [
+            ten_percent(),
+            Expectation {
+                share: 0.5,
+                tolerance: 0.05,
+            },
+        ] {
+            let n = pass_horizon(&e, alpha, power);
+            let (low, high) = e.band();
+            let rate = |truth: f64, want: Outcome, rng: &mut rand::rngs::StdRng| {
+                (0..runs)
+                    .filter(|_| {
+                        let hits = (0..n).filter(|_| rng.random::<f64>() < truth).count() as u64;
+                        let mut test = ShareTest::at_counts(e.clone(), alpha, power, hits, n, 0);
+                        test.finish().verdict == want
+                    })
+                    .count() as f64
+                    / runs as f64
+            };
+            // Binomial noise on 10,000 runs at α: 3σ ≈ 0.003.
+            let edge_pass =
+                rate(high, Outcome::Pass, &mut rng).max(rate(low, Outcome::Pass, &mut rng));
+            assert!(
+                edge_pass <= alpha + 0.003,
+                "{e:?}: a share on the edge passed {edge_pass}"
+            );
+            let inside_fail = rate(low + 1e-9, Outcome::Fail, &mut rng);
+            assert!(
+                inside_fail <= alpha + 0.003,
+                "{e:?}: a share inside failed {inside_fail}"
+            );
+            let centre_pass = rate(e.share, Outcome::Pass, &mut rng);
+            println!(
+                "{e:?} n = {n}: edge passes {edge_pass}, inside fails {inside_fail}, centre passes {centre_pass}"
+            );
+            assert!(
+                centre_pass >= power - 0.02,
+                "{e:?}: passed {centre_pass} at n = {n}"
+            );
+        }
+    }
+
     #[test]
     fn a_dead_variant_fails_in_tens_of_requests() {
         let mut test = ShareTest::new(ten_percent(), 0.01, 0.95);
