@@ -13,7 +13,12 @@
 #   3. peak RSS at 100k and 2M requests (gateprobe, and oha for scale);
 #   4. the embedded simulator's throughput;
 #   5. SigV4 signing's cost: gateprobe --rate max signed vs unsigned, a
-#      templated POST, alternating round by round.
+#      templated POST, alternating round by round;
+#   6. send precision of the open model at 1k / 5k / 20k rps: send lag p50 /
+#      p99 and CPU per request with the pacing thread, beside tokio's
+#      millisecond timer alone (GATEPROBE_TOKIO_TIMER=1, the engine before
+#      the pacing thread), alternating; and at 1k rps the median latency
+#      from the due time beside `oha -q 1000 --latency-correction`'s.
 # SECTIONS="1 5" runs only those sections.
 # On a 2-core machine nginx shares the cores with the load generator, as it
 # would in any single-machine test: compare ratios, not absolute numbers.
@@ -24,7 +29,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 DURATION=${DURATION:-8}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18181}
-SECTIONS=${SECTIONS:-1 2 3 4 5}
+SECTIONS=${SECTIONS:-1 2 3 4 5 6}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 URL="http://127.0.0.1:${PORT}/"
 
@@ -162,4 +167,43 @@ ms=$(echo "$signed" | tr ' ' '\n' | grep -v '^$' | median)
 mcu=$(echo "$ucpu" | tr ' ' '\n' | grep -v '^$' | median)
 mcs=$(echo "$scpu" | tr ' ' '\n' | grep -v '^$' | median)
 printf "   median   unsigned %8.0f rps %6s µs   signed %8.0f rps %6s µs   rps signed ÷ unsigned %.2f (target ≥ 0.80)\n" "$mu" "$mcu" "$ms" "$mcs" "$(python3 -c "print($ms/$mu)")"
+fi
+
+if want 6; then
+echo "== 6. send precision (open model, ${DURATION}s per run, $ROUNDS rounds; the cores are shared with nginx)"
+printf "   %6s %-12s %12s %12s %16s %12s\n" rps timer "lag p50 µs" "lag p99 µs" "µs CPU/request" "latency p50"
+lag_run() { # rate timer
+  GATEPROBE_TOKIO_TIMER=$2 timed $GP load "$URL" --rate "$1" --duration "${DURATION}s" --quiet --json "$work/lag.json" >/dev/null
+  python3 - "$work/lag.json" "$1" "$(cpu_s)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); lag = r["schedule_lag_ms"]; sent = r["run"]["requests_sent"]
+ok = next(iter(c for c in r["classes"].values() if c["latency_ms"]), None)
+print(f"{lag['p50']*1000:.0f} {lag['p99']*1000:.0f} {float(sys.argv[3])*1e6/max(sent,1):.1f} {ok['latency_ms']['p50'] if ok else 0}")
+PY
+}
+for rate in 1000 5000 20000; do
+  for timer in 0 1; do
+    p50s=""; p99s=""; cpus6=""; lats=""
+    for round in $(seq 1 "$ROUNDS"); do
+      read -r p50 p99 cpu lat < <(lag_run "$rate" "$timer")
+      p50s="$p50s $p50"; p99s="$p99s $p99"; cpus6="$cpus6 $cpu"; lats="$lats $lat"
+    done
+    name=$([ "$timer" = 0 ] && echo pacing || echo "tokio 1 ms")
+    m() { echo "$1" | tr ' ' '\n' | grep -v '^$' | median; }
+    printf "   %6d %-12s %12s %12s %16s %9s ms\n" "$rate" "$name" "$(m "$p50s")" "$(m "$p99s")" "$(m "$cpus6")" "$(m "$lats")"
+    [ "$rate" = 1000 ] && [ "$timer" = 0 ] && GP_LAT_1K=$(m "$lats")
+  done
+done
+echo "   target: lag p50 ≤ 50 µs and p99 ≤ 500 µs while the machine is not saturated"
+if command -v oha >/dev/null; then
+  olats=""
+  for round in $(seq 1 "$ROUNDS"); do
+    oha -q 1000 --latency-correction -z "${DURATION}s" --no-tui --output-format json "$URL" 2>/dev/null > "$work/ohaq.json"
+    olats="$olats $(json_field "$work/ohaq.json" "['latencyPercentiles']['p50']*1000")"
+  done
+  ol=$(echo "$olats" | tr ' ' '\n' | grep -v '^$' | median)
+  printf "   1k rps median latency from the due time: gateprobe %s ms, oha -q 1000 --latency-correction %.3f ms, ratio %.2f (target ≤ 1.2)\n" "$GP_LAT_1K" "$ol" "$(python3 -c "print($GP_LAT_1K/$ol)")"
+else
+  echo "   (oha not installed: \`cargo install oha\` for the latency comparison)"
+fi
 fi

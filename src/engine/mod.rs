@@ -10,6 +10,7 @@
 //! late and never silently slowed. Closed model: workers send back to back.
 pub mod client;
 pub mod command;
+pub mod pacing;
 pub mod request;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -162,6 +163,8 @@ struct Shared {
     keep_body: usize,
     control: RunControl,
     pacer: Option<Arc<crate::plan::pacer::Pacer>>,
+    /// The open model's precise wake-ups ([`pacing`]).
+    pacing: Option<Arc<pacing::Pacing>>,
 }
 
 /// Runs the plan's load to its bounds (or until stopped), feeding every
@@ -206,6 +209,18 @@ pub async fn run(
         started_unix_ms,
         start_late_ms,
     } = start_clock(start_at, &control).await;
+    // GATEPROBE_TOKIO_TIMER=1: tokio's millisecond timer alone, as before
+    // the pacing thread; the benchmark prints both, measured side by side.
+    let tokio_timer = std::env::var_os("GATEPROBE_TOKIO_TIMER").is_some_and(|v| v == "1");
+    let (pacing, pacing_thread) = match plan.schedule {
+        Schedule::Open(_) if !tokio_timer => {
+            let (pacing, thread) = pacing::Pacing::start().map_err(|err| {
+                crate::exit::MeasureError::Engine(format!("cannot start the pacing thread: {err}"))
+            })?;
+            (Some(pacing), Some(thread))
+        }
+        _ => (None, None),
+    };
     let shared = Arc::new(Shared {
         next_index: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
@@ -226,6 +241,7 @@ pub async fn run(
         },
         control: control.clone(),
         pacer: plan.pacer.clone(),
+        pacing: pacing.clone(),
     });
     observer.started(t0);
     let _ = starter.send(Some(shared.clone()));
@@ -261,6 +277,10 @@ pub async fn run(
         }
     }
     for thread in threads {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    if let (Some(pacing), Some(thread)) = (pacing, pacing_thread) {
+        pacing.stop();
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     live.update(&recorder);
@@ -519,6 +539,8 @@ async fn worker(
         return;
     };
     let mut scratch = request::Scratch::default();
+    // This worker's wake-up from the pacing thread, for its whole life.
+    let notify = Arc::new(tokio::sync::Notify::new());
     let mut body = Vec::with_capacity(shared.keep_body.min(64 * 1024));
     let stop = &shared.control.stop;
     // One waiter per worker for its whole life: `cancelled()` registers under
@@ -550,10 +572,16 @@ async fn worker(
                 samples.push(dropped);
                 continue;
             }
+            let wait = async {
+                match &shared.pacing {
+                    Some(pacing) => pacing.until(due, &notify).await,
+                    None => sleep_until(due.into()).await,
+                }
+            };
             tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                _ = sleep_until(due.into()) => {}
+                _ = wait => {}
             }
         } else if Instant::now() >= shared.deadline {
             break;
