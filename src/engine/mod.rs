@@ -3,7 +3,10 @@
 //! statistics consume them on one task, so the workers share no lock.
 //!
 //! Open model: request *i* is due at t0 + schedule(i). A worker claims the
-//! next index, sleeps until it is due and sends it. There are exactly
+//! next index, sleeps until it is due (woken at that moment by the pacing
+//! thread, [`pacing`], not on tokio's millisecond timer) and sends it. With
+//! `--shard I/N` the worker's k-th claim is the whole run's request
+//! I + k·N, due when the whole run's schedule says. There are exactly
 //! `concurrency` workers, so at most that many requests are in flight; a
 //! request that is already overdue when a worker becomes free to claim it came
 //! due while every worker was busy, and is counted as *dropped* — never sent
