@@ -362,9 +362,14 @@ pub fn histogram_from_base64(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|err| format!("histogram is not base64: {err}"))?;
-    Deserializer::new()
+    let mut histogram: Histogram<u64> = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|err| format!("histogram does not decode: {err:?}"))
+        .map_err(|err| format!("histogram does not decode: {err:?}"))?;
+    // A decoded histogram keeps the range it was saved with; it must grow
+    // when another is added to it (merged shards), or larger values would
+    // be lost.
+    histogram.auto(true);
+    Ok(histogram)
 }
 
 #[cfg(test)]
@@ -411,6 +416,22 @@ mod tests {
             outcome,
             ..Sample::sent(0, 1_000, 1_500)
         }
+    }
+
+    /// A saved histogram merges exactly with one of a wider range: a
+    /// merged shard's maximum is the largest shard's maximum.
+    #[test]
+    fn decoded_histograms_grow_when_merged() {
+        let mut small = new_histogram();
+        record(&mut small, 4_000);
+        let mut large = new_histogram();
+        record(&mut large, 20_000_000);
+        let mut merged = histogram_from_base64(&histogram_to_base64(&small)).unwrap();
+        merged
+            .add(histogram_from_base64(&histogram_to_base64(&large)).unwrap())
+            .unwrap();
+        assert_eq!(merged.len(), 2);
+        assert!(merged.max() >= 19_990_000, "max {}", merged.max());
     }
 
     /// A histogram's recorded values and counts (its encoding also depends

@@ -83,32 +83,8 @@ pub fn merged(
     shards: &[(&CanarySection, &[Check])],
     end: &EndReason,
 ) -> Result<(), String> {
-    let mut section = shards[0].0.clone();
-    section.classified = shards.iter().map(|(s, _)| s.classified).sum();
-    section.unclassified = shards.iter().map(|(s, _)| s.unclassified).sum();
-    section.connections = shards.iter().map(|(s, _)| s.connections).sum();
-    section.stopped_because = None;
-    section.connection_dispersion_p = None;
-    section.second_dispersion_p = None;
+    let mut section = added_up(shards)?;
     let names: Vec<&str> = section.expect.keys().map(String::as_str).collect();
-    if let Some(inputs) = &mut section.merge_inputs {
-        let mut blocks: Vec<Vec<Block>> = Vec::new();
-        for (shard, _) in shards {
-            let theirs = shard
-                .merge_inputs
-                .as_ref()
-                .ok_or("a shard without its merge inputs")?;
-            for (second, row) in theirs.latency_blocks.iter().enumerate() {
-                if blocks.len() <= second {
-                    blocks.resize(second + 1, vec![Block::default(); names.len()]);
-                }
-                for (mine, theirs) in blocks[second].iter_mut().zip(row) {
-                    mine.merge(theirs);
-                }
-            }
-        }
-        inputs.latency_blocks = blocks;
-    }
     let count = |name: &str| report.classes.get(name).map_or(0, |c| c.count);
     let failed = |name: &str| report.classes.get(name).map_or(0, |c| c.failed);
     let counts: Vec<u64> = names.iter().map(|n| count(n)).collect();
@@ -169,6 +145,60 @@ pub fn merged(
             .cloned()
             .ok_or("a shard without its split independence check")?,
     );
+    checks.extend(merged_health(
+        &section,
+        &names,
+        &counts,
+        &failures,
+        dependence.is_some(),
+    ));
+    report.canary = Some(section);
+    decide(report, checks, dependence.as_deref(), end);
+    Ok(())
+}
+
+/// The shards' canary sections added up: counts, and the latency blocks of
+/// each second (the split's connection tests are each shard's own).
+fn added_up(shards: &[(&CanarySection, &[Check])]) -> Result<CanarySection, String> {
+    let mut section = shards[0].0.clone();
+    section.classified = shards.iter().map(|(s, _)| s.classified).sum();
+    section.unclassified = shards.iter().map(|(s, _)| s.unclassified).sum();
+    section.connections = shards.iter().map(|(s, _)| s.connections).sum();
+    section.stopped_because = None;
+    section.connection_dispersion_p = None;
+    section.second_dispersion_p = None;
+    let variants = section.expect.len();
+    if let Some(inputs) = &mut section.merge_inputs {
+        let mut blocks: Vec<Vec<Block>> = Vec::new();
+        for (shard, _) in shards {
+            let theirs = shard
+                .merge_inputs
+                .as_ref()
+                .ok_or("a shard without its merge inputs")?;
+            for (second, row) in theirs.latency_blocks.iter().enumerate() {
+                if blocks.len() <= second {
+                    blocks.resize(second + 1, vec![Block::default(); variants]);
+                }
+                for (mine, theirs) in blocks[second].iter_mut().zip(row) {
+                    mine.merge(theirs);
+                }
+            }
+        }
+        inputs.latency_blocks = blocks;
+    }
+    Ok(section)
+}
+
+/// The health checks on merged counts and blocks (none without a spec or
+/// a baseline).
+fn merged_health(
+    section: &CanarySection,
+    names: &[&str],
+    counts: &[u64],
+    failures: &[u64],
+    dependent: bool,
+) -> Vec<Check> {
+    let unattributable = section.unclassified;
     let health = section
         .merge_inputs
         .as_ref()
@@ -200,21 +230,19 @@ pub fn merged(
             })
             .collect();
         let compared = Compared {
-            names: names.clone(),
-            counts: &counts,
-            failed: &failures,
+            names: names.to_vec(),
+            counts,
+            failed: failures,
             unattributable,
             observed_baseline_error_rate: section.observed_baseline_error_rate,
             planned: section.planned_requests,
             spec: &spec,
             baseline,
-            dependent: dependence.is_some(),
+            dependent,
         };
-        checks.extend(compared.checks(&healths));
+        return compared.checks(&healths);
     }
-    report.canary = Some(section);
-    decide(report, checks, dependence.as_deref(), end);
-    Ok(())
+    Vec::new()
 }
 
 fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {

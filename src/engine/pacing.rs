@@ -134,9 +134,9 @@ impl Pacing {
                 let Reverse(entry) = heap.pop().expect("peeked");
                 entry.notify.notify_one();
             }
-            let wait = heap
-                .peek()
-                .map_or(IDLE, |Reverse(e)| e.due.saturating_duration_since(now).min(IDLE));
+            let wait = heap.peek().map_or(IDLE, |Reverse(e)| {
+                e.due.saturating_duration_since(now).min(IDLE)
+            });
             if wait < SPIN_BELOW {
                 std::hint::spin_loop();
                 continue;
@@ -144,7 +144,8 @@ impl Pacing {
             // Say until when it sleeps (less the spin), then check the
             // inbox once more: a request handed over meanwhile is seen.
             let wake = now + wait - SPIN_BELOW / 2;
-            self.sleeping_until_ns.store(self.ns(wake), Ordering::SeqCst);
+            self.sleeping_until_ns
+                .store(self.ns(wake), Ordering::SeqCst);
             std::sync::atomic::fence(Ordering::SeqCst);
             if self.inbox.is_empty() {
                 std::thread::park_timeout(wake.saturating_duration_since(Instant::now()));

@@ -63,13 +63,17 @@ async fn every_scenario_passes_against_the_simulator_and_leaks_no_secret() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
         .unwrap()
         .map(|entry| entry.unwrap().path())
+        // demo.json is the demo's CI-gate chapter: the demo test
+        // (sim::the_demo_runs_to_exit_0_within_a_minute) runs it to a pass,
+        // and the saved demo report's checks recompute in saved.rs. Running
+        // it here again cost CI 20 s.
         .filter(|path| {
             path.file_name()
-                .is_some_and(|name| name != "sim-default.json")
+                .is_some_and(|name| name != "sim-default.json" && name != "demo.json")
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "{files:?}");
+    assert!(files.len() >= 5, "{files:?}");
     let schema: Value = serde_json::from_str(&read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/scenario.schema.json"),
     ))

@@ -376,16 +376,16 @@ async fn canary_shards_merge_to_the_single_runs_verdict() {
         ]);
         plan.extend(strings(&crate::canary::CLASSES));
         plan.extend(strings(extra));
-        let single =
-            tokio::task::block_in_place(|| output(&[&plan[..], &strings(&["--quiet"])].concat()));
-        assert_eq!(
-            single.status.code(),
-            Some(*wanted),
-            "{stage} {extra:?}: one run"
-        );
+        // The single run goes side by side with the shards (CI time).
+        let mut single = gateprobe(&[&plan[..], &strings(&["--quiet"])].concat())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let case_dir = dir.path().join(case.to_string());
         std::fs::create_dir(&case_dir).unwrap();
         let paths = tokio::task::block_in_place(|| run_shards(&case_dir, &plan, 4, false));
+        let single = tokio::task::block_in_place(|| single.wait().unwrap());
+        assert_eq!(single.code(), Some(*wanted), "{stage} {extra:?}: one run");
         let merged_path = case_dir.join("merged.json");
         let out = merge(
             &paths,
@@ -429,4 +429,71 @@ async fn canary_shards_merge_to_the_single_runs_verdict() {
             merged["reason"]
         ));
     }
+}
+
+/// `run --shard` shards every load step and `--start-at` aligns the first;
+/// merge adds the steps up one by one and decides their thresholds again.
+/// A throttle step in a sharded scenario refuses, naming the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_scenario_merges_step_by_step() {
+    let (address, seen) = serve_recording().await;
+    let dir = common::temp_dir();
+    let scenario = dir.path().join("s.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"{{ "target": "http://{address}",
+  "steps": [
+    {{ "name": "warm", "load": {{ "path": "/?seq={{{{seq}}}}", "rate": 200, "duration": "1s" }} }},
+    {{ "name": "gate", "load": {{ "path": "/?seq={{{{seq}}}}", "rate": 300, "duration": "1s",
+                           "thresholds": ["error_rate < 1%", "p99_ms < 500"] }} }}
+  ] }}"#
+        ),
+    )
+    .unwrap();
+    let plan = strings(&["run", scenario.to_str().unwrap()]);
+    let paths = tokio::task::block_in_place(|| run_shards(dir.path(), &plan, 2, false));
+    // Each step's indices are its own: 0..200 and 0..300, each once.
+    let mut indices = seen.lock().unwrap().clone();
+    indices.sort_unstable();
+    let mut wanted: Vec<u64> = (0..200).chain(0..300).collect();
+    wanted.sort_unstable();
+    assert_eq!(indices, wanted);
+    let merged_path = dir.path().join("merged.json");
+    let out = merge(
+        &paths,
+        &["--quiet", "--json", merged_path.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let merged = read_json(&merged_path);
+    common::assert_valid_report(&merged);
+    let steps = merged["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["report"]["run"]["requests_sent"], 200);
+    assert_eq!(steps[1]["report"]["run"]["requests_sent"], 300);
+    assert_eq!(merged["run"]["requests_sent"], 500);
+    let thresholds: Vec<&Value> = merged["checks"].as_array().unwrap().iter().collect();
+    assert_eq!(thresholds.len(), 2, "{thresholds:?}");
+    assert!(
+        thresholds.iter().all(|c| c["verdict"] == "pass"),
+        "{thresholds:?}"
+    );
+
+    let throttling = dir.path().join("t.json");
+    std::fs::write(
+        &throttling,
+        format!(r#"{{ "target": "http://{address}", "steps": [ {{ "name": "probe", "throttle": {{ "path": "/" }} }} ] }}"#),
+    )
+    .unwrap();
+    let out = output(&strings(&[
+        "run",
+        throttling.to_str().unwrap(),
+        "--shard",
+        "0/2",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("probe") && stderr.contains("cannot be sharded"),
+        "{stderr}"
+    );
 }
