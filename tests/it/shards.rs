@@ -497,3 +497,50 @@ async fn a_sharded_scenario_merges_step_by_step() {
         "{stderr}"
     );
 }
+
+/// Merging one whole run (shard 0/1, on a --start-at clock) gives back its
+/// measurements and its analyses byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_one_whole_run_is_the_identity() {
+    let (address, _) = serve_recording().await;
+    let dir = common::temp_dir();
+    let scenario = dir.path().join("s.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"{{ "target": "http://{address}", "steps": [ {{ "name": "gate", "load": {{ "path": "/", "rate": 200, "duration": "1s",
+               "thresholds": ["error_rate < 1%", "p99_ms < 500", "share[ok] > 50%"] }} }} ] }}"#
+        ),
+    )
+    .unwrap();
+    let one = dir.path().join("one.json");
+    let args = strings(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--start-at",
+        "+0s",
+        "--quiet",
+        "--json",
+    ]);
+    let ran = tokio::task::block_in_place(|| {
+        output(&[&args[..], &strings(&[one.to_str().unwrap()])].concat())
+    });
+    assert_eq!(ran.status.code(), Some(0), "{ran:?}");
+    let merged = dir.path().join("merged.json");
+    let out = merge(
+        std::slice::from_ref(&one),
+        &["--quiet", "--json", merged.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (one, merged) = (read_json(&one), read_json(&merged));
+    let step = |r: &Value| r["steps"][0]["report"].clone();
+    for field in ["checks", "classes", "errors", "series", "schedule_lag_ms"] {
+        assert_eq!(
+            serde_json::to_string(&step(&merged)[field]).unwrap(),
+            serde_json::to_string(&step(&one)[field]).unwrap(),
+            "{field}"
+        );
+    }
+    assert_eq!(merged["checks"], one["checks"]);
+    assert_eq!(merged["verdict"], one["verdict"]);
+}
