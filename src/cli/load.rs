@@ -163,8 +163,8 @@ pub fn start_at(text: &str) -> Result<std::time::SystemTime, UsageError> {
         .is_ok_and(|ahead| ahead > MAX_START_WAIT)
     {
         return usage(format!(
-            "--start-at '{text}': more than {} from now; expected a time within a day",
-            crate::plan::format_duration(MAX_START_WAIT)
+            "--start-at '{text}': more than {} hours from now; expected a time within a day",
+            MAX_START_WAIT.as_secs() / 3600
         ));
     }
     Ok(at)
