@@ -526,7 +526,7 @@ impl Report {
             .iter()
             .map(|label| (label.clone(), Default::default()))
             .collect();
-        report.shard = shard_section(plan, recorder, info);
+        report.shard = shard_section(plan);
         report.measured(recorder, info);
         report
     }
@@ -583,9 +583,10 @@ impl Report {
     }
 }
 
-/// A sharded or clock-aligned run's identity; its fingerprint is set when
-/// the report is complete ([`Report::seal`]).
-fn shard_section(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Option<ShardSection> {
+/// A sharded or clock-aligned run's identity. What it measured (lateness,
+/// send lag) is set by [`Report::measured`], its fingerprint when the report
+/// is complete ([`Report::seal`]).
+fn shard_section(plan: &LoadPlan) -> Option<ShardSection> {
     let sharding = plan.sharding.as_ref()?;
     let body = match &plan.request.body {
         crate::plan::BodySpec::Empty => None,
@@ -602,10 +603,10 @@ fn shard_section(plan: &LoadPlan, recorder: &Recorder, info: &RunInfo) -> Option
         start_at: sharding
             .start_at
             .map(|at| humantime::format_rfc3339_millis(at).to_string()),
-        start_late_ms: info.start_late_ms.map(crate::units::round2),
+        start_late_ms: None,
         classes: plan.classifier.names().to_vec(),
         body,
-        schedule_lag_us: Some(histogram_to_base64(&recorder.send_lag_us)),
+        schedule_lag_us: None,
         fingerprint: String::new(),
         merged: Vec::new(),
         missing: Vec::new(),
