@@ -28,10 +28,20 @@ async fn five_thousand_rps_for_ten_seconds() {
         "achieved {achieved}"
     );
     assert_eq!(run["requests_due"].as_u64().unwrap(), 50_000);
+    // No burst: a second's sends exceed the rate only by requests that a
+    // stall of the machine (CI's VMs stall) carried over from the second
+    // before, and a request moves by its own send lag, so at most
+    // rate × the largest send lag. A burst the engine made would exceed it.
+    let max_lag_s = report["schedule_lag_ms"]["max"].as_f64().unwrap() / 1000.0;
+    let allowed = 5000.0 * (1.02 + max_lag_s);
     let sent = report["series"]["sent"].as_array().unwrap();
     for (second, count) in sent.iter().take(10).enumerate() {
         let count = count.as_u64().unwrap() as f64;
-        assert!(count <= 5000.0 * 1.02, "second {second} sent {count}");
+        assert!(
+            count <= allowed,
+            "second {second} sent {count}: more than {allowed:.0} (the largest send lag {:.1} ms)",
+            max_lag_s * 1000.0
+        );
     }
     assert_eq!(
         counts.get(&counts.total),
