@@ -88,7 +88,8 @@ pub fn load_plan(args: &LoadArgs) -> Result<LoadPlan, UsageError> {
             };
             return usage(format!(
                 "{flag} {whole_concurrency} over {} shards: each shard needs at least 1; give at least {}",
-                sharding.shard.count, sharding.shard.count
+                sharding.shard.count,
+                sharding.shard.period()
             ));
         }
     }
@@ -128,6 +129,15 @@ fn sharding(args: &super::ShardArgs, plan: &LoadPlan) -> Result<Option<Sharding>
             })?
         }
         (None, None) => Shard::WHOLE,
+    };
+    let shard = match &args.shard_weights {
+        Some(_) if shard.count == 1 && args.shard.is_none() && args.shard_from_env.is_none() => {
+            return usage("--shard-weights: give --shard I/N or --shard-from-env N with it");
+        }
+        Some(weights) => shard
+            .weighted(weights)
+            .or_else(|why| usage(format!("--shard-weights '{weights}': {why}")))?,
+        None => shard,
     };
     let start_at = match &args.start_at {
         Some(text) => Some(start_at(text)?),

@@ -555,6 +555,14 @@ pub struct ShardArgs {
     #[arg(long, value_name = "N")]
     pub shard_from_env: Option<String>,
 
+    /// Uneven shares, one whole number per shard (2,1,1: shard 0 sends half
+    /// the requests), for runners of different sizes. The requests are
+    /// striped by smooth weighted round-robin, so every shard follows the
+    /// whole run's rate curve at its share (as k6's execution segments
+    /// 0,1/2,3/4,1 would). Every shard of the run must be given the same.
+    #[arg(long, value_name = "W,W,…")]
+    pub shard_weights: Option<String>,
+
     /// When the schedule starts, on the wall clock: RFC 3339
     /// (2026-12-02T10:00:00Z) or +DURATION from now (+30s), so that shards
     /// started apart send on one clock. A shard that starts late says how
@@ -565,12 +573,18 @@ pub struct ShardArgs {
 
 impl ShardArgs {
     /// The flags, for the commands and scenario steps that refuse them.
-    pub const FLAGS: [&'static str; 3] = ["--shard", "--shard-from-env", "--start-at"];
+    pub const FLAGS: [&'static str; 4] = [
+        "--shard",
+        "--shard-from-env",
+        "--shard-weights",
+        "--start-at",
+    ];
 
     pub fn given(&self) -> Option<&'static str> {
         [
             self.shard.is_some(),
             self.shard_from_env.is_some(),
+            self.shard_weights.is_some(),
             self.start_at.is_some(),
         ]
         .into_iter()

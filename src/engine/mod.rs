@@ -474,9 +474,9 @@ fn run_info(
                 None => scheduled_end,
             };
             let window = if window.is_finite() { window } else { wall_s };
-            // A shard is due one in `count` of the whole run's requests.
+            // A shard is due its share of the whole run's requests.
             let target = if window > 0.0 {
-                curve.expected_by(window) / window / plan.shard().count as f64
+                curve.expected_by(window) / window * plan.shard().share()
             } else {
                 0.0
             };

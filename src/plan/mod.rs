@@ -148,22 +148,80 @@ pub struct LoadPlan {
 }
 
 /// Shard `index` of `count`: the requests of the whole run whose global
-/// index is `index` mod `count` (k6's striping with equal shares). Request
-/// `k` of the shard is global request `index + k·count`, due when the whole
-/// run's schedule says and carrying that index (`{{seq}}`, API-key choice),
-/// so the shards' union is the planned run, each request once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// index is `index` mod `count` (k6's striping with equal shares), or with
+/// `--shard-weights` the positions its [`Stripe`] gives it. Request `k` of
+/// the shard is its k-th global index, due when the whole run's schedule
+/// says and carrying that index (`{{seq}}`, API-key choice), so the shards'
+/// union is the planned run, each request once.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
     pub index: u64,
     pub count: u64,
+    /// Uneven shares; `None`: every shard has one.
+    pub stripe: Option<std::sync::Arc<Stripe>>,
+}
+
+/// Uneven shares: shard k owns `weights[k]` of every `period` = Σ weights
+/// consecutive global indices, at the positions smooth weighted round-robin
+/// gives it (nginx's upstream rule: each position goes to the shard furthest
+/// behind its share, ties to the lowest index). Every prefix of the run is
+/// then split within one request of the weights, so each shard follows the
+/// whole run's rate curve at its share, as k6's execution-segment striping
+/// does; equal weights reduce to `index mod count`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stripe {
+    pub weights: Vec<u64>,
+    period: u64,
+    /// This shard's positions in one period, ascending.
+    positions: Vec<u64>,
+}
+
+impl Stripe {
+    /// Shard `index`'s stripe for these weights (each ≥ 1, their sum at
+    /// most [`Shard::MAX_COUNT`], so a period is small).
+    pub fn new(weights: Vec<u64>, index: u64) -> Self {
+        let period: u64 = weights.iter().sum();
+        let mut current = vec![0i64; weights.len()];
+        let mut positions = Vec::new();
+        for position in 0..period {
+            for (now, weight) in current.iter_mut().zip(&weights) {
+                *now += *weight as i64;
+            }
+            let (chosen, _) = current
+                .iter()
+                .enumerate()
+                .rev()
+                .max_by_key(|(_, now)| **now)
+                .expect("at least one shard");
+            current[chosen] -= period as i64;
+            if chosen as u64 == index {
+                positions.push(position);
+            }
+        }
+        Self {
+            weights,
+            period,
+            positions,
+        }
+    }
+
+    fn owned_below(&self, n: u64) -> u64 {
+        let mine = self.positions.len() as u64;
+        let partial = self.positions.partition_point(|&p| p < n % self.period) as u64;
+        (n / self.period) * mine + partial
+    }
 }
 
 impl Shard {
     /// The whole run: shard 0 of 1.
-    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+    pub const WHOLE: Shard = Shard {
+        index: 0,
+        count: 1,
+        stripe: None,
+    };
 
-    /// Most shards of one run: beyond this a shard's share of any sane
-    /// rate is below one request.
+    /// Most shards of one run (and largest sum of weights): beyond this a
+    /// shard's share of any sane rate is below one request.
     pub const MAX_COUNT: u64 = 10_000;
 
     /// `I/N` with 0 ≤ I < N ≤ [`Shard::MAX_COUNT`].
@@ -183,7 +241,11 @@ impl Shard {
                 count - 1
             ));
         }
-        Ok(Self { index, count })
+        Ok(Self {
+            index,
+            count,
+            stripe: None,
+        })
     }
 
     /// N, the number of shards: 1 to [`Shard::MAX_COUNT`].
@@ -197,26 +259,130 @@ impl Shard {
         }
     }
 
+    /// `--shard-weights W0,W1,…`: one positive whole number per shard.
+    /// Weights with a common factor are reduced (2,2 is 1,1); all equal is
+    /// plain striping, with no stripe.
+    pub fn weighted(self, text: &str) -> Result<Self, String> {
+        let weights = text
+            .split(',')
+            .map(|w| match w.trim().parse::<u64>() {
+                Ok(weight) if weight >= 1 => Ok(weight),
+                _ => Err(format!(
+                    "'{}' is not a weight: expected whole numbers of 1 or more, one per shard (e.g. 2,1,1)",
+                    w.trim()
+                )),
+            })
+            .collect::<Result<Vec<u64>, String>>()?;
+        if weights.len() as u64 != self.count {
+            return Err(format!(
+                "{} weights for {} shards: give one per shard",
+                weights.len(),
+                self.count
+            ));
+        }
+        let common = weights.iter().copied().fold(0, gcd);
+        let weights: Vec<u64> = weights.iter().map(|w| w / common).collect();
+        if weights.iter().sum::<u64>() > Self::MAX_COUNT {
+            return Err(format!(
+                "the weights add up to more than {}: use smaller numbers in the same ratio",
+                Self::MAX_COUNT
+            ));
+        }
+        Ok(Self {
+            stripe: weights
+                .iter()
+                .any(|&w| w != 1)
+                .then(|| std::sync::Arc::new(Stripe::new(weights, self.index))),
+            ..self
+        })
+    }
+
+    /// Every shard's weight, or `None` when they are equal.
+    pub fn weights(&self) -> Option<&[u64]> {
+        self.stripe.as_deref().map(|stripe| &stripe.weights[..])
+    }
+
+    /// How many consecutive global indices hold every shard's share once:
+    /// a whole-run count this large gives each shard at least one.
+    pub fn period(&self) -> u64 {
+        self.stripe
+            .as_ref()
+            .map_or(self.count, |stripe| stripe.period)
+    }
+
+    /// Which global indices this shard sends, for the terminal.
+    pub fn describe(&self) -> String {
+        match &self.stripe {
+            Some(stripe) => format!(
+                "shard {}/{} with weights {}: {} of every {} global requests",
+                self.index,
+                self.count,
+                stripe
+                    .weights
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                stripe.positions.len(),
+                stripe.period
+            ),
+            None => format!(
+                "shard {}/{} (global requests {} mod {})",
+                self.index, self.count, self.index, self.count
+            ),
+        }
+    }
+
+    /// This shard's share of the whole run's requests.
+    pub fn share(&self) -> f64 {
+        match &self.stripe {
+            Some(stripe) => stripe.positions.len() as f64 / stripe.period as f64,
+            None => 1.0 / self.count as f64,
+        }
+    }
+
     /// The global index of this shard's `local`-th request.
     pub fn global(&self, local: u64) -> Option<u64> {
-        local.checked_mul(self.count)?.checked_add(self.index)
+        match &self.stripe {
+            Some(stripe) => {
+                let mine = stripe.positions.len() as u64;
+                (local / mine)
+                    .checked_mul(stripe.period)?
+                    .checked_add(stripe.positions[(local % mine) as usize])
+            }
+            None => local.checked_mul(self.count)?.checked_add(self.index),
+        }
     }
 
     /// The position in this shard of global request `global`.
     pub fn local(&self, global: u64) -> u64 {
-        global.saturating_sub(self.index) / self.count
+        match &self.stripe {
+            Some(stripe) => stripe.owned_below(global),
+            None => global.saturating_sub(self.index) / self.count,
+        }
     }
 
     /// How many of the global indices below `n` this shard owns.
     pub fn owned_below(&self, n: u64) -> u64 {
-        n.saturating_sub(self.index).div_ceil(self.count)
+        match &self.stripe {
+            Some(stripe) => stripe.owned_below(n),
+            None => n.saturating_sub(self.index).div_ceil(self.count),
+        }
     }
 
     /// This shard's part of a whole-run count (connections, the in-flight
-    /// cap): the first `total mod count` shards take one more.
+    /// cap): what it owns of the first `total` indices, so the parts add up
+    /// to `total` (equal shares: the first `total mod count` take one more).
     pub fn part_of(&self, total: usize) -> usize {
-        let count = self.count as usize;
-        total / count + usize::from((self.index as usize) < total % count)
+        self.owned_below(total as u64) as usize
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }
 
@@ -259,7 +425,9 @@ impl std::fmt::Debug for TlsFiles {
 impl LoadPlan {
     /// The shard this plan runs ([`Shard::WHOLE`] unless `--shard`).
     pub fn shard(&self) -> Shard {
-        self.sharding.as_ref().map_or(Shard::WHOLE, |s| s.shard)
+        self.sharding
+            .as_ref()
+            .map_or(Shard::WHOLE, |s| s.shard.clone())
     }
 
     /// A one-line description of the offered load, for the terminal: the
@@ -268,12 +436,9 @@ impl LoadPlan {
         let whole = self.describe_whole_load();
         match &self.sharding {
             Some(sharding) if sharding.shard.count > 1 => format!(
-                "{}; this is shard {}/{} (global requests {} mod {}, at most {} in flight here)",
+                "{}; this is {}, at most {} in flight here",
                 sharding.whole_load,
-                sharding.shard.index,
-                sharding.shard.count,
-                sharding.shard.index,
-                sharding.shard.count,
+                sharding.shard.describe(),
                 self.concurrency
             ),
             _ => whole,
@@ -473,5 +638,113 @@ impl Outputs {
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &std::path::PathBuf)> {
         self.files.iter().map(|(flag, path)| (*flag, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn shards(weights: &str, count: u64) -> Vec<Shard> {
+        (0..count)
+            .map(|index| {
+                Shard::parse(&format!("{index}/{count}"))
+                    .unwrap()
+                    .weighted(weights)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Equal weights are plain striping, and 2,2 is 1,1: no stripe at all.
+    #[test]
+    fn equal_weights_are_index_mod_count() {
+        for shard in shards("3,3,3", 3) {
+            assert!(shard.stripe.is_none());
+            assert_eq!(shard.global(5), Some(5 * 3 + shard.index));
+        }
+        // A stripe built for equal weights agrees with index mod count.
+        for index in 0..4 {
+            let stripe = Shard {
+                index,
+                count: 4,
+                stripe: Some(std::sync::Arc::new(Stripe::new(vec![1; 4], index))),
+            };
+            let plain = Shard::parse(&format!("{index}/4")).unwrap();
+            for n in 0..50 {
+                assert_eq!(stripe.global(n), plain.global(n));
+                assert_eq!(stripe.owned_below(n), plain.owned_below(n));
+                assert_eq!(stripe.part_of(n as usize), plain.part_of(n as usize));
+            }
+        }
+    }
+
+    /// Over random weights: the shards partition the run (every global
+    /// index once), `local` inverts `global`, `owned_below` counts, the
+    /// parts of a whole-run count add up to it, and every prefix of the run
+    /// is split within one request of the weights.
+    #[test]
+    fn weighted_shards_partition_every_prefix_by_their_weights() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        for _ in 0..200 {
+            let count = rng.random_range(1..=6u64);
+            let weights: Vec<u64> = (0..count).map(|_| rng.random_range(1..=7)).collect();
+            let text = weights
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let shards = shards(&text, count);
+            let total: u64 = weights.iter().sum();
+            let run = 3 * total + 5;
+            let mut owner = vec![None; run as usize];
+            for (k, shard) in shards.iter().enumerate() {
+                for local in 0.. {
+                    let global = shard.global(local).unwrap();
+                    if global >= run {
+                        break;
+                    }
+                    assert_eq!(owner[global as usize], None, "{text}: {global} twice");
+                    owner[global as usize] = Some(k);
+                    assert_eq!(shard.local(global), local);
+                }
+            }
+            assert!(
+                owner.iter().all(Option::is_some),
+                "{text}: every index owned"
+            );
+            for n in 0..=run {
+                let parts: Vec<u64> = shards.iter().map(|s| s.owned_below(n)).collect();
+                assert_eq!(parts.iter().sum::<u64>(), n);
+                for (k, part) in parts.iter().enumerate() {
+                    let owned = owner[..n as usize]
+                        .iter()
+                        .filter(|o| **o == Some(k))
+                        .count();
+                    assert_eq!(*part, owned as u64);
+                    let fair = n as f64 * shards[k].share();
+                    assert!((*part as f64 - fair).abs() < 1.0, "{text}: prefix {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_weights_say_what_is_expected() {
+        let shard = Shard::parse("0/3").unwrap();
+        for (weights, says) in [
+            ("2,1", "2 weights for 3 shards"),
+            ("2,0,1", "'0' is not a weight"),
+            ("2,x,1", "'x' is not a weight"),
+            ("9000,9000,1", "add up to more than"),
+        ] {
+            let why = shard.clone().weighted(weights).unwrap_err();
+            assert!(why.contains(says), "{weights}: {why}");
+        }
+        let half = shard.weighted("2,1,1").unwrap();
+        assert_eq!(half.weights(), Some(&[2, 1, 1][..]));
+        assert_eq!(half.share(), 0.5);
+        assert_eq!(half.period(), 4);
     }
 }

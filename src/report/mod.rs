@@ -64,6 +64,9 @@ pub struct Report {
 pub struct ShardSection {
     pub index: u64,
     pub count: u64,
+    /// `--shard-weights`, reduced: every shard's share (absent: equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<u64>>,
     /// The whole run's load, as for a whole run.
     pub load: String,
     /// The whole run's in-flight cap (open model) or connections (closed).
@@ -598,6 +601,7 @@ fn shard_section(plan: &LoadPlan) -> Option<ShardSection> {
     Some(ShardSection {
         index: sharding.shard.index,
         count: sharding.shard.count,
+        weights: sharding.shard.weights().map(<[u64]>::to_vec),
         load: sharding.whole_load.clone(),
         concurrency: sharding.whole_concurrency,
         start_at: sharding
@@ -643,6 +647,13 @@ pub fn plan_facts(report: &Report) -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("count", shard.map_or(1, |s| s.count).to_string()),
+        (
+            "weights",
+            shard
+                .and_then(|s| s.weights.as_ref())
+                .map(|w| json(serde_json::json!(w)))
+                .unwrap_or_default(),
+        ),
         (
             "start_at",
             shard.and_then(|s| s.start_at.clone()).unwrap_or_default(),

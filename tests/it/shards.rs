@@ -330,6 +330,67 @@ async fn shards_from_the_job_index_cover_the_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("JOB_COMPLETION_INDEX"));
 }
 
+/// `--shard-weights 2,1,1`: shard 0 sends half the run, the others a
+/// quarter each, every global index once, each following the whole run's
+/// seconds at its share; shards given other weights are not one run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_shards_split_the_run_by_their_weights() {
+    let (address, seen) = serve_recording().await;
+    let dir = common::temp_dir();
+    let url = format!("http://{address}/?seq={{{{seq}}}}");
+    let plan = |weights: &str| {
+        strings(&[
+            "load",
+            &url,
+            "--rate",
+            "400",
+            "--duration",
+            "2s",
+            "--shard-weights",
+            weights,
+        ])
+    };
+    let paths = tokio::task::block_in_place(|| run_shards(dir.path(), &plan("2,1,1"), 3, false));
+    let mut indices = seen.lock().unwrap().clone();
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (0..800).collect::<Vec<_>>(),
+        "each global request once"
+    );
+    let shards: Vec<Value> = paths.iter().map(|p| read_json(p)).collect();
+    for (shard, due) in shards.iter().zip([400u64, 200, 200]) {
+        assert_eq!(shard["run"]["requests_due"], due);
+        assert_eq!(shard["shard"]["weights"], serde_json::json!([2, 1, 1]));
+        let target = shard["run"]["target_rate_per_s"].as_f64().unwrap();
+        assert!((target - due as f64 / 2.0).abs() < 1e-6, "target {target}");
+    }
+    let out = merge(&paths, &["--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Shard 1 of a run with other weights is not shard 1 of this one.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let others = tokio::task::block_in_place(|| run_shards(&other, &plan("1,1,2"), 3, false));
+    let out = merge(
+        &[paths[0].clone(), others[1].clone(), paths[2].clone()],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("weights differ"), "{stderr}");
+    // Weights without a shard, or not one per shard: usage errors.
+    for extra in [
+        &["--shard-weights", "2,1"][..],
+        &["--shard", "0/3", "--shard-weights", "2,1"],
+    ] {
+        let mut args = strings(&["load", &url, "--requests", "1"]);
+        args.extend(strings(extra));
+        let out = output(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--shard-weights"));
+    }
+}
+
 #[test]
 fn a_throttle_probe_refuses_to_shard() {
     let out = output(&strings(&[
