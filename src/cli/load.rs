@@ -131,7 +131,7 @@ fn sharding(args: &super::ShardArgs, plan: &LoadPlan) -> Result<Option<Sharding>
         (None, None) => Shard::WHOLE,
     };
     let shard = match &args.shard_weights {
-        Some(_) if shard.count == 1 && args.shard.is_none() && args.shard_from_env.is_none() => {
+        Some(_) if args.shard.is_none() && args.shard_from_env.is_none() => {
             return usage("--shard-weights: give --shard I/N or --shard-from-env N with it");
         }
         Some(weights) => shard
