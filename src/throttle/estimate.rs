@@ -527,20 +527,20 @@ mod tests {
             rng ^= rng << 17;
             (rng % 10_000) as f64 / 10_000.0 * jitter_s
         };
-        let (mut rate, mut start): (f64, f64) = (10.0, 0.0);
-        loop {
-            let end = start + 0.5;
-            let mut throttled = false;
-            // Jittered sends reach the limiter in time order, as they would.
-            let mut sends: Vec<f64> = (0..(rate * 0.5).round() as u64)
+        // One held step: its jittered sends reach the limiter in time order,
+        // as they would; true when any was throttled.
+        let mut hold = |timeline: &mut Timeline, rate: f64, start: f64, seconds: f64| {
+            let mut sends: Vec<f64> = (0..(rate * seconds).round() as u64)
                 .map(|k| start + k as f64 / rate + jitter())
                 .collect();
             sends.sort_by(f64::total_cmp);
+            let mut throttled = false;
             for sent in sends {
-                let kind = if limiter(sent) {
+                let admitted = limiter(sent);
+                throttled |= !admitted;
+                let kind = if admitted {
                     Kind::Admitted
                 } else {
-                    throttled = true;
                     Kind::Throttled
                 };
                 timeline.add(record(sent, kind));
@@ -548,34 +548,26 @@ mod tests {
             timeline.steps.push(Step {
                 rate_per_s: rate,
                 start_s: start,
-                end_s: end,
+                end_s: start + seconds,
             });
-            start = end;
+            throttled
+        };
+        let (mut rate, mut start): (f64, f64) = (10.0, 0.0);
+        loop {
+            let throttled = hold(&mut timeline, rate, start, 0.5);
+            start += 0.5;
             if throttled {
                 break;
             }
             rate = (rate * 2.0).min(max_rate);
         }
         timeline.fit_from_s = Some(start);
-        let rate = (rate * OVERLOAD_FACTOR).min(max_rate);
-        let overload_end = start + 2.0;
-        let mut sends: Vec<f64> = (0..(rate * 2.0).round() as u64)
-            .map(|k| start + k as f64 / rate + jitter())
-            .collect();
-        sends.sort_by(f64::total_cmp);
-        for sent in sends {
-            let kind = if limiter(sent) {
-                Kind::Admitted
-            } else {
-                Kind::Throttled
-            };
-            timeline.add(record(sent, kind));
-        }
-        timeline.steps.push(Step {
-            rate_per_s: rate,
-            start_s: start,
-            end_s: overload_end,
-        });
+        hold(
+            &mut timeline,
+            (rate * OVERLOAD_FACTOR).min(max_rate),
+            start,
+            2.0,
+        );
         timeline
     }
 

@@ -508,6 +508,37 @@ async fn canary_shards_merge_to_the_single_runs_verdict() {
             share["reason"].as_str().unwrap().contains("fixed size"),
             "{share}"
         );
+        // Decided at a fixed size, so `report --recompute` decides every
+        // check of the merged canary again from the report alone…
+        let recompute = |path: &Path| {
+            Command::new(assert_cmd::cargo::cargo_bin("gateprobe"))
+                .arg("report")
+                .arg(path)
+                .arg("--recompute")
+                .output()
+                .unwrap()
+        };
+        let again = recompute(&merged_path);
+        let said = String::from_utf8_lossy(&again.stderr);
+        assert_eq!(again.status.code(), Some(*wanted), "{said}");
+        let checks = merged["checks"].as_array().unwrap().len();
+        assert!(
+            said.contains(&format!("recomputed {checks} fixed-horizon check")),
+            "{said}"
+        );
+        // …and finds counts edited under them (half the canary's moved to
+        // the stable deployment: the same total, another share).
+        let mut edited = merged.clone();
+        let canary = edited["classes"]["canary"]["count"].as_u64().unwrap();
+        let stable = edited["classes"]["stable"]["count"].as_u64().unwrap();
+        edited["classes"]["canary"]["count"] = Value::from(canary - canary / 2);
+        edited["classes"]["stable"]["count"] = Value::from(stable + canary / 2);
+        let edited_path = case_dir.join("edited.json");
+        std::fs::write(&edited_path, edited.to_string()).unwrap();
+        let caught = recompute(&edited_path);
+        let said = String::from_utf8_lossy(&caught.stderr);
+        assert_eq!(caught.status.code(), Some(2), "{said}");
+        assert!(said.contains("recomputes to"), "{said}");
         common::say(&format!(
             "canary shards {stage} {extra:?}: {}",
             merged["reason"]
