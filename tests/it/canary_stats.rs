@@ -389,7 +389,7 @@ fn dependence_table(runs: u64, out: &mut String) {
 fn canary_verdicts_carry_their_error_rates() {
     let mut out = String::new();
     let started = std::time::Instant::now();
-    split_table("10%", 2_000, 1, &mut out);
+    split_table("10%", 1_000, 1, &mut out);
     common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
     out.clear();
     gross_table(400, &mut out);
