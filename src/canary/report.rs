@@ -83,6 +83,9 @@ pub fn merged(
     shards: &[(&CanarySection, &[Check])],
     end: &EndReason,
 ) -> Result<(), String> {
+    for (section, _) in shards {
+        plausible(section)?;
+    }
     let mut section = added_up(shards)?;
     let names: Vec<&str> = section.expect.keys().map(String::as_str).collect();
     let count = |name: &str| report.classes.get(name).map_or(0, |c| c.count);
@@ -154,6 +157,42 @@ pub fn merged(
     ));
     report.canary = Some(section);
     decide(report, checks, dependence.as_deref(), end);
+    Ok(())
+}
+
+/// A saved (maybe edited) section's plan, as merge and `--recompute` read
+/// it: levels and tolerances strictly between 0 and 1, shares within 0–1
+/// (outside them the statistics have no meaning, and panicked).
+fn plausible(section: &CanarySection) -> Result<(), String> {
+    let within = |name: &str, value: f64, open: bool| {
+        let inside = if open {
+            value > 0.0 && value < 1.0
+        } else {
+            (0.0..=1.0).contains(&value)
+        };
+        match inside {
+            true => Ok(()),
+            false => Err(format!(
+                "canary.{name} is {value}, expected a fraction {}",
+                if open {
+                    "between 0 and 1"
+                } else {
+                    "from 0 to 1"
+                }
+            )),
+        }
+    };
+    within("alpha", section.alpha, true)?;
+    within("power", section.power, true)?;
+    for (name, tolerance) in &section.tolerance {
+        within(&format!("tolerance.{name}"), *tolerance, true)?;
+    }
+    for (name, share) in &section.expect {
+        within(&format!("expect.{name}"), *share, false)?;
+    }
+    if let Some(most) = section.max_unclassified {
+        within("max_unclassified", most, false)?;
+    }
     Ok(())
 }
 
