@@ -83,9 +83,6 @@ pub fn merged(
     shards: &[(&CanarySection, &[Check])],
     end: &EndReason,
 ) -> Result<(), String> {
-    for (section, _) in shards {
-        plausible(section)?;
-    }
     let mut section = added_up(shards)?;
     let names: Vec<&str> = section.expect.keys().map(String::as_str).collect();
     let count = |name: &str| report.classes.get(name).map_or(0, |c| c.count);
@@ -196,9 +193,12 @@ fn plausible(section: &CanarySection) -> Result<(), String> {
     Ok(())
 }
 
-/// The shards' canary sections added up: counts, and the latency blocks of
+/// The shards' canary sections ([`plausible`] each) added up: counts, and the latency blocks of
 /// each second (the split's connection tests are each shard's own).
 fn added_up(shards: &[(&CanarySection, &[Check])]) -> Result<CanarySection, String> {
+    for (section, _) in shards {
+        plausible(section)?;
+    }
     let mut section = shards[0].0.clone();
     section.classified = shards.iter().map(|(s, _)| s.classified).sum();
     section.unclassified = shards.iter().map(|(s, _)| s.unclassified).sum();
