@@ -8,6 +8,7 @@
 //! Every statement the checks make holds at whatever moment the run stops
 //! (confidence sequences, [`crate::stats::confseq`]): the split's pass and
 //! fail, the error check's and the latency check's, each at its stated α.
+pub mod design;
 pub mod health;
 pub mod plan;
 pub mod report;

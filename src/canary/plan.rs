@@ -2,7 +2,7 @@
 //! the health spec and the bounds (built from the flags by `cli::canary`).
 
 use crate::canary::health::HealthSpec;
-use crate::canary::split::Split;
+use crate::canary::split::{ShareTest, Split};
 use crate::plan::LoadPlan;
 
 /// A class the split is about.
@@ -42,6 +42,64 @@ pub struct CanaryPlan {
     /// The offered rate, when it is fixed (open model).
     pub rate_per_s: Option<f64>,
     pub notes: Vec<String>,
+}
+
+/// The share test's plan, for people: the design, its size and what it
+/// costs against the fixed-sample test for the same decisions.
+fn share_plan(name: &str, test: &ShareTest) -> String {
+    let e = &test.expectation;
+    let design = test.design();
+    let (low, high) = e.band();
+    let mut line = format!(
+        "share {name}: expect {} ± {}pp (band {}–{}) · group-sequential TOST on exact binomial bounds, Hwang–Shih–DeCani(−4) α-spending over {} looks, α {} per side · ends by {} responses",
+        percent(e.share),
+        crate::units::trim_float((e.tolerance * 1e6).round() / 1e4),
+        percent(low),
+        percent(high),
+        design.looks.len(),
+        crate::units::trim_float(test.alpha()),
+        design.budget(),
+    );
+    if design.fixed > 0 {
+        line.push_str(&format!(
+            " ({:.2}× the {} a fixed-sample test needs for the same zone); at {} it stops after ≈ {:.0} on average ({:.2}×)",
+            design.budget() as f64 / design.fixed as f64,
+            design.fixed,
+            percent(e.share),
+            design.at_share.expected_n,
+            design.at_share.expected_n / design.fixed as f64
+        ));
+    }
+    line
+}
+
+/// What the share test can decide within its budget: its zone.
+fn share_zone(name: &str, test: &ShareTest) -> String {
+    let design = test.design();
+    let power = test.power();
+    let points = |distance: f64| format!("{:.2}pp", distance * 100.0);
+    match (design.zone.pass, design.zone.fail) {
+        (Some(pass), Some(fail)) => format!(
+            "share {name}: decides shares at least {} inside or outside the band's edges with power {power} within {} responses (pass ≥ {} inside, fail ≥ {} outside); inconclusive only within that zone of an edge, or if the run ends first",
+            points(pass.max(fail)),
+            design.budget(),
+            points(pass),
+            points(fail),
+        ),
+        _ => {
+            let needed = super::design::budget_for_zone(
+                &test.expectation,
+                test.alpha(),
+                power,
+                test.expectation.tolerance * 0.75,
+            );
+            format!(
+                "share {name}: {} responses are too few to decide with power {power}: a share exactly as expected passes with probability {:.2}; about {needed} decide shares a quarter of the tolerance from an edge (--max-requests {needed})",
+                design.budget(),
+                design.at_share.pass
+            )
+        }
+    }
 }
 
 /// Connections opened before the clock starts, so that a split that sticks
@@ -84,18 +142,7 @@ impl CanaryPlan {
         for variant in &self.variants {
             let Some(test) = variant.test else { continue };
             let test = &self.split.tests[test];
-            let e = &test.expectation;
-            let mut line = format!(
-                "share {}: expect {} ± {}pp · {} confidence sequence, valid at any stop · plans ≤ {} responses; ≈ {:.0} on average at {} (a fixed-horizon TOST needs {})",
-                variant.name,
-                percent(e.share),
-                crate::units::trim_float((e.tolerance * 1e6).round() / 1e4),
-                level(1.0 - test.alpha()),
-                test.horizon(),
-                self.expected_sequential,
-                percent(e.share),
-                self.tost_size
-            );
+            let mut line = share_plan(&variant.name, test);
             if let Some(source) = &variant.source {
                 line.push_str(&format!(" · expected share declared by {source}"));
             }
@@ -103,6 +150,7 @@ impl CanaryPlan {
                 line.push_str(&format!(" · a dead {} fails after {after}", variant.name));
             }
             lines.push(line);
+            lines.push(share_zone(&variant.name, test));
         }
         if let (Some(spec), Some(baseline)) = (&self.health, self.baseline) {
             lines.push(format!(

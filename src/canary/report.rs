@@ -328,7 +328,12 @@ fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
 
 /// How the share intervals are made, for reports.
 pub const INTERVAL_KIND: &str =
-    "confidence sequence (beta-binomial mixture; valid at any stopping time)";
+    "exact (Clopper–Pearson) interval at 1 − 2α, the fixed-sample TOST's; the verdict uses the group-sequential exact binomial bounds, stricter at every look";
+
+/// A share distance in percentage points, for people: 0.76.
+fn points_of(distance: f64) -> String {
+    format!("{:.2}", distance * 100.0)
+}
 
 /// One check per tested share.
 fn share_checks(plan: &CanaryPlan, watch: &mut Watch<'_>, dependent: bool) -> Vec<Check> {
@@ -366,21 +371,41 @@ fn share_check(
     } else {
         hits as f64 / trials as f64
     };
-    let confidence = 1.0 - test.alpha();
+    let confidence = 1.0 - 2.0 * test.alpha();
     let (low, high) = test.interval().unwrap_or((0.0, 1.0));
     let (band_low, band_high) = e.band();
+    let design = test.design();
+    let looks = design.looks.len();
+    let zone = design
+        .zone
+        .width()
+        .map_or("its".to_string(), |zone| format!("{}pp", points_of(zone)));
     let how = match (decision.rule, decision.verdict) {
-        (Rule::Sequence, Outcome::Pass) => {
-            format!("inside the band after {} responses", decision.trials)
-        }
-        (Rule::Sequence, _) => format!("outside the band after {} responses", decision.trials),
-        (Rule::Horizon, _) => format!(
-            "still overlapping the band at the planned {} responses",
+        (Rule::Sequence, _) => format!(
+            "outside the band after {} responses (the always-valid gross-error sequence)",
             decision.trials
         ),
-        (Rule::EndOfRun, _) => format!(
-            "still overlapping the band when the run ended ({} responses)",
+        (Rule::Look, verdict) => format!(
+            "{} the band at look {} of {looks} ({} responses)",
+            if verdict == Outcome::Pass { "inside" } else { "outside" },
+            decision.look,
             decision.trials
+        ),
+        (Rule::FinalLook, verdict) => format!(
+            "{} the band at a last look when the run ended early ({} of the planned {} responses; the rest of α spent there)",
+            if verdict == Outcome::Pass { "inside" } else { "outside" },
+            decision.trials,
+            design.budget()
+        ),
+        (Rule::Horizon, _) => format!(
+            "undecided at the plan's last look ({} responses): the share is within {zone} of an edge, where this budget cannot decide with power {} (a larger --max-requests narrows the zone)",
+            decision.trials,
+            test.power()
+        ),
+        (Rule::EndOfRun, _) => format!(
+            "undecided when the run ended ({} of the planned {} responses)",
+            decision.trials,
+            design.budget()
         ),
     };
     let mut verdict = match decision.verdict {
@@ -389,7 +414,7 @@ fn share_check(
         Outcome::Inconclusive => Verdict::Inconclusive,
     };
     let mut reason = format!(
-        "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {} confidence sequence {}–{}: {how}",
+        "{} got {} ({hits}/{trials}), expected {} (band {}–{}); {how}; exact {} interval {}–{}",
         name,
         percent(observed),
         percent(e.share),

@@ -2,40 +2,31 @@
 //! `gateprobe canary` runs while traffic flows and what the seeded
 //! simulations in `tests/it/canary_stats.rs` measure (one code path for both).
 //!
-//! For each tested variant with expected share p0 and tolerance δ, a
-//! confidence sequence for its share ([`BernoulliCs`], level 1 − α, valid at
-//! every response at once) is updated with every classified response:
-//! - **pass** as soon as the sequence lies inside the band p0 ± δ;
-//! - **fail** as soon as it lies outside the band entirely;
-//! - **inconclusive** when the planned horizon is reached undecided, or the
-//!   run ends before a decision.
+//! Each tested variant (expected share p0, tolerance δ) has a
+//! group-sequential design ([`ShareDesign`], in `design.rs`): exact
+//! binomial bounds at geometric looks up to the run's budget, passing when
+//! the count is inside the band with confidence and failing when it is
+//! outside. Beside it, an always-valid confidence sequence ([`BernoulliCs`])
+//! at level 1 − α·[`GROSS_SHARE`] is updated with every response and fails
+//! gross errors at once: a dead canary, or one that takes everything, fails
+//! in about a hundred responses, a look or not.
 //!
-//! Errors: a share inside the band fails only if the sequence excluded the
-//! truth on one side, and a share outside it (or on its edge) passes only if
-//! the sequence excluded the truth on the other: each at most α, since the
-//! sequence misses the truth — ever — with probability at most α. Passing
-//! where a TOST would (a (1 − 2α) interval inside the band) carries the same
-//! per-side α; here both sides share it, which costs a few percent more
-//! responses and keeps the statement exact at any stopping time.
-//!
-//! The mixture has point masses at 0 and 1, so a dead canary (no response
-//! from it) and a canary that takes everything fail in tens of requests:
-//! zero responses from a variant expected at p0 exclude the band's lower
-//! edge p0 − δ once (1 − p0 + δ)^n ≤ w0·α (67 requests at 10% ± 2pp,
-//! α = 0.01; a rule that fails sooner would fail a true 8.5% more often than
-//! α: 0.915^50 = 1.2%).
-//!
-//! Edges at 0% or 100% are the ends of the unit interval: an expected 100%
-//! passes when the sequence excludes 100% − δ from above, and fails when it
-//! lies below it — one-sided by the same rule.
+//! Errors: a share on an edge or outside the band passes with probability
+//! ≤ α (each edge's one-sided bound spends α: TOST); a share inside it
+//! fails with probability ≤ α (the bounds' α·(1 − GROSS_SHARE) plus the
+//! sequence's α·GROSS_SHARE). Both hold at every look, and at the extra
+//! look a run that ends before its plan takes (the rest of α spent there).
 //!
 //! With several tested variants each runs at α/k (Bonferroni): a correct
 //! split fails with probability at most α in all.
+use std::sync::Arc;
+
 use serde_json::json;
 
+use super::design::{ShareDesign, GROSS_SHARE};
 use crate::check::{Check, Verdict};
-use crate::stats::binomial::normal_quantile;
 use crate::stats::confseq::{Band, BernoulliCs, Mixture, Placement, Point};
+use crate::stats::sequential::Stop;
 use crate::units::percent;
 
 /// Mixture weight on "no response from this variant at all" (share 0).
@@ -61,7 +52,7 @@ impl Expectation {
         )
     }
 
-    /// The mixture the share's sequence uses: centred on the expectation
+    /// The mixture the gross sequence uses: centred on the expectation
     /// (kept δ/2 inside the unit interval), spread to resolve δ.
     pub fn mixture(&self) -> Mixture {
         let center = self
@@ -74,12 +65,19 @@ impl Expectation {
 /// How a share was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// The confidence sequence left the band or settled inside it.
+    /// The always-valid sequence left the band (a gross error).
     Sequence,
-    /// The planned horizon was reached undecided.
+    /// A planned look's bounds decided.
+    Look,
+    /// The plan's last look was reached undecided: the share is within the
+    /// zone of an edge.
     Horizon,
-    /// The run ended (cap, interrupt, another check failed) undecided.
+    /// The run ended (cap, interrupt, another check failed) before the
+    /// plan; a last look at what was seen decided nothing.
     EndOfRun,
+    /// The run ended before the plan, and a last look at what was seen
+    /// (the rest of α spent there) decided.
+    FinalLook,
 }
 
 /// A decision with the evidence it rests on.
@@ -89,6 +87,8 @@ pub struct Decision {
     pub rule: Rule,
     pub hits: u64,
     pub trials: u64,
+    /// The look it was decided at (1-based; 0 for the sequence).
+    pub look: usize,
 }
 
 /// What a share test concluded.
@@ -104,38 +104,51 @@ pub enum Outcome {
 pub struct ShareTest {
     pub expectation: Expectation,
     alpha: f64,
-    /// The sequence with every unattributable response counted as another
-    /// variant's (a miss) …
+    power: f64,
+    /// The plan (shared: a simulation clones the test for every run).
+    design: Arc<ShareDesign>,
+    /// The gross sequence with every unattributable response counted as
+    /// another variant's (a miss) …
     cs: BernoulliCs,
     /// … and, once there is one, as this variant's (a hit). The truth lies
     /// between: a decision needs both to agree.
     cs_high: Option<BernoulliCs>,
+    unattributable: u64,
     band: Band,
     /// p0 with its logarithms (for the always-valid p-value).
     expected: Point,
-    horizon: u64,
     /// The largest ln M seen at p0: the always-valid p-value of "the share
     /// is p0" is min(1, 1/max M).
     max_log_ratio_at_share: f64,
+    /// The next planned look (index into the design's looks).
+    next_look: usize,
     decision: Option<Decision>,
 }
 
 impl ShareTest {
     /// `alpha` is this variant's level (already divided among variants);
-    /// `power` the chance wanted of passing a share exactly as expected
-    /// within the horizon.
-    pub fn new(expectation: Expectation, alpha: f64, power: f64) -> Self {
-        let horizon = pass_horizon(&expectation, alpha, power);
+    /// `power` the chance wanted of deciding a share the zone away from an
+    /// edge; `budget` the responses the plan ends at.
+    pub fn new(expectation: Expectation, alpha: f64, power: f64, budget: u64) -> Self {
+        let design = ShareDesign::planned(&expectation, alpha, power, budget);
+        Self::with_design(Arc::new(design), alpha, power)
+    }
+
+    fn with_design(design: Arc<ShareDesign>, alpha: f64, power: f64) -> Self {
+        let expectation = design.expectation.clone();
         let (low, high) = expectation.band();
         Self {
-            cs: BernoulliCs::new(expectation.mixture(), alpha),
+            cs: BernoulliCs::new(expectation.mixture(), alpha * GROSS_SHARE),
             cs_high: None,
+            unattributable: 0,
             band: Band::new(low, high),
             expected: Point::new(expectation.share),
             expectation,
             alpha,
-            horizon,
+            power,
+            design,
             max_log_ratio_at_share: 0.0,
+            next_look: 0,
             decision: None,
         }
     }
@@ -144,10 +157,17 @@ impl ShareTest {
         self.alpha
     }
 
+    pub fn power(&self) -> f64 {
+        self.power
+    }
+
+    pub fn design(&self) -> &ShareDesign {
+        &self.design
+    }
+
     /// The test decided once, at a fixed size: `hits` of `classified`
     /// responses from this variant and `unattributable` that may have been
-    /// (merged shards). The sequence holds at every size at once, so at
-    /// this one too: the same rule, the same α.
+    /// (merged shards, which never stop early): one look with all of α.
     pub fn at_counts(
         expectation: Expectation,
         alpha: f64,
@@ -156,14 +176,16 @@ impl ShareTest {
         classified: u64,
         unattributable: u64,
     ) -> Self {
-        let mut test = Self::new(expectation, alpha, power);
-        let mixture = test.expectation.mixture();
         let trials = classified + unattributable;
-        test.cs = BernoulliCs::from_counts(mixture, alpha, hits, trials);
+        let design = ShareDesign::one_look(&expectation, alpha, power, trials);
+        let mut test = Self::with_design(Arc::new(design), alpha, power);
+        let mixture = test.expectation.mixture();
+        test.cs = BernoulliCs::from_counts(mixture, alpha * GROSS_SHARE, hits, trials);
+        test.unattributable = unattributable;
         if unattributable > 0 {
             test.cs_high = Some(BernoulliCs::from_counts(
                 mixture,
-                alpha,
+                alpha * GROSS_SHARE,
                 hits + unattributable,
                 trials,
             ));
@@ -172,9 +194,9 @@ impl ShareTest {
         test
     }
 
-    /// Classified responses after which an undecided test is inconclusive.
+    /// Responses the plan ends at (its last look).
     pub fn horizon(&self) -> u64 {
-        self.horizon
+        self.design.budget()
     }
 
     /// (responses from this variant, responses in all), unattributable
@@ -183,19 +205,30 @@ impl ShareTest {
         (self.cs.hits(), self.cs.trials())
     }
 
+    /// Responses no variant claimed, counted both ways.
+    pub fn unattributable(&self) -> u64 {
+        self.unattributable
+    }
+
     pub fn decision(&self) -> Option<Decision> {
         self.decision
     }
 
-    /// The confidence sequence's interval now (level 1 − α): with
-    /// unattributable responses, from the lower end of "none were this
-    /// variant's" to the upper end of "all were".
+    /// An exact (Clopper–Pearson) interval for the share at level 1 − 2α,
+    /// the fixed-sample TOST's, for reading: with unattributable responses,
+    /// from the lower end of "none were this variant's" to the upper end of
+    /// "all were". The verdict rests on the design's bounds, which are
+    /// stricter at every look.
     pub fn interval(&self) -> Option<(f64, f64)> {
-        let low = self.cs.interval()?;
-        match &self.cs_high {
-            None => Some(low),
-            Some(high) => Some((low.0, high.interval()?.1)),
+        let (hits, trials) = self.counts();
+        if trials == 0 {
+            return None;
         }
+        let level = (2.0 * self.alpha).min(0.5);
+        let low = crate::stats::binomial::clopper_pearson(hits, trials, level).0;
+        let high =
+            crate::stats::binomial::clopper_pearson(hits + self.unattributable, trials, level).1;
+        Some((low, high))
     }
 
     /// The always-valid p-value of "the share is exactly as expected".
@@ -209,20 +242,21 @@ impl ShareTest {
         if low <= 0.0 {
             return None;
         }
-        let mut cs = BernoulliCs::new(self.expectation.mixture(), self.alpha);
-        (1..=100_000).find(|_| {
+        let mut cs = BernoulliCs::new(self.expectation.mixture(), self.alpha * GROSS_SHARE);
+        (1..=1_000_000).find(|_| {
             cs.push(false);
             cs.excludes(low)
         })
     }
 
-    fn decide(&mut self, verdict: Outcome, rule: Rule) {
+    fn decide(&mut self, verdict: Outcome, rule: Rule, look: usize) {
         let (hits, trials) = self.counts();
         self.decision = Some(Decision {
             verdict,
             rule,
             hits,
             trials,
+            look,
         });
     }
 
@@ -238,6 +272,40 @@ impl ShareTest {
         self.decide_now()
     }
 
+    /// Adds `hits` and `misses` at once: the same as observing them one by
+    /// one when no checkpoint ([`ShareTest::next_checkpoint`]) lies before
+    /// the last of them (the simulations' fast path).
+    pub fn observe_counts(&mut self, hits: u64, misses: u64) -> Option<Decision> {
+        if self.decision.is_some() {
+            return self.decision;
+        }
+        self.cs.push_counts(hits, misses);
+        if let Some(high) = &mut self.cs_high {
+            high.push_counts(hits, misses);
+        }
+        self.decide_now()
+    }
+
+    /// The next response count at which the test may decide: a look, or
+    /// a look of the gross sequence (every response up to
+    /// [`GROSS_EVERY`], then every n/[`GROSS_EVERY`]-th: it is valid at any
+    /// times, and this keeps its cost flat).
+    pub fn next_checkpoint(&self) -> u64 {
+        let trials = self.cs.trials();
+        let look = self
+            .design
+            .looks
+            .get(self.next_look)
+            .copied()
+            .unwrap_or(u64::MAX);
+        let mut next = trials + 1;
+        while !gross_checkpoint(next) {
+            let stride = (next / GROSS_EVERY).max(1);
+            next = (next / stride + 1) * stride;
+        }
+        next.min(look)
+    }
+
     /// Adds a response no variant claims: it may have been this variant's.
     pub fn observe_unattributable(&mut self) -> Option<Decision> {
         if self.decision.is_some() {
@@ -246,10 +314,39 @@ impl ShareTest {
         let high = self.cs_high.get_or_insert_with(|| self.cs.clone());
         high.push(true);
         self.cs.push(false);
+        self.unattributable += 1;
         self.decide_now()
     }
 
+    /// Where the gross sequence stands (both attributions agreeing).
+    fn gross(&self) -> Placement {
+        match &self.cs_high {
+            None => self.cs.against(&self.band),
+            Some(high) => {
+                let (low_side, high_side) = (self.cs.against(&self.band), high.against(&self.band));
+                let same_side =
+                    (self.cs.estimate() > self.band.high.p) == (high.estimate() > self.band.high.p);
+                match (low_side, high_side) {
+                    (Placement::Outside, Placement::Outside) if same_side => Placement::Outside,
+                    _ => Placement::Undecided,
+                }
+            }
+        }
+    }
+
     fn decide_now(&mut self) -> Option<Decision> {
+        if gross_checkpoint(self.cs.trials()) {
+            self.gross_look();
+        }
+        if self.decision.is_some() {
+            return self.decision;
+        }
+        self.planned_look()
+    }
+
+    /// The gross sequence's look: the always-valid p-value, and a fail
+    /// when it lies outside the band.
+    fn gross_look(&mut self) {
         let share = self.expectation.share;
         if share > 0.0 && share < 1.0 {
             // The weaker evidence of the two attributions.
@@ -259,81 +356,79 @@ impl ShareTest {
             }
             self.max_log_ratio_at_share = self.max_log_ratio_at_share.max(ratio);
         }
-        let placement = match &self.cs_high {
-            None => self.cs.against(&self.band),
-            Some(high) => {
-                let (low_side, high_side) = (self.cs.against(&self.band), high.against(&self.band));
-                let same_side =
-                    (self.cs.estimate() > self.band.high.p) == (high.estimate() > self.band.high.p);
-                match (low_side, high_side) {
-                    (Placement::Inside, Placement::Inside) => Placement::Inside,
-                    (Placement::Outside, Placement::Outside) if same_side => Placement::Outside,
-                    _ => Placement::Undecided,
+        if self.gross() == Placement::Outside {
+            self.decide(Outcome::Fail, Rule::Sequence, 0);
+        }
+    }
+
+    /// The design's look, when the responses reach one.
+    fn planned_look(&mut self) -> Option<Decision> {
+        let (hits, trials) = self.counts();
+        let design = Arc::clone(&self.design);
+        let looks = &design.looks;
+        while self.next_look < looks.len() && looks[self.next_look] <= trials {
+            let look = self.next_look;
+            self.next_look += 1;
+            if looks[look] < trials {
+                // Only a look at exactly its size decides (at_counts has one
+                // look, at its size).
+                continue;
+            }
+            match design.decide(look, hits, self.unattributable) {
+                Stop::Pass => self.decide(Outcome::Pass, Rule::Look, look + 1),
+                Stop::Fail => self.decide(Outcome::Fail, Rule::Look, look + 1),
+                Stop::Continue if look + 1 == looks.len() => {
+                    self.decide(Outcome::Inconclusive, Rule::Horizon, look + 1)
                 }
+                Stop::Continue => {}
             }
-        };
-        match placement {
-            Placement::Inside => self.decide(Outcome::Pass, Rule::Sequence),
-            Placement::Outside => self.decide(Outcome::Fail, Rule::Sequence),
-            Placement::Undecided if self.cs.trials() >= self.horizon => {
-                self.decide(Outcome::Inconclusive, Rule::Horizon)
-            }
-            Placement::Undecided => {}
         }
         self.decision
     }
 
-    /// The decision, or inconclusive on what was seen when the run ended
-    /// before one.
+    /// The decision, or — when the run ended before the plan — one last
+    /// look at what was seen, spending the rest of α there (the end of a
+    /// run does not depend on the split's counts); inconclusive when that
+    /// decides nothing.
     pub fn finish(&mut self) -> Decision {
         if self.decision.is_none() {
-            self.decide(Outcome::Inconclusive, Rule::EndOfRun);
+            let (hits, trials) = self.counts();
+            let done = &self.design.looks[..self.next_look];
+            let outcome = if trials > done.last().copied().unwrap_or(0) {
+                let budget = self.design.budget().max(1) as f64;
+                let mut looks = done.to_vec();
+                let mut fractions: Vec<f64> = looks.iter().map(|n| *n as f64 / budget).collect();
+                looks.push(trials);
+                fractions.push(1.0);
+                let last = ShareDesign::bounds_at_looks(
+                    &self.expectation,
+                    self.alpha,
+                    self.power,
+                    looks,
+                    &fractions,
+                );
+                last.decide(last.looks.len() - 1, hits, self.unattributable)
+            } else {
+                Stop::Continue
+            };
+            let look = self.next_look + 1;
+            match outcome {
+                Stop::Pass => self.decide(Outcome::Pass, Rule::FinalLook, look),
+                Stop::Fail => self.decide(Outcome::Fail, Rule::FinalLook, look),
+                Stop::Continue => self.decide(Outcome::Inconclusive, Rule::EndOfRun, look),
+            }
         }
         self.decision.expect("decided above")
     }
 }
 
-/// The classified responses a share test plans for: the first n at which a
-/// share observed z standard errors from p0 (z for a two-sided `power`)
-/// would already pass — so a share exactly as expected passes by then with
-/// about that probability — and at which a share 2δ outside the band,
-/// observed z standard errors towards it, would already fail (this is what
-/// sizes a one-sided test at 0% or 100%).
-pub fn pass_horizon(expectation: &Expectation, alpha: f64, power: f64) -> u64 {
-    let z = normal_quantile(0.5 + power / 2.0);
-    let (low, high) = expectation.band();
-    let band = Band::new(low, high);
-    let mixture = expectation.mixture();
-    let delta = expectation.tolerance;
-    let standard_error = |share: f64, n: u64| {
-        let share = share.clamp(delta / 2.0, 1.0 - delta / 2.0);
-        z * (share * (1.0 - share) / n as f64).sqrt()
-    };
-    let placed = |observed: f64, n: u64| {
-        let hits = (observed.clamp(0.0, 1.0) * n as f64).round() as u64;
-        BernoulliCs::from_counts(mixture, alpha, hits.min(n), n).against(&band)
-    };
-    let share = expectation.share;
-    let passes = |n: u64| {
-        let error = standard_error(share, n);
-        [share - error, share + error]
-            .into_iter()
-            .all(|observed| placed(observed, n) == Placement::Inside)
-    };
-    let fails = |n: u64| {
-        let mut outside = Vec::new();
-        if share - 2.0 * delta > 0.0 {
-            outside.push(share - 2.0 * delta + standard_error(share - 2.0 * delta, n));
-        }
-        if share + 2.0 * delta < 1.0 {
-            outside.push(share + 2.0 * delta - standard_error(share + 2.0 * delta, n));
-        }
-        outside
-            .into_iter()
-            .all(|observed| placed(observed, n) == Placement::Outside)
-    };
-    crate::canary::health::doubling_search(passes)
-        .max(crate::canary::health::doubling_search(fails))
+/// The gross sequence looks at every response up to this many, then every
+/// n/GROSS_EVERY-th (at most 0.4% late).
+pub const GROSS_EVERY: u64 = 256;
+
+/// Whether the gross sequence is looked at after `trials` responses.
+fn gross_checkpoint(trials: u64) -> bool {
+    trials % (trials / GROSS_EVERY).max(1) == 0
 }
 
 /// The split: one [`ShareTest`] per tested variant, at α/k each.
@@ -353,12 +448,22 @@ pub enum State {
 }
 
 impl Split {
-    pub fn new(expectations: &[Expectation], alpha: f64, power: f64) -> Self {
+    /// The tests of `expectations` at α/k each, planned to end at
+    /// `budget` responses, or — with none given — at the size that decides
+    /// shares half a tolerance from an edge ([`default_budget`]).
+    pub fn new(expectations: &[Expectation], alpha: f64, power: f64, budget: Option<u64>) -> Self {
         let each = alpha_each(alpha, expectations.len());
+        let budget = budget.unwrap_or_else(|| {
+            expectations
+                .iter()
+                .map(|e| super::design::default_budget(e, each, power))
+                .max()
+                .unwrap_or(1)
+        });
         Self {
             tests: expectations
                 .iter()
-                .map(|expectation| ShareTest::new(expectation.clone(), each, power))
+                .map(|expectation| ShareTest::new(expectation.clone(), each, power, budget))
                 .collect(),
         }
     }
@@ -414,35 +519,46 @@ impl Split {
     /// Runs the procedure on requests drawn with the given true `shares`
     /// (one per tested variant; the rest go to untested variants) until it
     /// stops; returns the verdict and the classified responses it used.
+    /// Responses are drawn in bulk up to the next checkpoint (multinomial,
+    /// as binomials in turn), which decides exactly as one by one.
     pub fn simulate(&self, shares: &[f64], rng: &mut impl rand::Rng) -> (Outcome, u64) {
+        use rand_distr::{Binomial, Distribution};
         let mut split = self.clone();
         let cap = self.horizon().max(1);
-        for used in 1..=cap {
-            let draw: f64 = rng.random();
-            let mut cumulative = 0.0;
-            let variant = shares.iter().position(|share| {
-                cumulative += share;
-                draw < cumulative
-            });
-            if split.observe(variant) != State::Running {
-                return (split.finish(), used);
+        let mut used = 0;
+        while used < cap {
+            let next = split
+                .tests
+                .iter()
+                .filter(|test| test.decision.is_none())
+                .map(ShareTest::next_checkpoint)
+                .min()
+                .unwrap_or(cap)
+                .min(cap);
+            let batch = next - used;
+            let (mut left, mut left_share) = (batch, 1.0);
+            for (test, share) in split.tests.iter_mut().zip(shares) {
+                let p = (share / left_share).clamp(0.0, 1.0);
+                let hits = Binomial::new(left, p).map_or(0, |b| b.sample(rng));
+                test.observe_counts(hits, batch - hits);
+                left -= hits;
+                left_share = (left_share - share).max(1e-300);
+            }
+            used = next;
+            if split.state() != State::Running {
+                break;
             }
         }
-        (split.finish(), cap)
+        (split.finish(), used)
     }
 
-    /// Mean classified responses to a decision when every variant gets
-    /// exactly its expected share: a seeded simulation of this procedure,
-    /// printed before a run, on a fixed budget of draws (so planning takes
-    /// milliseconds whatever the tolerance).
+    /// Mean responses to a decision when every variant gets exactly its
+    /// expected share: exact, from each test's design (the longest).
     pub fn expected_requests(&self) -> f64 {
-        use rand::SeedableRng;
-        let horizon = self.horizon().max(1);
-        let runs = (2_000_000 / horizon).clamp(1, 400);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let shares: Vec<f64> = self.tests.iter().map(|t| t.expectation.share).collect();
-        let total: u64 = (0..runs).map(|_| self.simulate(&shares, &mut rng).1).sum();
-        total as f64 / runs as f64
+        self.tests
+            .iter()
+            .map(|test| test.design().at_share.expected_n)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -464,7 +580,7 @@ mod tests {
     /// draws per case, at the edges of what the rule claims.
     #[test]
     fn one_look_at_a_fixed_size_keeps_alpha() {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let (alpha, power) = (0.01, 0.95);
         let runs = 10_000;
         let mut rng = rand::rngs::StdRng::seed_from_u64(1515);
@@ -475,12 +591,14 @@ mod tests {
                 tolerance: 0.05,
             },
         ] {
-            let n = pass_horizon(&e, alpha, power);
+            let n = ShareDesign::planned(&e, alpha, power, 10_000).fixed;
             let (low, high) = e.band();
             let rate = |truth: f64, want: Outcome, rng: &mut rand::rngs::StdRng| {
+                use rand_distr::{Binomial, Distribution};
+                let draws = Binomial::new(n, truth).unwrap();
                 (0..runs)
                     .filter(|_| {
-                        let hits = (0..n).filter(|_| rng.random::<f64>() < truth).count() as u64;
+                        let hits = draws.sample(rng);
                         let mut test = ShareTest::at_counts(e.clone(), alpha, power, hits, n, 0);
                         test.finish().verdict == want
                     })
@@ -511,10 +629,11 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_variant_fails_in_tens_of_requests() {
-        let mut test = ShareTest::new(ten_percent(), 0.01, 0.95);
+    fn a_dead_variant_fails_in_about_a_hundred_requests() {
+        let mut test = ShareTest::new(ten_percent(), 0.01, 0.95, 20_000);
         let after = test.dead_after().unwrap();
-        assert!((60..=67).contains(&after), "{after}");
+        // (1 − 0.08)^n ≤ 0.4·α/10 first at n = 94; the Beta part may add a little.
+        assert!((85..=94).contains(&after), "{after}");
         for _ in 1..after {
             assert_eq!(test.observe(false), None);
         }
@@ -523,9 +642,32 @@ mod tests {
         assert_eq!(decision.trials, after);
     }
 
+    /// Responses fed in bulk between checkpoints decide exactly as one by
+    /// one (the simulations' fast path is the live path).
+    #[test]
+    fn bulk_and_one_by_one_decide_alike() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(30);
+        for truth in [0.0, 0.07, 0.085, 0.1, 0.115, 0.13, 0.3] {
+            let responses: Vec<bool> = (0..20_000).map(|_| rng.random::<f64>() < truth).collect();
+            let mut one = ShareTest::new(ten_percent(), 0.01, 0.95, 20_000);
+            let mut bulk = one.clone();
+            let by_one = responses.iter().find_map(|hit| one.observe(*hit));
+            let mut fed = 0;
+            let mut by_bulk = None;
+            while fed < responses.len() && by_bulk.is_none() {
+                let next = (bulk.next_checkpoint() as usize).min(responses.len());
+                let hits = responses[fed..next].iter().filter(|hit| **hit).count() as u64;
+                by_bulk = bulk.observe_counts(hits, (next - fed) as u64 - hits);
+                fed = next;
+            }
+            assert_eq!(by_one, by_bulk, "true share {truth}");
+        }
+    }
+
     #[test]
     fn everything_on_the_canary_fails_at_once() {
-        let mut test = ShareTest::new(ten_percent(), 0.01, 0.95);
+        let mut test = ShareTest::new(ten_percent(), 0.01, 0.95, 20_000);
         let decided = (1..=50).find_map(|n| test.observe(true).map(|d| (n, d)));
         let (n, decision) = decided.unwrap();
         assert_eq!(decision.verdict, Outcome::Fail);
@@ -533,11 +675,12 @@ mod tests {
     }
 
     #[test]
-    fn the_horizon_covers_passing_and_failing() {
-        // TOST at α = 0.01, power 0.95, 10% ± 2pp: 4,134 responses; the
-        // horizon also lets a share 2δ out fail (about three times that).
-        let horizon = ShareTest::new(ten_percent(), 0.01, 0.95).horizon();
-        assert!((4_134..20_000).contains(&horizon), "{horizon}");
+    fn without_a_budget_the_plan_decides_half_a_tolerance_out() {
+        // 10% ± 2pp: shares 1pp from an edge decide with power 0.95; a
+        // fixed one-sided test at each edge needs about 17,800 for that.
+        let split = Split::new(&[ten_percent()], 0.01, 0.95, None);
+        let horizon = split.horizon();
+        assert!((17_000..21_000).contains(&horizon), "{horizon}");
     }
 }
 

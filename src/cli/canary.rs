@@ -4,12 +4,11 @@ use anyhow::Result;
 use crate::canary::health;
 use crate::canary::health::{HealthSpec, LatencyMargin};
 use crate::canary::plan::*;
-use crate::canary::split::{alpha_each, Expectation, Split};
+use crate::canary::split::{Expectation, Split};
 use crate::classify::Classifier;
 use crate::cli::CanaryArgs;
 use crate::plan::schedule::Schedule;
 use crate::plan::{usage, LoadPlan, UsageError};
-use crate::stats::binomial::tost_sample_size;
 use crate::units;
 
 fn open_unit(
@@ -35,9 +34,12 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     let baseline = baseline(args.baseline.as_deref(), &classifier, &mut variants)?;
     let mut notes = Vec::new();
     let expectations = tested_shares(args, &mut variants, baseline, &mut notes)?;
-    let split = Split::new(&expectations, alpha, power);
+    let probe = load(args, 1)?;
+    let cap = request_cap(args)?;
+    let budget = budget(cap, &probe, args.load.duration.is_some());
+    let split = Split::new(&expectations, alpha, power, budget);
     let expected_sequential = split.expected_requests();
-    let tost_size = tost_size(&expectations, alpha, power);
+    let tost_size = tost_size(&split);
     let smallest_share = variants
         .iter()
         .map(|variant| variant.share)
@@ -61,7 +63,6 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         ));
     }
 
-    let probe = load(args, 1)?;
     let rate_per_s = match &probe.schedule {
         Schedule::Open(curve) => Some(curve.max_rate_per_s()),
         Schedule::Closed => None,
@@ -83,7 +84,6 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         rate_per_s,
         notes,
     };
-    let cap = request_cap(args)?;
     size(&mut canary, cap);
     let load = load(args, canary.max_requests)?;
     canary.load = load;
@@ -174,20 +174,13 @@ fn load(args: &CanaryArgs, requests: u64) -> Result<LoadPlan, UsageError> {
     Ok(load)
 }
 
-/// Fixed-horizon (TOST) classified responses the split needs: the most any
-/// tested share needs at its level.
-fn tost_size(expectations: &[Expectation], alpha: f64, power: f64) -> u64 {
-    expectations
+/// The fixed-sample test's size for the zone each tested share's plan
+/// decides: the most any tested share needs.
+fn tost_size(split: &Split) -> u64 {
+    split
+        .tests
         .iter()
-        .filter(|e| e.share > 0.0 && e.share < 1.0)
-        .map(|e| {
-            tost_sample_size(
-                e.share,
-                e.tolerance,
-                alpha_each(alpha, expectations.len()),
-                power,
-            )
-        })
+        .map(|test| test.design().fixed)
         .max()
         .unwrap_or(0)
 }
@@ -429,6 +422,21 @@ fn request_cap(args: &CanaryArgs) -> Result<Option<u64>, UsageError> {
             .or_else(|why| usage(format!("--requests: {why}"))),
         (None, None) => Ok(None),
     }
+}
+
+/// The responses the run can count on, which the split plans to decide
+/// within: `--max-requests`, and what `--duration` at the schedule's rate
+/// sends (the smaller); none when neither bounds the run.
+fn budget(cap: Option<u64>, probe: &LoadPlan, timed: bool) -> Option<u64> {
+    let timed = match (&probe.schedule, timed) {
+        (Schedule::Open(curve), true) => Some(curve.expected_requests().floor() as u64),
+        _ => None,
+    };
+    match (cap, timed) {
+        (Some(cap), Some(timed)) => Some(cap.min(timed)),
+        (cap, timed) => cap.or(timed),
+    }
+    .map(|budget| budget.max(1))
 }
 
 /// The requests the checks plan for, and the cap: `given`, or room to

@@ -20,6 +20,29 @@ pub fn tost_sample_size(p0: f64, margin: f64, alpha: f64, power: f64) -> u64 {
     (z * z * p0 * (1.0 - p0) / (margin * margin)).ceil() as u64
 }
 
+/// The exact (Clopper–Pearson) interval for a share from `hits` of
+/// `trials`: each side misses with probability at most `alpha` (so the
+/// interval is at level 1 − 2α), from the beta quantiles (Clopper &
+/// Pearson 1934; SciPy's `binomtest(...).proportion_ci(method="exact")`).
+pub fn clopper_pearson(hits: u64, trials: u64, alpha: f64) -> (f64, f64) {
+    use statrs::distribution::Beta;
+    if trials == 0 {
+        return (0.0, 1.0);
+    }
+    let (x, n) = (hits.min(trials) as f64, trials as f64);
+    let low = if hits == 0 {
+        0.0
+    } else {
+        Beta::new(x, n - x + 1.0).map_or(0.0, |beta| beta.inverse_cdf(alpha))
+    };
+    let high = if hits >= trials {
+        1.0
+    } else {
+        Beta::new(x + 1.0, n - x).map_or(1.0, |beta| beta.inverse_cdf(1.0 - alpha))
+    };
+    (low, high)
+}
+
 /// Fewest trials a group needs to enter [`dispersion_test`].
 pub const MIN_GROUP_TRIALS: u64 = 5;
 

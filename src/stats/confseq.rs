@@ -112,6 +112,18 @@ impl BernoulliCs {
         self.trials += 1;
     }
 
+    /// Adds `hits` and `misses` at once (the same as pushing them one by
+    /// one: the mixture depends on the counts only).
+    pub fn push_counts(&mut self, hits: u64, misses: u64) {
+        let Mixture { a, b, .. } = self.mixture;
+        let (s, f) = (self.hits as f64, (self.trials - self.hits) as f64);
+        let (h, m) = (hits as f64, misses as f64);
+        self.log_beta_ratio += ln_beta(a + s + h, b + f + m) - ln_beta(a + s, b + f);
+        self.log_flat_ratio += ln_beta(1.0 + s + h, 1.0 + f + m) - ln_beta(1.0 + s, 1.0 + f);
+        self.hits += hits;
+        self.trials += hits + misses;
+    }
+
     pub fn hits(&self) -> u64 {
         self.hits
     }
@@ -376,6 +388,22 @@ mod tests {
         for p in [0.05, 0.1, 0.2] {
             let (x, y) = (running.log_ratio(p), counted.log_ratio(p));
             assert!((x - y).abs() < 1e-8, "{p}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn counts_at_once_equal_one_by_one() {
+        let mixture = Mixture::centred(0.1, 0.02, 0.4, 0.1, 0.1);
+        let mut one = BernoulliCs::new(mixture, 0.01);
+        let mut bulk = BernoulliCs::new(mixture, 0.01);
+        for index in 0..300u64 {
+            one.push(index % 7 == 0);
+        }
+        bulk.push_counts(20, 80);
+        bulk.push_counts(23, 177);
+        assert_eq!((one.hits(), one.trials()), (bulk.hits(), bulk.trials()));
+        for p in [0.05, 0.14, 0.3] {
+            assert!((one.log_ratio(p) - bulk.log_ratio(p)).abs() < 1e-8);
         }
     }
 

@@ -10,3 +10,4 @@
 pub mod binomial;
 pub mod confseq;
 pub mod line;
+pub mod sequential;

@@ -125,74 +125,145 @@ fn at_least(rate: f64, claim: f64, runs: u64) -> bool {
     rate >= claim - 3.0 * (claim * (1.0 - claim) / runs as f64).sqrt()
 }
 
-/// One p0's table: true shares at p0 + k·δ.
-fn split_table(p0_text: &str, runs: u64, seed: u64, out: &mut String) {
-    let plan = plan(&["--expect", &format!("canary={p0_text}"), "--no-health"]);
+/// The split's power curve at one expectation and budget: true shares
+/// from p0 − 2δ to p0 + 2δ in δ/4 steps, each edge ± the plan's zone, ±
+/// `extra` (e.g. 0.8pp) and just inside each edge; `steps = false` keeps
+/// the edges and zones alone (CI). Beside the seeded simulation of the
+/// exact code: the design's exact pass and fail chances (its lattice walk,
+/// without the gross sequence) and a fixed-sample test's at the budget.
+/// Asserts every claim: a share on an edge or outside passes ≤ α, inside
+/// fails ≤ α; at least the zone inside passes ≥ power, at least the zone
+/// outside fails ≥ power; the maximum is ≤ 1.2× and the mean at p0 ≤ 0.8×
+/// the fixed test for the zone.
+fn split_curve(
+    expect: (&str, &str),
+    budget: u64,
+    extra: f64,
+    runs: u64,
+    steps: bool,
+    seed: u64,
+    out: &mut String,
+) {
+    let plan = plan(&[
+        "--expect",
+        &format!("canary={}", expect.0),
+        "--tolerance",
+        expect.1,
+        "--no-health",
+        "--max-requests",
+        &budget.to_string(),
+    ]);
     let test = &plan.split.tests[0];
+    let design = test.design();
     let (p0, delta) = (test.expectation.share, test.expectation.tolerance);
+    let (low, high) = test.expectation.band();
+    let zone = design.zone.width().expect("the budget decides");
+    let fixed = design.fixed as f64;
+    let ratio = design.budget() as f64 / fixed;
+    let mean_ratio = design.at_share.expected_n / fixed;
     out.push_str(&format!(
-        "\n**p0 {}, δ {}pp, α {ALPHA}, power {POWER}** (horizon {} responses; TOST {})\n\n| true share | pass | fail | mean responses | claim |\n|---|---|---|---|---|\n",
-        gateprobe::canary::percent(p0),
-        (delta * 1e4).round() / 1e2,
-        test.horizon(),
-        plan.tost_size
+        "\n**{} ± {}, budget {budget}, α {ALPHA}, power {POWER}**: zone {:.2}pp · {} looks · max {} = {ratio:.3}× the fixed test's {} for that zone · mean at p0 {:.0} = {mean_ratio:.3}× ({runs} runs a share)\n\n| true share | from the edge | pass | fail | inconclusive | mean / max responses | exact pass / fail | fixed test at {budget}: pass / fail | claim |\n|---|---|---|---|---|---|---|---|---|\n",
+        expect.0, expect.1, zone * 100.0, design.looks.len(), design.budget(), design.fixed,
+        design.at_share.expected_n,
     ));
-    for k in [
-        -2.0, -1.5, -1.25, -1.0, -0.75, -0.5, 0.0, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0,
-    ] {
-        let truth = p0 + k * delta;
-        if !(0.0..=1.0).contains(&truth) {
-            continue;
-        }
-        let result = split_tally(&plan, truth, runs, seed + (k * 100.0) as u64);
-        let inside = k.abs() < 1.0;
-        let claim = if k == 0.0 {
-            format!("fail ≤ α, pass ≥ {POWER}, mean ≤ TOST")
-        } else if inside {
-            "fail ≤ α".to_string()
-        } else {
-            "pass ≤ α".to_string()
-        };
-        out.push_str(&format!(
-            "| {} | {:.4} | {:.4} | {:.0} | {claim} |\n",
-            gateprobe::canary::percent(truth),
-            result.pass_rate(),
-            result.fail_rate(),
-            result.mean()
-        ));
-        if inside {
-            assert!(
-                at_most(result.fail_rate(), ALPHA, runs),
-                "p0 {p0}: a true {truth} (inside) fails {}",
-                result.fail_rate()
-            );
-        } else {
-            assert!(
-                at_most(result.pass_rate(), ALPHA, runs),
-                "p0 {p0}: a true {truth} (outside) passes {}",
-                result.pass_rate()
-            );
-        }
-        if k == 0.0 {
-            assert!(
-                at_least(result.pass_rate(), POWER, runs),
-                "p0 {p0}: power {}",
-                result.pass_rate()
-            );
-            assert!(
-                result.mean() <= plan.tost_size as f64,
-                "p0 {p0}: mean {} > TOST {}",
-                result.mean(),
-                plan.tost_size
-            );
+    assert!(ratio <= 1.2, "{expect:?}: max {ratio}× fixed");
+    assert!(
+        mean_ratio <= 0.8,
+        "{expect:?}: mean at p0 {mean_ratio}× fixed"
+    );
+    let fixed_test = gateprobe::canary::design::ShareDesign::one_look(
+        &test.expectation,
+        test.alpha(),
+        POWER,
+        budget,
+    );
+    let mut shares: Vec<f64> = Vec::new();
+    if steps {
+        shares.extend((-8..=8).map(|k| p0 + k as f64 * delta / 4.0));
+    }
+    for edge in [low, high] {
+        for offset in [-zone, -extra, 0.0, 1e-9, extra, zone] {
+            shares.push(edge + offset);
         }
     }
+    shares.push(p0);
+    shares.retain(|share| (0.0..=1.0).contains(share));
+    shares.sort_by(f64::total_cmp);
+    shares.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+    for (index, &truth) in shares.iter().enumerate() {
+        let result = split_tally(&plan, truth, runs, seed * 100 + index as u64);
+        // Signed distance to the nearer edge, inside positive.
+        let inside = (truth - low).min(high - truth);
+        let exact = design.operating(truth);
+        let at_fixed = fixed_test.operating(truth);
+        let mut claims = Vec::new();
+        if inside <= 0.0 {
+            claims.push("pass ≤ α");
+            assert!(
+                at_most(result.pass_rate(), ALPHA, runs),
+                "{expect:?}: a true {truth} (on an edge or outside) passes {}",
+                result.pass_rate()
+            );
+        } else {
+            claims.push("fail ≤ α");
+            assert!(
+                at_most(result.fail_rate(), ALPHA, runs),
+                "{expect:?}: a true {truth} (inside) fails {}",
+                result.fail_rate()
+            );
+        }
+        if inside >= zone - 1e-12 {
+            claims.push("pass ≥ power");
+            assert!(
+                at_least(result.pass_rate(), POWER, runs),
+                "{expect:?}: a true {truth}, {inside} inside, passes {}",
+                result.pass_rate()
+            );
+        }
+        if inside <= -zone + 1e-12 {
+            claims.push("fail ≥ power");
+            assert!(
+                at_least(result.fail_rate(), POWER, runs),
+                "{expect:?}: a true {truth}, {} outside, fails {}",
+                -inside,
+                result.fail_rate()
+            );
+        }
+        // The simulation agrees with the exact walk (the gross sequence
+        // only adds fails).
+        let noise = 4.0 * (0.25 / runs as f64).sqrt();
+        assert!(
+            (result.pass_rate() - exact.pass).abs() <= noise,
+            "{expect:?} {truth}: simulated pass {} vs exact {}",
+            result.pass_rate(),
+            exact.pass
+        );
+        out.push_str(&format!(
+            "| {} | {:+.2}pp | {:.4} | {:.4} | {:.4} | {:.0} / {} | {:.4} / {:.4} | {:.4} / {:.4} | {} |\n",
+            gateprobe::canary::percent(truth),
+            inside * 100.0,
+            result.pass_rate(),
+            result.fail_rate(),
+            1.0 - result.pass_rate() - result.fail_rate(),
+            result.mean(),
+            result.quantile(1.0),
+            exact.pass,
+            exact.fail,
+            at_fixed.pass,
+            at_fixed.fail,
+            claims.join(", ")
+        ));
+        assert!(result.quantile(1.0) <= design.budget());
+    }
 }
+
+/// The acceptance's three expectations at a 50,000 budget.
+const SPLIT_CASES: [(&str, &str); 3] = [("20%", "3pp"), ("10%", "2pp"), ("5%", "1pp")];
 
 /// Gross misconfigurations fail fast; 100% expected is one-sided.
 fn gross_table(runs: u64, out: &mut String) {
     out.push_str("\n| misconfiguration | fails | requests to fail (median / 99th pct / max) |\n|---|---|---|\n");
-    for (expected, truth, within) in [("10%", 0.0, 70), ("5%", 0.25, 200), ("10%", 1.0, 50)] {
+    for (expected, truth, within) in [("10%", 0.0, 100), ("5%", 0.25, 200), ("10%", 1.0, 50)] {
         let plan = plan(&["--expect", &format!("canary={expected}"), "--no-health"]);
         let result = split_tally(&plan, truth, runs, 77);
         out.push_str(&format!(
@@ -389,7 +460,9 @@ fn dependence_table(runs: u64, out: &mut String) {
 fn canary_verdicts_carry_their_error_rates() {
     let mut out = String::new();
     let started = std::time::Instant::now();
-    split_table("10%", 1_000, 1, &mut out);
+    for (seed, expect) in SPLIT_CASES.into_iter().enumerate() {
+        split_curve(expect, 50_000, 0.008, 500, false, seed as u64 + 1, &mut out);
+    }
     common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
     out.clear();
     gross_table(400, &mut out);
@@ -424,8 +497,20 @@ fn canary_tables() {
     };
     let mut out = String::new();
     if wants("split") {
-        for (p0, seed) in [("10%", 1), ("50%", 2), ("1%", 3)] {
-            split_table(p0, runs, seed, &mut out);
+        for (seed, expect) in SPLIT_CASES.into_iter().enumerate() {
+            split_curve(expect, 50_000, 0.008, runs, true, seed as u64 + 1, &mut out);
+            print(&mut out);
+        }
+        for (seed, budget) in [10_000, 200_000].into_iter().enumerate() {
+            split_curve(
+                ("10%", "2pp"),
+                budget,
+                0.008,
+                runs,
+                true,
+                seed as u64 + 7,
+                &mut out,
+            );
             print(&mut out);
         }
     }
