@@ -20,21 +20,11 @@
 //! be attributed: for passing they all count as the canary's errors, for
 //! failing none do — so a canary whose requests time out never passes.
 //!
-//! Latency. Responses are not independent (queues, GC pauses, shared
-//! backends), so individual responses are not compared. Each second of the
-//! run is a block: the difference of the variants' mean log latency in that
-//! second (the log of the ratio of their geometric means; for an absolute
-//! margin, of their mean latencies in ms). Drift both variants share cancels
-//! in the difference; what remains is treated as a stationary series whose
-//! variance is inflated by its lag-1 autocorrelation ρ̂ — (1+ρ̂)/(1−ρ̂), the
-//! long-run variance of an AR(1) — and bounded with the Gaussian-mixture
-//! confidence sequence ([`normal_mixture_radius`]). It is asymptotic: no
-//! latency decision before [`MIN_SECONDS`] blocks.
+//! Latency: see [`super::latency`] (request-level, compared within bins of
+//! due time, a batch-means dependence correction, a group-sequential
+//! design planned from the budget).
 use crate::stats::binomial::normal_quantile;
-use crate::stats::confseq::{normal_mixture_radius, tuned_rho2, BernoulliCs, Mixture};
-
-/// Fewest one-second blocks before a latency decision (the bound is a CLT one).
-pub const MIN_SECONDS: usize = 10;
+use crate::stats::confseq::{BernoulliCs, Mixture};
 /// Weight of "no errors at all" in the error-rate mixture: most healthy
 /// variants answer without a single error, and that should be quick to show.
 const ERROR_W_ZERO: f64 = 0.3;
@@ -253,131 +243,59 @@ pub fn doubling_search(holds: impl Fn(u64) -> bool) -> u64 {
     high
 }
 
-/// One second of a variant's responses: sums, so that shards' blocks of
-/// the same second add up.
+/// One bin of a variant's responses: sums, so that shards' blocks of the
+/// same bin add up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Block {
     pub count: u64,
     pub sum_ln_ms: f64,
     pub sum_ms: f64,
+    /// Sums of squares, for the spread within a bin (absent, 0, in
+    /// earlier versions' reports: the batch means alone are used then).
+    #[serde(default)]
+    pub sum_sq_ln_ms: f64,
+    #[serde(default)]
+    pub sum_sq_ms: f64,
 }
 
 impl Block {
-    /// Adds another block of the same second and variant (another shard's).
+    /// Adds another block of the same bin and variant (another shard's).
     pub fn merge(&mut self, other: &Block) {
         self.count += other.count;
         self.sum_ln_ms += other.sum_ln_ms;
         self.sum_ms += other.sum_ms;
+        self.sum_sq_ln_ms += other.sum_sq_ln_ms;
+        self.sum_sq_ms += other.sum_sq_ms;
     }
 
     pub fn add(&mut self, latency_ms: f64) {
+        let ln = latency_ms.max(1e-3).ln();
         self.count += 1;
-        self.sum_ln_ms += latency_ms.max(1e-3).ln();
+        self.sum_ln_ms += ln;
         self.sum_ms += latency_ms;
+        self.sum_sq_ln_ms += ln * ln;
+        self.sum_sq_ms += latency_ms * latency_ms;
     }
 
-    fn mean(&self, margin: LatencyMargin) -> f64 {
+    /// The squared deviations from the block's mean, on the margin's scale.
+    pub fn deviations(&self, margin: LatencyMargin) -> f64 {
+        let (sum, squares) = match margin {
+            LatencyMargin::Relative(_) => (self.sum_ln_ms, self.sum_sq_ln_ms),
+            LatencyMargin::Absolute { .. } => (self.sum_ms, self.sum_sq_ms),
+        };
+        if self.count == 0 {
+            return 0.0;
+        }
+        (squares - sum * sum / self.count as f64).max(0.0)
+    }
+
+    /// The block's mean on the margin's scale (log ms, or ms).
+    pub fn mean(&self, margin: LatencyMargin) -> f64 {
         match margin {
             LatencyMargin::Relative(_) => self.sum_ln_ms / self.count as f64,
             LatencyMargin::Absolute { .. } => self.sum_ms / self.count as f64,
         }
     }
-}
-
-/// Bounds on the latency increase, on the block scale.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LatencyBounds {
-    pub increase: f64,
-    pub low: f64,
-    pub high: f64,
-    /// Seconds compared, their spread, and the lag-1 autocorrelation used.
-    pub seconds: usize,
-    pub spread: f64,
-    pub autocorrelation: f64,
-    pub standing: Standing,
-}
-
-impl HealthSpec {
-    /// The latency check over per-second blocks `(variant, baseline)`;
-    /// `t_star` is the number of seconds the boundary is tuned for.
-    pub fn latency_bounds(&self, blocks: &[(Block, Block)], t_star: f64) -> Option<LatencyBounds> {
-        let margin = self.max_latency_increase;
-        let differences: Vec<f64> = blocks
-            .iter()
-            .filter(|(variant, baseline)| variant.count > 0 && baseline.count > 0)
-            .map(|(variant, baseline)| variant.mean(margin) - baseline.mean(margin))
-            .collect();
-        let seconds = differences.len();
-        if seconds < 2 {
-            return None;
-        }
-        let (mean, spread, autocorrelation) = block_moments(&differences);
-        let inflated = spread * ((1.0 + autocorrelation) / (1.0 - autocorrelation)).sqrt();
-        let radius = normal_mixture_radius(
-            seconds as f64,
-            inflated,
-            self.alpha,
-            tuned_rho2(t_star, self.alpha),
-        );
-        let limit = margin.on_block_scale();
-        let (low, high) = (mean - radius, mean + radius);
-        Some(LatencyBounds {
-            increase: mean,
-            low,
-            high,
-            seconds,
-            spread: inflated,
-            autocorrelation,
-            standing: if seconds < MIN_SECONDS {
-                Standing::Undecided
-            } else if low > limit {
-                Standing::Fail
-            } else if high < limit {
-                Standing::Pass
-            } else {
-                Standing::Undecided
-            },
-        })
-    }
-
-    /// Seconds the latency check plans for, given the blocks' (inflated)
-    /// spread: the first t at which an observed increase of z(power)
-    /// standard errors above zero would already pass, and one of twice the
-    /// margin, z standard errors lower, would already fail; at least
-    /// [`MIN_SECONDS`].
-    pub fn latency_plan(&self, spread: f64) -> u64 {
-        let z = normal_quantile(self.power);
-        let limit = self.max_latency_increase.on_block_scale();
-        let radius =
-            |t: f64| normal_mixture_radius(t, spread, self.alpha, tuned_rho2(t, self.alpha));
-        let decided = |t: u64| {
-            let t = t as f64;
-            let wobble = z * spread / t.sqrt();
-            wobble + radius(t) < limit && 2.0 * limit - wobble - radius(t) > limit
-        };
-        doubling_search(decided).max(MIN_SECONDS as u64)
-    }
-}
-
-/// Mean, standard deviation (n − 1) and lag-1 autocorrelation (clamped to
-/// [0, 0.9]: a negative one is not used to narrow the bound, and one near 1
-/// means the blocks are not enough to say anything) of a series.
-pub fn block_moments(values: &[f64]) -> (f64, f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let lagged: f64 = values
-        .windows(2)
-        .map(|pair| (pair[0] - mean) * (pair[1] - mean))
-        .sum::<f64>()
-        / n;
-    let biased = variance * (n - 1.0) / n;
-    let autocorrelation = if biased > 0.0 {
-        (lagged / biased).clamp(0.0, 0.9)
-    } else {
-        0.0
-    };
-    (mean, variance.sqrt(), autocorrelation)
 }
 
 #[cfg(test)]
@@ -432,13 +350,5 @@ mod tests {
         assert!(zero < half && half < five, "{zero} {half} {five}");
         // Passing equal variants and failing a canary 2pp worse, with power 0.95.
         assert!((5_000..100_000).contains(&zero), "{zero}");
-    }
-
-    #[test]
-    fn moments_of_a_series() {
-        let (mean, spread, rho) = block_moments(&[1.0, 2.0, 3.0, 4.0]);
-        assert!((mean - 2.5).abs() < 1e-12);
-        assert!((spread - 1.2909944487358056).abs() < 1e-12);
-        assert!(rho > 0.0 && rho <= 0.9);
     }
 }

@@ -10,6 +10,7 @@
 //! fail, the error check's and the latency check's, each at its stated α.
 pub mod design;
 pub mod health;
+pub mod latency;
 pub mod plan;
 pub mod report;
 pub mod simulate;

@@ -1,7 +1,8 @@
 //! What `canary` decided before sending: the variants, the split's tests,
 //! the health spec and the bounds (built from the flags by `cli::canary`).
 
-use crate::canary::health::HealthSpec;
+use crate::canary::health::{HealthSpec, LatencyMargin};
+use crate::canary::latency::LatencyDesign;
 use crate::canary::split::{ShareTest, Split};
 use crate::plan::LoadPlan;
 
@@ -37,11 +38,60 @@ pub struct CanaryPlan {
     /// Mean classified responses to a split decision at the expected shares
     /// (seeded simulation of this procedure).
     pub expected_sequential: f64,
-    /// Seconds the latency check plans for until it has seen the spread.
-    pub latency_seconds: u64,
+    /// The latency check's design (with a health check), planned to the
+    /// run's budget.
+    pub latency: Option<LatencyDesign>,
+    /// The width of its bins of due time (µs).
+    pub latency_bin_us: u64,
     /// The offered rate, when it is fixed (open model).
     pub rate_per_s: Option<f64>,
     pub notes: Vec<String>,
+}
+
+impl CanaryPlan {
+    /// The latency check's plan and zone, for people, at the assumed spread.
+    fn latency_plan(&self, spec: &HealthSpec, baseline: usize, design: &LatencyDesign) -> String {
+        let margin = spec.max_latency_increase;
+        let smallest = self
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+            .map(|(_, variant)| variant.share)
+            .fold(1.0, f64::min);
+        let base_share = self.variants[baseline].share.max(1e-3);
+        let (spread, spread_text) = match margin {
+            LatencyMargin::Relative(_) => (
+                crate::canary::latency::ASSUMED_LOG_SPREAD,
+                format!(
+                    "a log-latency spread of {}",
+                    crate::canary::latency::ASSUMED_LOG_SPREAD
+                ),
+            ),
+            LatencyMargin::Absolute { ms } => (
+                2.0 * ms,
+                format!(
+                    "a latency spread of {}ms (twice the margin)",
+                    crate::units::trim_float(2.0 * ms)
+                ),
+            ),
+        };
+        let unit = spread * (1.0 / smallest.max(1e-3) + 1.0 / base_share).sqrt();
+        let zone = design.zone(unit);
+        let limit = margin.on_block_scale();
+        format!(
+            "latency vs {}: {} at most · compared within {} ms bins of due time, batch-means variance · group-sequential, Hwang–Shih–DeCani(−4) over {} looks, α {} per side · passes increases up to {} and fails increases from {} with power {} within {} responses, for {spread_text} (assumed until measured; the report states the zone measured)",
+            self.variants[baseline].name,
+            margin.describe(),
+            crate::units::trim_float(self.latency_bin_us as f64 / 1000.0),
+            design.looks.len(),
+            self.alpha,
+            margin.show(limit - zone),
+            margin.show(limit + zone),
+            self.power,
+            design.budget(),
+        )
+    }
 }
 
 /// The share test's plan, for people: the design, its size and what it
@@ -154,16 +204,17 @@ impl CanaryPlan {
         }
         if let (Some(spec), Some(baseline)) = (&self.health, self.baseline) {
             lines.push(format!(
-                "health vs {}: errors +{} at most, latency {} at most · {} sequences · plans {} requests for a baseline error rate of {} (assumed until seen; re-planned from it) and ≥ {} one-second latency blocks, power {}",
+                "errors vs {}: +{} at most · {} confidence sequences · plans {} requests for a baseline error rate of {} (assumed until seen; re-planned from it), power {}",
                 self.variants[baseline].name,
                 crate::units::trim_float(spec.max_error_increase * 100.0) + "pp",
-                spec.max_latency_increase.describe(),
                 level(1.0 - self.alpha),
                 self.error_requests(spec, spec.assumed_error_rate),
                 percent(spec.assumed_error_rate),
-                self.latency_seconds,
                 self.power
             ));
+            if let Some(design) = &self.latency {
+                lines.push(self.latency_plan(spec, baseline, design));
+            }
         } else {
             lines.push(
                 "health: not checked (no baseline to compare with, or --no-health)".to_string(),

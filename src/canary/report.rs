@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::canary::health;
 use crate::canary::health::{Block, HealthSpec, LatencyMargin, Standing};
+use crate::canary::latency::{once_bound, Bins, Decide, LatencyBounds, LatencyDesign};
 use crate::canary::plan::*;
 use crate::canary::split::{unclassified_check, Outcome, Rule, ShareTest};
 use crate::canary::watch::{self, VariantHealth, Watch};
@@ -190,6 +191,13 @@ fn plausible(section: &CanarySection) -> Result<(), String> {
     if let Some(most) = section.max_unclassified {
         within("max_unclassified", most, false)?;
     }
+    if let Some(width) = section.merge_inputs.as_ref().and_then(|i| i.latency_bin_us) {
+        if !(1..=1 << 40).contains(&width) {
+            return Err(format!(
+                "canary.merge_inputs.latency_bin_us is {width}, expected a bin width of 1 to 2^40 µs"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -208,22 +216,27 @@ fn added_up(shards: &[(&CanarySection, &[Check])]) -> Result<CanarySection, Stri
     section.second_dispersion_p = None;
     let variants = section.expect.len();
     if let Some(inputs) = &mut section.merge_inputs {
-        let mut blocks: Vec<Vec<Block>> = Vec::new();
+        let mut merged = Bins::new(inputs.bin_us(), variants);
         for (shard, _) in shards {
             let theirs = shard
                 .merge_inputs
                 .as_ref()
                 .ok_or("a shard without its merge inputs")?;
-            for (second, row) in theirs.latency_blocks.iter().enumerate() {
-                if blocks.len() <= second {
-                    blocks.resize(second + 1, vec![Block::default(); variants]);
-                }
-                for (mine, theirs) in blocks[second].iter_mut().zip(row) {
-                    mine.merge(theirs);
-                }
+            if theirs
+                .latency_blocks
+                .iter()
+                .any(|row| row.len() != variants)
+            {
+                return Err("a shard's latency blocks do not have one block per variant".into());
             }
+            merged.merge(&Bins {
+                width_us: theirs.bin_us(),
+                variants,
+                bins: theirs.latency_blocks.clone(),
+            });
         }
-        inputs.latency_blocks = blocks;
+        inputs.latency_bin_us = Some(merged.width_us);
+        inputs.latency_blocks = merged.bins;
     }
     Ok(section)
 }
@@ -255,6 +268,12 @@ fn merged_health(
                     .iter()
                     .map(|row| (row[variant], row[baseline]))
                     .collect();
+                let latency = LatencyBounds::from_pairs(
+                    &pairs,
+                    spec.max_latency_increase,
+                    spec.alpha,
+                    Decide::Once(once_bound(spec.alpha)),
+                );
                 VariantHealth {
                     variant,
                     errors: Some(spec.error_bounds(&health::ErrorCounts {
@@ -264,7 +283,7 @@ fn merged_health(
                         baseline: counts[baseline],
                         unattributable,
                     })),
-                    latency: spec.latency_bounds(&pairs, inputs.latency_seconds.max(1) as f64),
+                    latency,
                 }
             })
             .collect();
@@ -278,6 +297,7 @@ fn merged_health(
             spec: &spec,
             baseline,
             dependent,
+            latency: None,
         };
         return compared.checks(&healths);
     }
@@ -317,8 +337,9 @@ fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
         stopped_because: watch.stopped.clone(),
         merge_inputs: plan.load.sharding.as_ref().map(|_| CanaryMergeInputs {
             health: plan.health,
-            latency_seconds: plan.latency_seconds,
-            latency_blocks: watch.latency_blocks().to_vec(),
+            latency_seconds: 0,
+            latency_bin_us: Some(watch.latency_bins().width_us),
+            latency_blocks: watch.latency_bins().bins.clone(),
         }),
         connections: Some(watch.dependence.connections as u64),
         connection_dispersion_p: watch.dependence.by_connection.map(|d| d.2),
@@ -507,6 +528,7 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
         spec,
         baseline,
         dependent,
+        latency: plan.latency.as_ref(),
     };
     compared.checks(&watch.health)
 }
@@ -524,6 +546,8 @@ struct Compared<'a> {
     spec: &'a HealthSpec,
     baseline: usize,
     dependent: bool,
+    /// The latency check's design (a live run's; none for merged shards).
+    latency: Option<&'a LatencyDesign>,
 }
 
 fn standing_verdict(standing: Standing) -> Verdict {
@@ -609,31 +633,29 @@ impl Compared<'_> {
         let dependent = self.dependent;
         let name = self.names[health.variant];
         let baseline_name = self.names[baseline];
-        let confidence = 1.0 - spec.alpha;
+        let confidence = 1.0 - 2.0 * spec.alpha;
         let margin = spec.max_latency_increase;
         let (verdict, reason, interval) = match health.latency {
             Some(bounds) => (
                 standing_verdict(bounds.standing),
-                format!(
-                    "{name} vs {baseline_name}: {} over {} one-second blocks, {} bounds {} to {} (spread inflated for lag-1 autocorrelation {:.2}), margin {}{}",
-                    margin.show(bounds.increase),
-                    bounds.seconds,
-                    level(confidence),
-                    margin.show(bounds.low),
-                    margin.show(bounds.high),
-                    bounds.autocorrelation,
-                    margin.describe(),
-                    match bounds.standing {
-                        Standing::Pass => ": within the margin",
-                        Standing::Fail => ": slower than the margin",
-                        Standing::Undecided if bounds.seconds < health::MIN_SECONDS => ": too few seconds to decide",
-                        Standing::Undecided => ": undecided within the planned sample",
-                    }
-                ),
-                Some(Interval { low: bounds.low, high: bounds.high, confidence, kind: Some("Gaussian-mixture confidence sequence over per-second blocks".to_string()) }),
+                self.latency_reason(name, baseline_name, &bounds),
+                Some(Interval {
+                    low: bounds.low,
+                    high: bounds.high,
+                    confidence,
+                    kind: Some("D ± t·se: within-bin differences of the mean, batch-means standard error (the verdict uses the group-sequential bounds)".to_string()),
+                }),
             ),
-            None => (Verdict::Inconclusive, format!("fewer than 2 seconds with both {name} and {baseline_name} responses"), None),
+            None => (
+                Verdict::Inconclusive,
+                format!(
+                    "fewer than {} bins of due time with both {name} and {baseline_name} responses: nothing to compare yet",
+                    crate::canary::latency::MIN_BINS
+                ),
+                None,
+            ),
         };
+        let estimate = health.latency.map(|b| b.estimate);
         let mut check = Check::new(
             format!("latency {name} vs {baseline_name}"),
             "health.latency",
@@ -642,15 +664,77 @@ impl Compared<'_> {
             } else {
                 verdict
             },
-            json!({ "increase": health.latency.map(|b| b.increase), "seconds": health.latency.map(|b| b.seconds),
-                    "scale": match margin { LatencyMargin::Relative(_) => "log ratio of geometric means", LatencyMargin::Absolute { .. } => "ms difference of means" },
-                    "autocorrelation": health.latency.map(|b| b.autocorrelation) }),
+            json!({ "increase": health.latency.map(|b| b.increase),
+                    "standard_error": estimate.map(|e| e.standard_error),
+                    "bins": estimate.map(|e| e.bins), "batches": estimate.map(|e| e.batches),
+                    "variant_responses": estimate.map(|e| e.variant),
+                    "baseline_responses": estimate.map(|e| e.baseline),
+                    "scale": match margin { LatencyMargin::Relative(_) => "log ratio of geometric means", LatencyMargin::Absolute { .. } => "ms difference of means" } }),
             json!({ "max_increase": margin.on_block_scale(), "margin": margin.describe() }),
             reason,
         );
         check.interval = interval;
-        check.used = health.latency.map(|b| b.seconds as u64);
+        check.planned = self.latency.map(|design| design.budget());
+        check.used = estimate.map(|e| e.variant + e.baseline);
         check
+    }
+
+    /// Why the latency check stands where it does, and what it can tell.
+    fn latency_reason(&self, name: &str, baseline_name: &str, bounds: &LatencyBounds) -> String {
+        let margin = self.spec.max_latency_increase;
+        let limit = margin.on_block_scale();
+        let e = &bounds.estimate;
+        let how = match (bounds.standing, bounds.look, self.latency) {
+            (Standing::Pass, Some((look, at)), Some(design)) => format!(
+                ": within the margin at look {look} of {} ({at} responses)",
+                design.looks.len()
+            ),
+            (Standing::Fail, Some((look, at)), Some(design)) => format!(
+                ": slower than the margin at look {look} of {} ({at} responses)",
+                design.looks.len()
+            ),
+            (Standing::Pass, _, _) => ": within the margin".to_string(),
+            (Standing::Fail, _, _) => ": slower than the margin".to_string(),
+            (Standing::Undecided, _, Some(design)) => {
+                let zone = design.zone(e.unit_spread());
+                let distance = (e.increase - limit).abs().max(1e-9);
+                let needed = (design.budget() as f64 * (zone / distance).powi(2)).ceil();
+                format!(
+                    ": undecided — the increase is within the zone of the margin this plan decides ({} to {}); about {needed:.0} responses would decide one this far from it (a larger --max-requests)",
+                    margin.show(limit - zone),
+                    margin.show(limit + zone)
+                )
+            }
+            (Standing::Undecided, _, None) => ": undecided at the merged run's size".to_string(),
+        };
+        let zone = match (bounds.standing, self.latency) {
+            (Standing::Undecided, _) | (_, None) => String::new(),
+            (_, Some(design)) => {
+                let zone = design.zone(e.unit_spread());
+                format!(
+                    " · at the spread measured this plan passes increases up to {} and fails from {} with power {}",
+                    margin.show(limit - zone),
+                    margin.show(limit + zone),
+                    design.power
+                )
+            }
+        };
+        format!(
+            "{name} vs {baseline_name}: {} ({}; within {} bins of due time holding both, {} and {} responses; batch-means spread over {} batches), {} interval {} to {}, margin {}{how}{zone}",
+            margin.show(bounds.increase),
+            match margin {
+                LatencyMargin::Relative(_) => "ratio of geometric means",
+                LatencyMargin::Absolute { .. } => "difference of means",
+            },
+            e.bins,
+            e.variant,
+            e.baseline,
+            e.batches,
+            level(1.0 - 2.0 * self.spec.alpha),
+            margin.show(bounds.low),
+            margin.show(bounds.high),
+            margin.describe(),
+        )
     }
 }
 

@@ -36,6 +36,12 @@ pub struct Truth {
     pub growing_pool: bool,
     /// Requests per second (virtual).
     pub rate_per_s: f64,
+    /// A recorded latency trace (ms, in send order) to replay instead of
+    /// the log-normal noise: request i of a run gets entry (start + i) of
+    /// it, from a random start, scaled by its variant's `latency_ms` / 10
+    /// (10 ms replays the trace as recorded). Its dependence is the real
+    /// server's.
+    pub latency_trace: Option<std::sync::Arc<Vec<f64>>>,
 }
 
 impl Truth {
@@ -51,6 +57,7 @@ impl Truth {
             sticky_connections: None,
             growing_pool: false,
             rate_per_s: plan.rate_per_s.unwrap_or(1000.0),
+            latency_trace: None,
         }
     }
 }
@@ -84,6 +91,10 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
     let mut noise = 0.0_f64;
     let innovation = (1.0 - truth.autocorrelation.powi(2)).sqrt();
     let mut sent = 0;
+    let trace_start = truth
+        .latency_trace
+        .as_ref()
+        .map_or(0, |trace| rng.random_range(0..trace.len().max(1)));
     for index in 0..plan.max_requests {
         let open = if truth.growing_pool {
             (1 + index / POOL_GROWS_EVERY).min(connections)
@@ -101,7 +112,13 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
             Some(variant) => (
                 plan.variants[variant].class,
                 rng.random::<f64>() < truth.error_rates[variant],
-                truth.latency_ms[variant] * (truth.latency_sigma * noise).exp(),
+                match &truth.latency_trace {
+                    Some(trace) => {
+                        let recorded = trace[(trace_start + index as usize) % trace.len()];
+                        recorded * truth.latency_ms[variant] / 10.0
+                    }
+                    None => truth.latency_ms[variant] * (truth.latency_sigma * noise).exp(),
+                },
             ),
             None => (unmatched, false, truth.latency_ms[0]),
         };

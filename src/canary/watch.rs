@@ -12,7 +12,8 @@
 //! every earlier request has completed, so seconds before s are whole.
 use std::collections::{HashMap, VecDeque};
 
-use super::health::{Block, ErrorBounds, ErrorCounts, LatencyBounds, Standing};
+use super::health::{ErrorBounds, ErrorCounts, Standing};
+use super::latency::{Bins, Decide, LatencyBounds};
 use super::plan::CanaryPlan;
 use super::split::{Split, State};
 use crate::engine::{Observer, Verdict as Next};
@@ -81,8 +82,8 @@ pub struct Watch<'a> {
     pub unattributable: u64,
     next_index: u64,
     pending: VecDeque<Option<Slot>>,
-    /// Per second of due time: per variant, the latency block.
-    seconds: Vec<Vec<Block>>,
+    /// Per bin of due time: per variant, the latency block.
+    bins: Bins,
     /// Per second: (responses of the first tested variant, classified).
     second_shares: Vec<(u64, u64)>,
     /// Per connection: (responses of the first tested variant, classified).
@@ -159,12 +160,14 @@ enum Slot {
     Hole { second: u64 },
 }
 
-/// One fed response: its class (or none), failure flag, latency, second, connection.
+/// One fed response: its class (or none), failure flag, latency, due
+/// time and second, connection.
 #[derive(Debug, Clone, Copy)]
 struct Fed {
     class: Option<u16>,
     failed: bool,
     latency_ms: f64,
+    due_us: u64,
     second: u64,
     connection: u32,
 }
@@ -200,7 +203,7 @@ impl<'a> Watch<'a> {
             unattributable: 0,
             next_index: 0,
             pending: VecDeque::new(),
-            seconds: Vec::new(),
+            bins: Bins::new(plan.latency_bin_us, plan.variants.len()),
             second_shares: Vec::new(),
             connections: HashMap::new(),
             on_connections: OnConnections::new(
@@ -233,12 +236,18 @@ impl<'a> Watch<'a> {
                 self.failed[variant] += u64::from(fed.failed);
                 self.split.observe(test);
                 let second = fed.second as usize;
-                if self.seconds.len() <= second {
-                    self.seconds
-                        .resize(second + 1, vec![Block::default(); self.counts.len()]);
+                if self.second_shares.len() <= second {
                     self.second_shares.resize(second + 1, (0, 0));
                 }
-                self.seconds[second][variant].add(fed.latency_ms);
+                self.bins.add(fed.due_us, variant, fed.latency_ms);
+                if let Some(look) = self
+                    .plan
+                    .latency
+                    .as_ref()
+                    .and_then(|design| design.look_at(self.classified))
+                {
+                    self.latency_look(Some(look));
+                }
                 let first_tested = test == Some(0);
                 let share = &mut self.second_shares[second];
                 share.0 += u64::from(first_tested);
@@ -269,31 +278,60 @@ impl<'a> Watch<'a> {
     /// and the plan, over every whole second before `now`.
     fn look(&mut self, now: u64) {
         self.looked_at_second = now;
-        let whole = (now as usize).min(self.seconds.len());
+        let whole = (now as usize).min(self.second_shares.len());
         self.dependence = Dependence {
             by_connection: dispersion_test(self.connections.values().copied()),
             by_second: dispersion_test(self.second_shares[..whole].iter().copied()),
             connections: self.connections.len(),
         };
-        self.check_health(whole);
-        // Re-planning searches over sample sizes: every second until the
-        // latency check has its first spread, then every 5 s.
-        if now <= super::health::MIN_SECONDS as u64 + 2 || now % 5 == 0 {
-            self.replan(whole);
+        self.check_health();
+        // Re-planning searches over sample sizes: every second for the
+        // first ten, then every 5 s.
+        if now <= 10 || now % 5 == 0 {
+            self.replan();
         }
     }
 
-    /// Per second of due time, each variant's latency block.
-    pub fn latency_blocks(&self) -> &[Vec<Block>] {
-        &self.seconds
+    /// Per bin of due time, each variant's latency block.
+    pub fn latency_bins(&self) -> &Bins {
+        &self.bins
     }
 
-    /// The health checks on everything fed so far (latency: whole seconds).
-    pub fn check_health(&mut self, whole_seconds: usize) {
+    /// The latency check at planned look `look` (a decision there is
+    /// final), or — with `None`, at the end of the run — one last look
+    /// with the α left when the run ended before its plan.
+    fn latency_look(&mut self, look: Option<usize>) {
+        let (Some(spec), Some(baseline), Some(design)) =
+            (&self.plan.health, self.plan.baseline, &self.plan.latency)
+        else {
+            return;
+        };
+        let taken = design.taken(self.classified);
+        let at = match look {
+            Some(look) => Decide::Look(design, look),
+            None if taken < design.looks.len() => Decide::Once(design.final_bound(taken)),
+            None => Decide::Watch,
+        };
+        for health in &mut self.health {
+            if health
+                .latency
+                .is_some_and(|latency| latency.standing != Standing::Undecided)
+            {
+                continue;
+            }
+            let pairs = self.bins.pairs(health.variant, baseline);
+            let now = LatencyBounds::from_pairs(&pairs, spec.max_latency_increase, spec.alpha, at);
+            if now.is_some() {
+                health.latency = now;
+            }
+        }
+    }
+
+    /// The error checks on everything fed so far.
+    pub fn check_health(&mut self) {
         let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {
             return;
         };
-        let t_star = self.plan.latency_seconds.max(1) as f64;
         for health in &mut self.health {
             let variant = health.variant;
             health.errors = Some(spec.error_bounds(&ErrorCounts {
@@ -303,22 +341,23 @@ impl<'a> Watch<'a> {
                 baseline: self.counts[baseline],
                 unattributable: self.unattributable,
             }));
-            let blocks: Vec<(Block, Block)> = self.seconds[..whole_seconds.min(self.seconds.len())]
-                .iter()
-                .map(|second| (second[variant], second[baseline]))
-                .collect();
-            health.latency = spec.latency_bounds(&blocks, t_star);
         }
     }
 
-    /// Re-plans the sample from the observed baseline error rate and
-    /// latency spread (never past the run's cap).
-    fn replan(&mut self, whole_seconds: usize) {
+    /// Re-plans the sample from the observed baseline error rate (never
+    /// past the run's cap; the split's and the latency check's plans are
+    /// fixed: their bounds depend on them).
+    fn replan(&mut self) {
         let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {
             return;
         };
         let baseline_count = self.counts[baseline];
-        let mut planned = self.plan.split.horizon();
+        let mut planned = self.plan.split.horizon().max(
+            self.plan
+                .latency
+                .as_ref()
+                .map_or(0, |design| design.budget()),
+        );
         let rate = if baseline_count >= 200 {
             let rate = self.failed[baseline] as f64 / baseline_count as f64;
             self.observed_baseline_error_rate = Some(rate);
@@ -337,18 +376,6 @@ impl<'a> Watch<'a> {
             self.error_plan = Some((rate, self.plan.error_requests(spec, rate)));
         }
         planned = planned.max(self.error_plan.map_or(0, |(_, requests)| requests));
-        let latency_seconds = self
-            .health
-            .iter()
-            .filter_map(|health| health.latency)
-            .filter(|latency| latency.seconds >= super::health::MIN_SECONDS)
-            .map(|latency| spec.latency_plan(latency.spread))
-            .max()
-            .unwrap_or(self.plan.latency_seconds);
-        if whole_seconds > 0 {
-            let per_second = (self.classified + self.unattributable) as f64 / whole_seconds as f64;
-            planned = planned.max((latency_seconds as f64 * per_second).ceil() as u64);
-        }
         self.planned = planned.min(self.plan.max_requests);
     }
 
@@ -428,9 +455,8 @@ impl<'a> Watch<'a> {
                 self.feed(fed);
             }
         }
-        // Whole seconds only: the last one is cut short by the end of the
-        // run (a block of a handful of responses would only add noise).
         self.look(self.looked_at_second);
+        self.latency_look(None);
         let _ = self.split.finish();
     }
 }
@@ -445,6 +471,7 @@ impl Observer for Watch<'_> {
                 class: Some(sample.class),
                 failed: sample.failed,
                 latency_ms: sample.latency_us() as f64 / 1000.0,
+                due_us: sample.due_us,
                 second,
                 connection: sample.connection,
             })

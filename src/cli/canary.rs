@@ -1,8 +1,8 @@
 //! `canary` flags become a [`CanaryPlan`]: one clear message per mistake.
 use anyhow::Result;
 
-use crate::canary::health;
 use crate::canary::health::{HealthSpec, LatencyMargin};
+use crate::canary::latency::{Bins, LatencyDesign};
 use crate::canary::plan::*;
 use crate::canary::split::{Expectation, Split};
 use crate::classify::Classifier;
@@ -67,6 +67,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         Schedule::Open(curve) => Some(curve.max_rate_per_s()),
         Schedule::Closed => None,
     };
+    let split_budget = split.horizon();
     let mut canary = CanaryPlan {
         load: probe,
         variants,
@@ -80,7 +81,8 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         max_requests: 0,
         tost_size,
         expected_sequential,
-        latency_seconds: health::MIN_SECONDS as u64,
+        latency: health.map(|spec| LatencyDesign::planned(split_budget, spec.alpha, power)),
+        latency_bin_us: Bins::width_for(rate_per_s, smallest_share),
         rate_per_s,
         notes,
     };
@@ -446,9 +448,6 @@ fn size(canary: &mut CanaryPlan, given: Option<u64>) {
     let mut planned = canary.split.horizon();
     if let Some(spec) = &canary.health {
         planned = planned.max(canary.error_requests(spec, spec.assumed_error_rate));
-        if let Some(rate) = canary.rate_per_s {
-            planned = planned.max((rate * canary.latency_seconds as f64).ceil() as u64);
-        }
     }
     canary.planned_requests = planned;
     if let Some(cap) = given.filter(|cap| *cap < planned) {

@@ -349,9 +349,22 @@ pub struct ThrottleSeries {
 pub struct CanaryMergeInputs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::canary::health::HealthSpec>,
-    /// The seconds the latency check's boundary is tuned for.
+    /// What an earlier version's latency boundary was tuned for (seconds);
+    /// 0 now: the latency check plans in responses.
     pub latency_seconds: u64,
+    /// The width of the latency blocks' bins of due time (µs); absent in
+    /// reports of earlier versions, whose blocks were whole seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_bin_us: Option<u64>,
+    /// Per bin of due time, per variant (expect's order).
     pub latency_blocks: Vec<Vec<crate::canary::health::Block>>,
+}
+
+impl CanaryMergeInputs {
+    /// The bins' width (µs): whole seconds for earlier versions' reports.
+    pub fn bin_us(&self) -> u64 {
+        self.latency_bin_us.unwrap_or(1_000_000).max(1)
+    }
 }
 
 /// The canary run's expectations and plan.

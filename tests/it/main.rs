@@ -26,3 +26,4 @@ mod stats;
 mod throttle;
 mod throttle_stats;
 mod tls;
+mod traces;
