@@ -9,6 +9,7 @@
 //! (confidence sequences, [`crate::stats::confseq`]): the split's pass and
 //! fail, the error check's and the latency check's, each at its stated α.
 pub mod design;
+pub mod drops;
 pub mod health;
 pub mod latency;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! What `canary` decided before sending: the variants, the split's tests,
 //! the health spec and the bounds (built from the flags by `cli::canary`).
 
+use crate::canary::drops::DropDesign;
 use crate::canary::health::{HealthSpec, LatencyMargin};
 use crate::canary::latency::LatencyDesign;
 use crate::canary::split::{ShareTest, Split};
@@ -43,12 +44,44 @@ pub struct CanaryPlan {
     pub latency: Option<LatencyDesign>,
     /// The width of its bins of due time (µs).
     pub latency_bin_us: u64,
+    /// Per compared variant, the drop test (with a health check).
+    pub drops: Vec<(usize, DropDesign)>,
     /// The offered rate, when it is fixed (open model).
     pub rate_per_s: Option<f64>,
     pub notes: Vec<String>,
 }
 
 impl CanaryPlan {
+    /// The drop test of `variant`, if it has one.
+    pub fn drop_design(&self, variant: usize) -> Option<&DropDesign> {
+        self.drops
+            .iter()
+            .find(|(index, _)| *index == variant)
+            .map(|(_, design)| design)
+    }
+
+    /// The drop tests' plan, for people.
+    fn drops_plan(&self, baseline: usize) -> Vec<String> {
+        self.drops
+            .iter()
+            .map(|(variant, design)| {
+                let name = &self.variants[*variant].name;
+                let detects = design.detectable.map_or(
+                    "cannot detect even a variant dropping everything".to_string(),
+                    |rate| format!("detects {name} dropping {} more of its requests than {} with power {}", percent(rate), self.variants[baseline].name, design.power),
+                );
+                format!(
+                    "drops {name} vs {}: requests no variant answers are attributed by the deficit they leave in {name}'s share of the answered ({} expected) · exact one-sided group-sequential bound, α {} · {detects} within {} of their responses · assumes {} is the gateway's real split",
+                    self.variants[baseline].name,
+                    percent(design.share),
+                    design.alpha,
+                    design.budget(),
+                    percent(self.variants[*variant].share),
+                )
+            })
+            .collect()
+    }
+
     /// The latency check's plan and zone, for people, at the assumed spread.
     fn latency_plan(&self, spec: &HealthSpec, baseline: usize, design: &LatencyDesign) -> String {
         let margin = spec.max_latency_increase;
@@ -215,6 +248,7 @@ impl CanaryPlan {
             if let Some(design) = &self.latency {
                 lines.push(self.latency_plan(spec, baseline, design));
             }
+            lines.extend(self.drops_plan(baseline));
         } else {
             lines.push(
                 "health: not checked (no baseline to compare with, or --no-health)".to_string(),

@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 use serde_json::json;
 
+use crate::canary::drops::{DropDesign, Drops, Finding};
 use crate::canary::health;
 use crate::canary::health::{Block, HealthSpec, LatencyMargin, Standing};
 use crate::canary::latency::{once_bound, Bins, Decide, LatencyBounds, LatencyDesign};
@@ -31,7 +32,13 @@ pub fn build_report(
     ));
     checks.push(independence_check(watch, dependence.as_deref()));
     if plan.health.is_some() {
-        checks.extend(health_checks(plan, watch, dependence.is_some()));
+        let split_failed = split_failed(&checks);
+        checks.extend(health_checks(
+            plan,
+            watch,
+            dependence.is_some(),
+            split_failed,
+        ));
     }
     decide(&mut report, checks, dependence.as_deref(), &info.end);
     report.canary = Some(canary_section(plan, watch));
@@ -146,12 +153,12 @@ pub fn merged(
             .cloned()
             .ok_or("a shard without its split independence check")?,
     );
+    let split_failed = split_failed(&checks);
     checks.extend(merged_health(
         &section,
-        &names,
-        &counts,
-        &failures,
+        (&names, &counts, &failures),
         dependence.is_some(),
+        split_failed,
     ));
     report.canary = Some(section);
     decide(report, checks, dependence.as_deref(), end);
@@ -245,10 +252,9 @@ fn added_up(shards: &[(&CanarySection, &[Check])]) -> Result<CanarySection, Stri
 /// a baseline).
 fn merged_health(
     section: &CanarySection,
-    names: &[&str],
-    counts: &[u64],
-    failures: &[u64],
+    (names, counts, failures): (&[&str], &[u64], &[u64]),
     dependent: bool,
+    split_failed: bool,
 ) -> Vec<Check> {
     let unattributable = section.unclassified;
     let health = section
@@ -274,8 +280,24 @@ fn merged_health(
                     spec.alpha,
                     Decide::Once(once_bound(spec.alpha)),
                 );
+                let pair = section.expect[variant] + section.expect[baseline];
+                let drops = (pair > 0.0).then(|| {
+                    let design = DropDesign::one_look(
+                        section.expect[variant] / pair,
+                        counts[variant] + counts[baseline],
+                        spec.alpha,
+                    );
+                    Drops::at(
+                        &design,
+                        Some(0),
+                        counts[variant],
+                        counts[baseline],
+                        unattributable,
+                    )
+                });
                 VariantHealth {
                     variant,
+                    drops,
                     errors: Some(spec.error_bounds(&health::ErrorCounts {
                         variant_failed: failures[variant],
                         variant: counts[variant],
@@ -298,6 +320,8 @@ fn merged_health(
             baseline,
             dependent,
             latency: None,
+            drops: &[],
+            split_failed,
         };
         return compared.checks(&healths);
     }
@@ -513,8 +537,21 @@ fn independence_check(watch: &Watch<'_>, finding: Option<&str>) -> Check {
     check
 }
 
-/// The error-rate and latency checks, per compared variant.
-fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<Check> {
+/// Whether a share check among `checks` failed (the drop test's
+/// attribution assumes the expected split).
+fn split_failed(checks: &[Check]) -> bool {
+    checks
+        .iter()
+        .any(|check| check.kind == "split.share" && check.verdict == Verdict::Fail)
+}
+
+/// The error-rate, latency and drop checks, per compared variant.
+fn health_checks(
+    plan: &CanaryPlan,
+    watch: &Watch<'_>,
+    dependent: bool,
+    split_failed: bool,
+) -> Vec<Check> {
     let (Some(spec), Some(baseline)) = (&plan.health, plan.baseline) else {
         return Vec::new();
     };
@@ -529,6 +566,8 @@ fn health_checks(plan: &CanaryPlan, watch: &Watch<'_>, dependent: bool) -> Vec<C
         baseline,
         dependent,
         latency: plan.latency.as_ref(),
+        drops: &plan.drops,
+        split_failed,
     };
     compared.checks(&watch.health)
 }
@@ -548,6 +587,10 @@ struct Compared<'a> {
     dependent: bool,
     /// The latency check's design (a live run's; none for merged shards).
     latency: Option<&'a LatencyDesign>,
+    /// The drop tests' designs (a live run's; none for merged shards).
+    drops: &'a [(usize, DropDesign)],
+    /// A share check failed: the drops cannot be attributed.
+    split_failed: bool,
 }
 
 fn standing_verdict(standing: Standing) -> Verdict {
@@ -562,8 +605,89 @@ impl Compared<'_> {
     fn checks(&self, health: &[VariantHealth]) -> Vec<Check> {
         health
             .iter()
-            .flat_map(|health| [self.errors(health), self.latency(health)])
+            .flat_map(|health| {
+                let mut checks = vec![self.errors(health), self.latency(health)];
+                checks.extend(self.drops(health));
+                checks
+            })
             .collect()
+    }
+
+    /// The drop check of one variant against the baseline.
+    fn drops(&self, health: &VariantHealth) -> Option<Check> {
+        let drops = health.drops?;
+        let name = self.names[health.variant];
+        let baseline_name = self.names[self.baseline];
+        let design = self
+            .drops
+            .iter()
+            .find(|(variant, _)| *variant == health.variant)
+            .map(|(_, design)| design);
+        let pair = drops.variant + drops.baseline;
+        let share = if pair == 0 {
+            0.0
+        } else {
+            drops.variant as f64 / pair as f64
+        };
+        let expected = drops.variant as f64 + drops.deficit;
+        let counted = format!(
+            "{name} answered {} of its and {baseline_name}'s responses ({}/{pair}) where its share of their requests is {}: {:.0} of its about {expected:.0} requests missing, with {} requests no variant answered",
+            percent(share),
+            drops.variant,
+            percent(
+                design.map_or(expected / (pair + drops.unanswered).max(1) as f64, |d| d.share)
+            ),
+            drops.deficit.max(0.0),
+            drops.unanswered
+        );
+        let at = drops
+            .look
+            .map_or(String::new(), |(look, responses)| match design {
+                Some(design) => format!(
+                    " at look {look} of {} ({responses} responses)",
+                    design.looks.len()
+                ),
+                None => " at the merged run's size".to_string(),
+            });
+        let assumption = "assumes the expected share is the gateway's real split";
+        let (verdict, reason) = match drops.finding {
+            _ if self.split_failed && drops.unanswered > 0 => (
+                Verdict::Inconclusive,
+                format!("{counted} — but the share check failed, so the expected share is not the gateway's split and the drops cannot be attributed"),
+            ),
+            Finding::NoneUnanswered => (
+                Verdict::Pass,
+                format!("every request got a variant's answer: no drops to attribute ({} and {} responses)", drops.variant, drops.baseline),
+            ),
+            Finding::NoSign => (
+                Verdict::Pass,
+                format!("{counted}: no sign {name} drops more than {baseline_name} (exact one-sided bound at α {}) · {assumption}", self.spec.alpha),
+            ),
+            Finding::Drops => (
+                Verdict::Fail,
+                format!("{counted}: {name} drops more of its requests than {baseline_name}{at} (exact one-sided bound at α {}) · {assumption}", self.spec.alpha),
+            ),
+            Finding::NotDrops => (
+                Verdict::Inconclusive,
+                format!("{counted}: the deficit is larger than the unanswered requests could hold{at}, so it is not drops — the split itself is off (see the share check)"),
+            ),
+        };
+        let mut check = Check::new(
+            format!("drops {name} vs {baseline_name}"),
+            "health.drops",
+            if self.dependent {
+                Verdict::Inconclusive
+            } else {
+                verdict
+            },
+            json!({ "variant_responses": drops.variant, "baseline_responses": drops.baseline,
+                    "unanswered": drops.unanswered, "deficit": drops.deficit, "share": share }),
+            json!({ "share": design.map(|d| d.share), "assumption": assumption }),
+            reason,
+        );
+        check.planned = design.map(|d| d.budget());
+        check.used = Some(pair);
+        Some(check)
     }
 
     /// The error-rate check of one variant against the baseline.

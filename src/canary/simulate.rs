@@ -72,7 +72,9 @@ pub struct Concluded {
     /// The first compared variant's error and latency checks.
     pub errors: Standing,
     pub latency: Standing,
-    /// The responses no variant claimed, and whether dependence was found.
+    /// The first compared variant's drop test.
+    pub drops: Option<super::drops::Finding>,
+    /// Whether dependence was found.
     pub dependent: bool,
     pub requests: u64,
 }
@@ -151,6 +153,7 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
         latency: first
             .and_then(|h| h.latency)
             .map_or(Standing::Undecided, |l| l.standing),
+        drops: first.and_then(|h| h.drops).map(|d| d.finding),
         dependent: watch.dependence.finding().is_some(),
         requests: sent,
     }

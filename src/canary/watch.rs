@@ -12,6 +12,7 @@
 //! every earlier request has completed, so seconds before s are whole.
 use std::collections::{HashMap, VecDeque};
 
+use super::drops::{Drops, Finding};
 use super::health::{ErrorBounds, ErrorCounts, Standing};
 use super::latency::{Bins, Decide, LatencyBounds};
 use super::plan::CanaryPlan;
@@ -68,6 +69,8 @@ pub struct VariantHealth {
     pub variant: usize,
     pub errors: Option<ErrorBounds>,
     pub latency: Option<LatencyBounds>,
+    /// The drop test (with an expected share to attribute by).
+    pub drops: Option<Drops>,
 }
 
 pub struct Watch<'a> {
@@ -189,6 +192,7 @@ impl<'a> Watch<'a> {
                     variant,
                     errors: None,
                     latency: None,
+                    drops: None,
                 })
                 .collect(),
             _ => Vec::new(),
@@ -240,6 +244,7 @@ impl<'a> Watch<'a> {
                     self.second_shares.resize(second + 1, (0, 0));
                 }
                 self.bins.add(fed.due_us, variant, fed.latency_ms);
+                self.drop_look(Some(variant));
                 if let Some(look) = self
                     .plan
                     .latency
@@ -327,6 +332,51 @@ impl<'a> Watch<'a> {
         }
     }
 
+    /// The drop test of every variant compared with the baseline when a
+    /// response of `fed` (one of them) brings their responses to a look;
+    /// with `fed` None, at the end: whatever the counts show, undecided.
+    fn drop_look(&mut self, fed: Option<usize>) {
+        let Some(baseline) = self.plan.baseline else {
+            return;
+        };
+        for health in &mut self.health {
+            let variant = health.variant;
+            if fed.is_some_and(|fed| fed != variant && fed != baseline) {
+                continue;
+            }
+            let Some(design) = self.plan.drop_design(variant) else {
+                continue;
+            };
+            let (mine, theirs) = (self.counts[variant], self.counts[baseline]);
+            let last;
+            let (design, look) = match fed {
+                Some(_) => match design.look_at(mine + theirs) {
+                    Some(look) => (design, Some(look)),
+                    None => continue,
+                },
+                // The run ended before the plan: one last look.
+                None => match design.final_look(mine + theirs) {
+                    Some(final_look) => {
+                        last = final_look;
+                        (&last, Some(last.looks.len() - 1))
+                    }
+                    None => (design, None),
+                },
+            };
+            let now = Drops::at(design, look, mine, theirs, self.unattributable);
+            // A finding of drops is final, and one of a deficit too large
+            // for drops stays until a later look finds drops.
+            let keep = health.drops.is_some_and(|before| match before.finding {
+                Finding::Drops => true,
+                Finding::NotDrops => now.finding != Finding::Drops,
+                _ => false,
+            });
+            if !keep {
+                health.drops = Some(now);
+            }
+        }
+    }
+
     /// The error checks on everything fed so far.
     pub fn check_health(&mut self) {
         let (Some(spec), Some(baseline)) = (&self.plan.health, self.plan.baseline) else {
@@ -401,7 +451,12 @@ impl<'a> Watch<'a> {
                 ]
             })
             .collect();
-        if standings.contains(&Standing::Fail) {
+        let drops = self.health.iter().any(|health| {
+            health
+                .drops
+                .is_some_and(|drops| drops.finding == Finding::Drops)
+        });
+        if standings.contains(&Standing::Fail) || drops {
             return Some("a health check failed".to_string());
         }
         let split_done = self.split.state() == State::Decided && testable;
@@ -457,6 +512,7 @@ impl<'a> Watch<'a> {
         }
         self.look(self.looked_at_second);
         self.latency_look(None);
+        self.drop_look(None);
         let _ = self.split.finish();
     }
 }

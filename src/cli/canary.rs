@@ -1,6 +1,7 @@
 //! `canary` flags become a [`CanaryPlan`]: one clear message per mistake.
 use anyhow::Result;
 
+use crate::canary::drops::DropDesign;
 use crate::canary::health::{HealthSpec, LatencyMargin};
 use crate::canary::latency::{Bins, LatencyDesign};
 use crate::canary::plan::*;
@@ -68,6 +69,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         Schedule::Closed => None,
     };
     let split_budget = split.horizon();
+    let drops = drop_designs(&variants, baseline, health.as_ref(), split_budget, power);
     let mut canary = CanaryPlan {
         load: probe,
         variants,
@@ -83,6 +85,7 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
         expected_sequential,
         latency: health.map(|spec| LatencyDesign::planned(split_budget, spec.alpha, power)),
         latency_bin_us: Bins::width_for(rate_per_s, smallest_share),
+        drops,
         rate_per_s,
         notes,
     };
@@ -185,6 +188,34 @@ fn tost_size(split: &Split) -> u64 {
         .map(|test| test.design().fixed)
         .max()
         .unwrap_or(0)
+}
+
+/// Each compared variant's drop test, planned over its and the
+/// baseline's share of the budget (with a health check).
+fn drop_designs(
+    variants: &[Variant],
+    baseline: Option<usize>,
+    health: Option<&HealthSpec>,
+    budget: u64,
+    power: f64,
+) -> Vec<(usize, DropDesign)> {
+    let (Some(baseline), Some(spec)) = (baseline, health) else {
+        return Vec::new();
+    };
+    let base_share = variants[baseline].share;
+    variants
+        .iter()
+        .enumerate()
+        .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+        .map(|(index, variant)| {
+            let pair = variant.share + base_share;
+            let responses = (budget as f64 * pair).ceil() as u64;
+            (
+                index,
+                DropDesign::planned(variant.share / pair, responses, spec.alpha, power),
+            )
+        })
+        .collect()
 }
 
 /// The classes a matcher may name, for messages.

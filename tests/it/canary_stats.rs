@@ -444,6 +444,76 @@ fn latency_table(runs: u64, quick: bool, out: &mut String) {
     assert!(broken.is_empty(), "{out}\n{}", broken.join("\n"));
 }
 
+/// Requests no variant answers, attributed by the deficit: a 10% canary
+/// and a budget of 60,000 requests, each variant dropping its own share
+/// of requests. A canary dropping 6% more than stable fails ≥ power;
+/// equal drop rates fail ≤ α.
+fn drops_table(runs: u64, quick: bool, out: &mut String) {
+    use gateprobe::canary::drops::Finding;
+    let plan = plan(&["--expect", "canary=10%", "--max-requests", "60000"]);
+    let design = plan.drop_design(0).expect("a drop test");
+    out.push_str(&format!(
+        "\n**Drops** (10% canary, budget 60,000 requests, α 0.01; the plan detects a canary dropping {} more than stable with power 0.95)\n\n| canary drops | stable drops | drops found (fail) | deficit too large | requests (median) | claim |\n|---|---|---|---|---|---|\n",
+        gateprobe::canary::percent(design.detectable.unwrap_or(1.0))
+    ));
+    let cases: &[(f64, f64)] = if quick {
+        &[(0.06, 0.0), (0.01, 0.01)]
+    } else {
+        &[
+            (0.06, 0.0),
+            (0.03, 0.0),
+            (0.1, 0.0),
+            (0.0, 0.0),
+            (0.01, 0.01),
+            (0.05, 0.05),
+            (0.0, 0.02),
+        ]
+    };
+    let mut broken = Vec::new();
+    for &(canary, stable) in cases {
+        let mut truth = Truth::as_planned(&plan);
+        truth.shares = vec![0.1 * (1.0 - canary), 0.9 * (1.0 - stable)];
+        let found = std::sync::atomic::AtomicU64::new(0);
+        let result = tally(runs, (canary * 1000.0 + stable * 100.0) as u64 + 9, |rng| {
+            let concluded = simulate::run(&plan, &truth, rng);
+            if concluded.drops == Some(Finding::NotDrops) {
+                found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            (
+                false,
+                concluded.drops == Some(Finding::Drops),
+                concluded.requests,
+            )
+        });
+        let too_large = found.into_inner() as f64 / runs as f64;
+        let claim = if canary - stable >= 0.06 {
+            "fail ≥ 0.95"
+        } else if canary <= stable {
+            "fail ≤ α"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.4} | {too_large:.4} | {} | {claim} |\n",
+            gateprobe::canary::percent(canary),
+            gateprobe::canary::percent(stable),
+            result.fail_rate(),
+            result.quantile(0.5)
+        ));
+        let holds = match claim {
+            "fail ≥ 0.95" => at_least(result.fail_rate(), POWER, runs),
+            "fail ≤ α" => at_most(result.fail_rate(), ALPHA, runs),
+            _ => true,
+        };
+        if !holds {
+            broken.push(format!(
+                "canary {canary}, stable {stable}: {claim} does not hold"
+            ));
+        }
+    }
+    assert!(broken.is_empty(), "{out}\n{}", broken.join("\n"));
+}
+
 /// A recorded trace's latencies (ms), shared by the runs.
 type Trace = std::sync::Arc<Vec<f64>>;
 
@@ -518,6 +588,9 @@ fn canary_verdicts_carry_their_error_rates() {
     latency_table(200, true, &mut out);
     common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
     out.clear();
+    drops_table(100, true, &mut out);
+    common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
+    out.clear();
     dependence_table(100, &mut out);
     common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
 }
@@ -564,6 +637,10 @@ fn canary_tables() {
     }
     if wants("latency") {
         latency_table(runs, false, &mut out);
+        print(&mut out);
+    }
+    if wants("drops") {
+        drops_table(runs, false, &mut out);
         print(&mut out);
     }
     if wants("dependence") {
