@@ -23,7 +23,7 @@ pub fn build_report(
 ) -> Report {
     let mut report = Report::for_load(&plan.load, recorder, info);
     report.command = "canary".to_string();
-    let dependence = watch.dependence.finding();
+    let dependence = watch.dependence.finding(plan.split.horizon());
     let mut checks = share_checks(plan, watch, dependence.is_some());
     checks.push(unclassified_check(
         watch.unattributable,
@@ -524,6 +524,10 @@ fn independence_check(watch: &Watch<'_>, finding: Option<&str>) -> Check {
         json!({ "assumption": "each request is assigned to a variant independently", "min_p": watch::DEPENDENCE_P }),
         match finding {
             Some(finding) => format!("{finding}: the checks assume a random split per request, so no verdict is given"),
+            None if watch.plan.load.no_keepalive => format!(
+                "a new connection for every request (--no-keepalive): a split that sticks to connections is a split per request here; no sign that it changes over time{}",
+                p(dependence.by_second).map_or(String::new(), |p| format!(" (p = {})", crate::units::format_p(p)))
+            ),
             None => format!(
                 "no sign that the split depends on the connection ({} connections{}) or the second{}",
                 dependence.connections,

@@ -154,7 +154,7 @@ pub fn run(plan: &CanaryPlan, truth: &Truth, rng: &mut impl Rng) -> Concluded {
             .and_then(|h| h.latency)
             .map_or(Standing::Undecided, |l| l.standing),
         drops: first.and_then(|h| h.drops).map(|d| d.finding),
-        dependent: watch.dependence.finding().is_some(),
+        dependent: watch.dependence.finding(plan.split.horizon()).is_some(),
         requests: sent,
     }
 }

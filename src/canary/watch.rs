@@ -41,13 +41,15 @@ pub struct Dependence {
 }
 
 impl Dependence {
-    /// Why the responses are not independent, if they are not.
-    pub fn finding(&self) -> Option<String> {
+    /// Why the responses are not independent, if they are not, and what
+    /// to do about it; `budget` is the responses the share check plans for
+    /// (each connection would be one of them, with the split per connection).
+    pub fn finding(&self, budget: u64) -> Option<String> {
         if let Some((statistic, freedom, p)) =
             self.by_connection.filter(|(_, _, p)| *p < DEPENDENCE_P)
         {
             return Some(format!(
-                "the split sticks to connections: the canary's share differs between this run's {} connections far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
+                "the split sticks to connections: the canary's share differs between this run's {} connections far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {}) — a gateway that pins a connection to one deployment, or a weighted round-robin whose order lines up with keep-alive connections. Each connection is then one draw of the split: rerun with --no-keepalive (a new connection per request), which decides on connections as the unit, about {budget} of them for this plan",
                 self.connections,
                 crate::units::format_p(p)
             ));
@@ -55,7 +57,7 @@ impl Dependence {
         if let Some((statistic, freedom, p)) = self.by_second.filter(|(_, _, p)| *p < DEPENDENCE_P)
         {
             return Some(format!(
-                "the split changes over time: the canary's share differs between seconds far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {})",
+                "the split changes over time: the canary's share differs between seconds far more than a per-request split allows (χ² = {statistic:.0} on {freedom} df, p = {}) — the weight moved during the run (a rollout stepping it?): rerun once it holds still",
                 crate::units::format_p(p)
             ));
         }
@@ -431,7 +433,7 @@ impl<'a> Watch<'a> {
 
     /// Whether the checks need more responses.
     fn verdict(&mut self) -> Option<String> {
-        if let Some(finding) = self.dependence.finding() {
+        if let Some(finding) = self.dependence.finding(self.plan.split.horizon()) {
             return Some(finding);
         }
         // A split decided early, on a few responses per connection, may be

@@ -92,24 +92,29 @@ pub fn canary_plan(args: &CanaryArgs) -> Result<CanaryPlan, UsageError> {
     size(&mut canary, cap);
     let load = load(args, canary.max_requests)?;
     canary.load = load;
-    let shard = canary.load.shard();
-    if shard.count > 1 {
-        // Shards decide nothing alone: each sends its part of a fixed
-        // horizon, and `gateprobe merge` evaluates the checks once on the
-        // union (the confidence sequences hold at any fixed size too).
-        let total = cap.map_or(canary.planned_requests, |cap| {
-            cap.min(canary.planned_requests)
-        });
-        canary.load.max_requests = Some(total);
-        canary.max_requests = total;
-        canary.notes.push(format!(
-            "shard {}/{}: no early stop; this shard sends its {} of the {total} requests the checks plan for, and `gateprobe merge` decides them on all shards' responses at that fixed size",
-            shard.index,
-            shard.count,
-            shard.owned_below(total)
-        ));
-    }
+    shard_bounds(&mut canary, cap);
     Ok(canary)
+}
+
+/// A shard decides nothing alone: it sends its part of a fixed horizon,
+/// and `gateprobe merge` evaluates the checks once on the union, at that
+/// fixed size (one look with all of α).
+fn shard_bounds(canary: &mut CanaryPlan, cap: Option<u64>) {
+    let shard = canary.load.shard();
+    if shard.count <= 1 {
+        return;
+    }
+    let total = cap.map_or(canary.planned_requests, |cap| {
+        cap.min(canary.planned_requests)
+    });
+    canary.load.max_requests = Some(total);
+    canary.max_requests = total;
+    canary.notes.push(format!(
+        "shard {}/{}: no early stop; this shard sends its {} of the {total} requests the checks plan for, and `gateprobe merge` decides them on all shards' responses at that fixed size",
+        shard.index,
+        shard.count,
+        shard.owned_below(total)
+    ));
 }
 
 /// The expected variants from `--expect`, plus the canary's share from an

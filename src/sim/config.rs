@@ -323,6 +323,27 @@ pub struct Canary {
     pub deployment: String,
     #[serde(default)]
     pub stage_variable_overrides: BTreeMap<String, String>,
+    /// `request` (API Gateway's: each request drawn afresh) or
+    /// `connection` (each client connection drawn once and pinned, as a
+    /// gateway with session affinity does): to rehearse a split a client's
+    /// keep-alive connections would mislead.
+    #[serde(default, skip_serializing_if = "Affinity::is_request")]
+    pub affinity: Affinity,
+}
+
+/// What a canary choice sticks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Affinity {
+    #[default]
+    Request,
+    Connection,
+}
+
+impl Affinity {
+    fn is_request(&self) -> bool {
+        *self == Affinity::Request
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

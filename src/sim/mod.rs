@@ -141,12 +141,26 @@ impl Simulator {
     }
 
     /// Answers one request, as the gateway would.
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Answer {
+        self.handle_on(None, method, path, headers, body).await
+    }
+
+    /// [`Simulator::handle`] on a connection whose canary draw is
+    /// `connection_draw` (a stage with connection affinity uses it instead
+    /// of a fresh one).
     /// Long because it is the gateway's request path in order (stage, canary
     /// choice, route, key, throttles in layers, integration, faults), each
     /// stage able to answer early; the stages that hold logic are their own
     /// modules (`bucket`, `execution`).
-    pub async fn handle(
+    pub async fn handle_on(
         &self,
+        connection_draw: Option<f64>,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
@@ -160,11 +174,15 @@ impl Simulator {
         let Some(stage) = self.config.stages.get(stage_name) else {
             return Answer::message(403, "Forbidden");
         };
-        // The canary is chosen at random per request, not sticky.
-        let canary = stage
-            .canary
-            .as_ref()
-            .filter(|canary| self.random() * 100.0 < canary.percent_traffic);
+        // The canary is chosen at random per request, not sticky — unless
+        // the stage pins it to the connection.
+        let canary = stage.canary.as_ref().filter(|canary| {
+            let draw = match (canary.affinity, connection_draw) {
+                (config::Affinity::Connection, Some(draw)) => draw,
+                _ => self.random(),
+            };
+            draw * 100.0 < canary.percent_traffic
+        });
         let deployment_name = canary.map_or(&stage.deployment, |canary| &canary.deployment);
         let Some(deployment) = self.config.deployments.get(deployment_name) else {
             return Answer::message(500, "Internal server error");
@@ -459,6 +477,7 @@ fn to_response(answer: Answer) -> Response<Full<Bytes>> {
 
 async fn serve_request(
     simulator: Arc<Simulator>,
+    connection_draw: f64,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
@@ -477,7 +496,11 @@ async fn serve_request(
             }
         }
     }
-    to_response(simulator.handle(&parts.method, path, &headers, &body).await)
+    to_response(
+        simulator
+            .handle_on(Some(connection_draw), &parts.method, path, &headers, &body)
+            .await,
+    )
 }
 
 /// Serves `simulator` on `listener` until `shutdown`: HTTP/1.1 and h2c, or
@@ -496,10 +519,13 @@ pub async fn serve(
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let (simulator, shutdown, tls) = (simulator.clone(), shutdown.clone(), tls.clone());
+        let connection_draw = simulator.random();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let simulator = simulator.clone();
-                async move { Ok::<_, Infallible>(serve_request(simulator, request).await) }
+                async move {
+                    Ok::<_, Infallible>(serve_request(simulator, connection_draw, request).await)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             match tls {
