@@ -262,6 +262,11 @@ pub fn default_budget(expectation: &Expectation, alpha: f64, power: f64) -> u64 
 /// its power (two significant digits, a few percent either way).
 pub fn budget_for_zone(expectation: &Expectation, alpha: f64, power: f64, target: f64) -> u64 {
     let guess = (normal_budget(expectation, alpha, power, target) * 1.05).ceil() as u64;
+    if guess > 2_000_000 {
+        // Beyond what a plan is walked for in milliseconds: the normal
+        // approximation (within a few percent there).
+        return round_up(guess);
+    }
     let zone = ShareDesign::planned(expectation, alpha, power, guess.max(FIRST_LOOK))
         .zone
         .width()

@@ -189,35 +189,97 @@ impl HealthSpec {
     /// the canary, would already pass — and at which a canary worse by twice
     /// the margin, observed z standard errors in its favour, would already fail.
     pub fn error_plan(&self, rate: f64, variant_share: f64, baseline_share: f64) -> u64 {
-        let z = normal_quantile(self.power);
         let rate = rate.clamp(0.0, 0.5);
         let worse = (rate + 2.0 * self.max_error_increase).min(1.0);
-        let standing_at = |total: u64, variant_rate: f64, toward: f64| {
-            let variant = (total as f64 * variant_share).max(1.0);
-            let baseline = (total as f64 * baseline_share).max(1.0);
-            let spread = (variant_rate * (1.0 - variant_rate) / variant
-                + rate * (1.0 - rate) / baseline)
-                .sqrt();
-            let weight = (variant_rate * (1.0 - variant_rate) / variant)
-                / (variant_rate * (1.0 - variant_rate) / variant + rate * (1.0 - rate) / baseline)
-                    .max(f64::MIN_POSITIVE);
-            let counts = ErrorCounts {
-                variant_failed: ((variant_rate + toward * z * spread * weight).clamp(0.0, 1.0)
-                    * variant)
-                    .round() as u64,
-                variant: variant as u64,
-                baseline_failed: ((rate - toward * z * spread * (1.0 - weight)).clamp(0.0, 1.0)
-                    * baseline)
-                    .round() as u64,
-                baseline: baseline as u64,
-                unattributable: 0,
-            };
-            self.error_bounds(&counts).standing
-        };
-        let passes = |total: u64| standing_at(total, rate, 1.0) == Standing::Pass;
-        let fails = |total: u64| standing_at(total, worse, -1.0) == Standing::Fail;
+        let shares = (variant_share, baseline_share);
+        let passes =
+            |total: u64| self.standing_at(rate, shares, total, rate, 1.0) == Standing::Pass;
+        let fails =
+            |total: u64| self.standing_at(rate, shares, total, worse, -1.0) == Standing::Fail;
         // 10% to spare: counts are whole numbers and the rate is estimated.
         (doubling_search(passes).max(doubling_search(fails)) as f64 * 1.1).ceil() as u64
+    }
+
+    /// Where the check would stand after `total` classified responses
+    /// with the baseline at `rate` and the variant at `variant_rate`,
+    /// observed z(power) standard errors `toward` the canary's harm (+1)
+    /// or in its favour (−1): what a plan with that power expects.
+    fn standing_at(
+        &self,
+        rate: f64,
+        (variant_share, baseline_share): (f64, f64),
+        total: u64,
+        variant_rate: f64,
+        toward: f64,
+    ) -> Standing {
+        let z = normal_quantile(self.power);
+        let variant = (total as f64 * variant_share).max(1.0);
+        let baseline = (total as f64 * baseline_share).max(1.0);
+        let variant_var = variant_rate * (1.0 - variant_rate) / variant;
+        let baseline_var = rate * (1.0 - rate) / baseline;
+        let spread = (variant_var + baseline_var).sqrt();
+        let weight = variant_var / (variant_var + baseline_var).max(f64::MIN_POSITIVE);
+        let counts = ErrorCounts {
+            variant_failed: ((variant_rate + toward * z * spread * weight).clamp(0.0, 1.0)
+                * variant)
+                .round() as u64,
+            variant: variant as u64,
+            baseline_failed: ((rate - toward * z * spread * (1.0 - weight)).clamp(0.0, 1.0)
+                * baseline)
+                .round() as u64,
+            baseline: baseline as u64,
+            unattributable: 0,
+        };
+        self.error_bounds(&counts).standing
+    }
+
+    /// What the error check decides within `total` classified responses
+    /// at a baseline rate `rate`: (the largest increase it passes, the
+    /// least it fails) with the plan's power, on the same approximation as
+    /// [`HealthSpec::error_plan`]. None where it decides none.
+    pub fn error_zone(
+        &self,
+        rate: f64,
+        shares: (f64, f64),
+        total: u64,
+    ) -> (Option<f64>, Option<f64>) {
+        let rate = rate.clamp(0.0, 0.5);
+        let margin = self.max_error_increase;
+        let search = |decides: &dyn Fn(f64) -> bool, low: f64, high: f64| {
+            if !decides(high) {
+                return None;
+            }
+            let (mut low, mut high) = (low, high);
+            for _ in 0..30 {
+                let middle = 0.5 * (low + high);
+                if decides(middle) {
+                    high = middle;
+                } else {
+                    low = middle;
+                }
+            }
+            Some(high)
+        };
+        // Pass: the increase below the margin (distance e) that passes.
+        let pass = search(
+            &|e: f64| {
+                let increase = (margin - e).max(-rate);
+                self.standing_at(rate, shares, total, rate + increase, 1.0) == Standing::Pass
+            },
+            0.0,
+            margin + rate,
+        )
+        .map(|e| margin - e);
+        let fail = search(
+            &|e: f64| {
+                let worse = (rate + margin + e).min(1.0);
+                self.standing_at(rate, shares, total, worse, -1.0) == Standing::Fail
+            },
+            0.0,
+            1.0 - rate - margin,
+        )
+        .map(|e| margin + e);
+        (pass, fail)
     }
 }
 

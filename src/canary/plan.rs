@@ -60,6 +60,38 @@ impl CanaryPlan {
             .map(|(_, design)| design)
     }
 
+    /// The error check's plan and what it decides within the run's
+    /// budget at the assumed baseline rate.
+    fn errors_plan(&self, spec: &HealthSpec, baseline: usize) -> String {
+        let points = |value: f64| format!("{:+.2}pp", value * 100.0);
+        let budget = self.split.horizon();
+        let smallest = self
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(index, variant)| *index != baseline && variant.share > 0.0)
+            .map(|(_, variant)| variant.share)
+            .fold(1.0, f64::min);
+        let shares = (smallest, self.variants[baseline].share);
+        let zone = match spec.error_zone(spec.assumed_error_rate, shares, budget) {
+            (Some(pass), Some(fail)) => format!(
+                "within {budget} requests it passes increases up to {} and fails from {} with power {}",
+                points(pass),
+                points(fail),
+                self.power
+            ),
+            _ => format!("{budget} requests decide no increase with power {}", self.power),
+        };
+        format!(
+            "errors vs {}: +{} at most · {} confidence sequences (valid at any stop) · {zone}, at a baseline error rate of {} (assumed until seen) · plans {} requests to pass equal rates and fail twice the margin (re-planned from the rate seen)",
+            self.variants[baseline].name,
+            crate::units::trim_float(spec.max_error_increase * 100.0) + "pp",
+            level(1.0 - self.alpha),
+            percent(spec.assumed_error_rate),
+            self.error_requests(spec, spec.assumed_error_rate),
+        )
+    }
+
     /// The drop tests' plan, for people.
     fn drops_plan(&self, baseline: usize) -> Vec<String> {
         self.drops
@@ -236,15 +268,7 @@ impl CanaryPlan {
             lines.push(share_zone(&variant.name, test));
         }
         if let (Some(spec), Some(baseline)) = (&self.health, self.baseline) {
-            lines.push(format!(
-                "errors vs {}: +{} at most · {} confidence sequences · plans {} requests for a baseline error rate of {} (assumed until seen; re-planned from it), power {}",
-                self.variants[baseline].name,
-                crate::units::trim_float(spec.max_error_increase * 100.0) + "pp",
-                level(1.0 - self.alpha),
-                self.error_requests(spec, spec.assumed_error_rate),
-                percent(spec.assumed_error_rate),
-                self.power
-            ));
+            lines.push(self.errors_plan(spec, baseline));
             if let Some(design) = &self.latency {
                 lines.push(self.latency_plan(spec, baseline, design));
             }

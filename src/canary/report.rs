@@ -375,6 +375,29 @@ fn canary_section(plan: &CanaryPlan, watch: &Watch<'_>) -> CanarySection {
 pub const INTERVAL_KIND: &str =
     "exact (Clopper–Pearson) interval at 1 − 2α, the fixed-sample TOST's; the verdict uses the group-sequential exact binomial bounds, stricter at every look";
 
+/// What would decide an undecided share: the responses a plan needs to
+/// decide a share as far from the nearer edge as the one observed.
+fn what_would_decide(test: &ShareTest, observed: f64) -> String {
+    let (low, high) = test.expectation.band();
+    let distance = (observed - low).abs().min((observed - high).abs());
+    if distance < 1e-4 {
+        return format!(
+            "; a share {}pp from an edge needs millions of responses to decide",
+            points_of(distance)
+        );
+    }
+    let needed = crate::canary::design::budget_for_zone(
+        &test.expectation,
+        test.alpha(),
+        test.power(),
+        distance,
+    );
+    format!(
+        "; about {needed} responses decide a share {}pp from an edge (--max-requests {needed})",
+        points_of(distance)
+    )
+}
+
 /// A share distance in percentage points, for people: 0.76.
 fn points_of(distance: f64) -> String {
     format!("{:.2}", distance * 100.0)
@@ -443,14 +466,16 @@ fn share_check(
             design.budget()
         ),
         (Rule::Horizon, _) => format!(
-            "undecided at the plan's last look ({} responses): the share is within {zone} of an edge, where this budget cannot decide with power {} (a larger --max-requests narrows the zone)",
+            "undecided at the plan's last look ({} responses): the share is within {zone} of an edge, where this budget cannot decide with power {}{}",
             decision.trials,
-            test.power()
+            test.power(),
+            what_would_decide(test, observed)
         ),
         (Rule::EndOfRun, _) => format!(
-            "undecided when the run ended ({} of the planned {} responses)",
+            "undecided when the run ended ({} of the planned {} responses){}",
             decision.trials,
-            design.budget()
+            design.budget(),
+            what_would_decide(test, observed)
         ),
     };
     let mut verdict = match decision.verdict {
