@@ -404,7 +404,9 @@ pub fn normal_boundary(fractions: &[f64], alpha: f64, spending: Spending) -> Vec
             bound = running.offset + i as i64;
         }
         spent += running.take(|cell| cell >= bound);
-        bounds.push(bound as f64 / GRID_PER_SD / t.sqrt());
+        // A cell stands for the half-open stretch around it: the bound is
+        // its lower edge.
+        bounds.push((bound as f64 - 0.5) / GRID_PER_SD / t.sqrt());
     }
     bounds
 }
@@ -432,7 +434,7 @@ pub fn normal_crossing(fractions: &[f64], bounds: &[f64], drift: f64) -> Operati
         increment.mass = shifted;
         increment.offset += whole as i64;
         running = running.add(&increment);
-        let cell = (bound * t.sqrt() * GRID_PER_SD).ceil() as i64;
+        let cell = (bound * t.sqrt() * GRID_PER_SD + 0.5).ceil() as i64;
         let crossed = running.take(|x| x >= cell);
         operating.pass += crossed;
         operating.expected_n += crossed * t;

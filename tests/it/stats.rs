@@ -163,3 +163,101 @@ fn confidence_sequences_match_scipy() {
         assert_close(radius, number("radius"), "Gaussian-mixture radius");
     }
 }
+
+/// The group-sequential designs against an independent SciPy computation:
+/// exact binomial bounds and crossing chances (numpy convolution of
+/// `binom.pmf`), normal bounds (`multivariate_normal`), the Clopper–Pearson
+/// interval (`binomtest(...).proportion_ci(method="exact")`), z carried to
+/// Student's t, and the fixed-sample test's size.
+#[test]
+fn group_sequential_designs_match_scipy() {
+    use gateprobe::canary::design::fixed_size;
+    use gateprobe::canary::split::Expectation;
+    use gateprobe::stats::sequential::*;
+    let reference = reference();
+    for row in reference["gs_binomial"].as_array().unwrap() {
+        let looks: Vec<u64> = row["looks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let side = if row["side"] == "upper" {
+            Side::Upper
+        } else {
+            Side::Lower
+        };
+        let (p, alpha) = (row["p"].as_f64().unwrap(), row["alpha"].as_f64().unwrap());
+        let bounds = binomial_boundary(&looks, &fractions(&looks), p, alpha, Spending::HSD, side);
+        let expected: Vec<Option<u64>> = row["bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64())
+            .collect();
+        assert_eq!(bounds, expected, "bounds at {p} {side:?}");
+        for (truth, chance) in floats(&row["truths"])
+            .into_iter()
+            .zip(floats(&row["crossing"]))
+        {
+            let walked = binomial_walk(&looks, truth, |look, hits| {
+                let crossed = match (side, bounds[look]) {
+                    (Side::Upper, Some(b)) => hits >= b,
+                    (Side::Lower, Some(b)) => hits <= b,
+                    (_, None) => false,
+                };
+                if crossed {
+                    Stop::Fail
+                } else {
+                    Stop::Continue
+                }
+            });
+            assert!(
+                (walked.fail - chance).abs() <= 1e-9,
+                "crossing at {truth}: {} vs SciPy {chance}",
+                walked.fail
+            );
+        }
+    }
+    for row in reference["gs_normal"].as_array().unwrap() {
+        let fractions = floats(&row["fractions"]);
+        let bounds = normal_boundary(&fractions, row["alpha"].as_f64().unwrap(), Spending::HSD);
+        for (seen, expected) in bounds.iter().zip(floats(&row["bounds"])) {
+            // The grid is 1/200 of a standard deviation.
+            assert!(
+                (seen - expected).abs() <= 0.01,
+                "{fractions:?}: {seen} vs SciPy {expected}"
+            );
+        }
+    }
+    for row in reference["clopper_pearson"].as_array().unwrap() {
+        let (low, high) = clopper_pearson(
+            row["hits"].as_u64().unwrap(),
+            row["trials"].as_u64().unwrap(),
+            row["alpha"].as_f64().unwrap(),
+        );
+        let expected = floats(&row["interval"]);
+        assert_close(low, expected[0], "Clopper–Pearson low");
+        assert_close(high, expected[1], "Clopper–Pearson high");
+    }
+    for row in reference["t_bound"].as_array().unwrap() {
+        let seen = gateprobe::canary::latency::t_bound(
+            row["z"].as_f64().unwrap(),
+            row["batches"].as_u64().unwrap() as usize,
+        );
+        assert_close(seen, row["t"].as_f64().unwrap(), "z carried to t");
+    }
+    for row in reference["fixed_size"].as_array().unwrap() {
+        let e = Expectation {
+            share: row["share"].as_f64().unwrap(),
+            tolerance: row["tolerance"].as_f64().unwrap(),
+        };
+        let n = fixed_size(&e, 0.01, 0.95, row["zone"].as_f64().unwrap());
+        let expected = row["n"].as_u64().unwrap() as f64;
+        // Both are the first n of the saw-tooth their bisections meet.
+        assert!(
+            (n as f64 - expected).abs() <= 0.02 * expected,
+            "fixed size {e:?}: {n} vs SciPy {expected}"
+        );
+    }
+}
