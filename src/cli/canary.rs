@@ -487,8 +487,12 @@ fn size(canary: &mut CanaryPlan, given: Option<u64>) {
     }
     canary.planned_requests = planned;
     if let Some(cap) = given.filter(|cap| *cap < planned) {
+        // The split and latency plans fit the budget by construction: only
+        // the error check, planned for an assumed baseline rate, can exceed it.
+        let assumed = canary.health.map_or(0.0, |spec| spec.assumed_error_rate);
         canary.notes.push(format!(
-            "--max-requests {cap} is below the {planned} requests the checks plan for: expect an inconclusive verdict"
+            "the error check plans {planned} requests for a baseline error rate of {} (--baseline-error-rate), more than --max-requests {cap}: it may end inconclusive unless the baseline errs less (it re-plans from the rate it sees)",
+            percent(assumed)
         ));
     }
     canary.max_requests = given.unwrap_or_else(|| {

@@ -186,7 +186,7 @@ fn split_curve(
         shares.extend((-8..=8).map(|k| p0 + k as f64 * delta / 4.0));
     }
     for edge in [low, high] {
-        for offset in [-zone, -extra, 0.0, 1e-9, extra, zone] {
+        for offset in [-zone, -extra, -1e-9, 0.0, 1e-9, extra, zone] {
             shares.push(edge + offset);
         }
     }
@@ -347,13 +347,18 @@ fn health_table(runs: u64, rates: &[f64], out: &mut String) {
             let mut truth = Truth::as_planned(&plan);
             truth.error_rates = vec![canary_rate, rate];
             let (errors, _) = health_tally(&plan, &truth, runs, (rate * 1e5) as u64 + 3);
-            out.push_str(&format!(
+            let line = format!(
                 "| {} | {what} | {:.4} | {:.4} | {} |\n",
                 gateprobe::canary::percent(rate),
                 errors.pass_rate(),
                 errors.fail_rate(),
                 errors.quantile(0.5)
-            ));
+            );
+            if std::env::var_os("GATEPROBE_RUNS").is_some() {
+                // The full table takes long: each row as it comes.
+                print!("{line}");
+            }
+            out.push_str(&line);
             if what == "+2pp (2× margin)" {
                 assert!(
                     at_least(errors.fail_rate(), POWER, runs),
@@ -514,6 +519,73 @@ fn drops_table(runs: u64, quick: bool, out: &mut String) {
     assert!(broken.is_empty(), "{out}\n{}", broken.join("\n"));
 }
 
+/// Health power curves (the named command only): the error check over
+/// increases 0 to 2× the margin (baseline 0.5%), the latency check over
+/// ratios 1.0 to 1.4 on the busy nginx trace, and the drop test over drop
+/// rates 0 to 10%, each at a fixed budget, with pass / fail / inconclusive
+/// and the requests used.
+fn health_curves(runs: u64, out: &mut String) {
+    use gateprobe::canary::drops::Finding;
+    let row = |out: &mut String, what: String, pass: f64, fail: f64, tally: &Tally| {
+        out.push_str(&format!(
+            "| {what} | {pass:.4} | {fail:.4} | {:.4} | {:.0} / {} |\n",
+            (1.0 - pass - fail).max(0.0),
+            tally.mean(),
+            tally.quantile(1.0)
+        ));
+    };
+    let header =
+        "| truth | pass | fail | inconclusive | requests (mean / max) |\n|---|---|---|---|---|\n";
+    let errors_plan = plan(&["--expect", "canary=10%", "--max-requests", "100000"]);
+    out.push_str(&format!("\n**Errors: power curve** (10% canary, baseline 0.5%, margin +1pp, budget 100,000)\n\n{header}"));
+    for step in 0..=8 {
+        let increase = step as f64 * 0.0025;
+        let mut truth = Truth::as_planned(&errors_plan);
+        truth.error_rates = vec![0.005 + increase, 0.005];
+        let (errors, _) = health_tally(&errors_plan, &truth, runs, 300 + step);
+        let what = format!("canary +{:.2}pp", increase * 100.0);
+        row(out, what, errors.pass_rate(), errors.fail_rate(), &errors);
+    }
+    let slow = plan_at("500", &["--expect", "canary=7%", "--max-requests", "20000"]);
+    let trace = trace_ms("nginx-500rps-busy.txt.gz");
+    out.push_str(&format!("\n**Latency: power curve** (7% canary, 500 rps, busy-machine nginx trace, margin +20%, budget 20,000)\n\n{header}"));
+    for step in 0..=8 {
+        let ratio = 1.0 + step as f64 * 0.05;
+        let mut truth = Truth::as_planned(&slow);
+        truth.latency_ms = vec![10.0 * ratio, 10.0];
+        truth.latency_trace = Some(trace.clone());
+        let (_, latency) = health_tally(&slow, &truth, runs, 400 + step);
+        let what = format!("canary ×{ratio:.2}");
+        row(
+            out,
+            what,
+            latency.pass_rate(),
+            latency.fail_rate(),
+            &latency,
+        );
+    }
+    let dropping = plan(&["--expect", "canary=10%", "--max-requests", "60000"]);
+    out.push_str(&format!("\n**Drops: power curve** (10% canary, stable drops none, budget 60,000; pass = no sign of drops)\n\n{header}"));
+    for step in [0, 1, 2, 3, 4, 5, 6, 8, 10] {
+        let rate = step as f64 / 100.0;
+        let mut truth = Truth::as_planned(&dropping);
+        truth.shares = vec![0.1 * (1.0 - rate), 0.9];
+        let drops = tally(runs, 500 + step, |rng| {
+            let concluded = simulate::run(&dropping, &truth, rng);
+            (
+                matches!(
+                    concluded.drops,
+                    Some(Finding::NoSign | Finding::NoneUnanswered)
+                ),
+                concluded.drops == Some(Finding::Drops),
+                concluded.requests,
+            )
+        });
+        let what = format!("canary drops {step}%");
+        row(out, what, drops.pass_rate(), drops.fail_rate(), &drops);
+    }
+}
+
 /// A recorded trace's latencies (ms), shared by the runs.
 type Trace = std::sync::Arc<Vec<f64>>;
 
@@ -600,7 +672,7 @@ fn canary_verdicts_carry_their_error_rates() {
 #[ignore = "minutes: cargo test --release -- --ignored canary_tables --nocapture"]
 fn canary_tables() {
     // Printed table by table: the whole takes tens of minutes on two cores.
-    // GATEPROBE_TABLES=split,gross,latency,dependence,health picks some;
+    // GATEPROBE_TABLES=split,gross,latency,drops,curves,dependence,health picks some;
     // GATEPROBE_RUNS=N runs fewer (a quicker look, not the README's table).
     let wanted = std::env::var("GATEPROBE_TABLES").unwrap_or_default();
     let runs: u64 = std::env::var("GATEPROBE_RUNS")
@@ -641,6 +713,10 @@ fn canary_tables() {
     }
     if wants("drops") {
         drops_table(runs, false, &mut out);
+        print(&mut out);
+    }
+    if wants("curves") {
+        health_curves(runs, &mut out);
         print(&mut out);
     }
     if wants("dependence") {
