@@ -11,6 +11,7 @@ pub mod console;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod identity;
 pub mod input;
 pub mod job;
 pub mod json;

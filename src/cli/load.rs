@@ -619,43 +619,13 @@ fn tls_files(args: &LoadArgs) -> Result<crate::plan::TlsFiles, UsageError> {
         }
     }
     match (&args.cert, &args.key) {
-        (Some(_), None) => return usage("--cert needs --key: the certificate's private key (PEM)"),
         (None, Some(_)) => {
             return usage("--key needs --cert: the client certificate it belongs to (PEM)")
         }
-        _ => {}
-    }
-    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        let chain = certificates("--cert", cert)?;
-        let key_der = crate::input::pem_private_key("--key", key)?;
-        let provider = rustls::crypto::ring::default_provider();
-        if provider
-            .key_provider
-            .load_private_key(key_der.clone_key())
-            .is_err()
-        {
-            return usage(format!(
-                "--key {}: a private key this TLS library cannot sign with (expected RSA, ECDSA P-256/P-384 or Ed25519)",
-                key.display()
-            ));
+        (Some(cert), key) => {
+            files.client = Some(crate::identity::client_identity(cert, key.as_deref())?);
         }
-        // The same builder the client uses: a chain and key it refuses (a
-        // key that does not match the certificate) fail here, not later.
-        let built = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
-            .with_safe_default_protocol_versions()
-            .map(|builder| {
-                builder
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_client_auth_cert(chain.clone(), key_der.clone_key())
-            });
-        if let Ok(Err(why)) | Err(why) = built {
-            return usage(format!(
-                "--cert {} --key {}: not a usable client identity: {why}",
-                cert.display(),
-                key.display()
-            ));
-        }
-        files.client = Some((chain, key_der));
+        (None, None) => {}
     }
     Ok(files)
 }

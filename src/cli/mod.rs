@@ -396,7 +396,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
-    /// Present this client certificate chain (PEM) for mutual TLS; needs --key.
+    /// Present this client certificate chain (PEM: leaf, then intermediates)
+    /// for mutual TLS; its key in the same file, or given with --key.
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
 

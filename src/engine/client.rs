@@ -390,15 +390,13 @@ fn tls_config(options: &ClientOptions) -> rustls::ClientConfig {
         }
         builder.with_root_certificates(roots)
     };
-    // The plan built this same identity already (cli::load::tls_files), so
-    // rustls accepts it here.
-    let client = options.tls.client.as_ref().and_then(|(chain, key)| {
-        verified
-            .clone()
-            .with_client_auth_cert(chain.clone(), key.clone_key())
-            .ok()
-    });
-    let mut config = client.unwrap_or_else(|| verified.with_no_client_auth());
+    // The plan built and checked the identity (crate::identity).
+    let mut config = match &options.tls.client {
+        Some(identity) => verified.with_client_cert_resolver(std::sync::Arc::new(
+            crate::identity::Present(identity.certified.clone()),
+        )),
+        None => verified.with_no_client_auth(),
+    };
     config.alpn_protocols = if options.http2 {
         vec![b"h2".to_vec()]
     } else {

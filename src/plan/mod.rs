@@ -404,10 +404,7 @@ pub struct Sharding {
 #[derive(Default)]
 pub struct TlsFiles {
     pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
-    pub client: Option<(
-        Vec<rustls::pki_types::CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    )>,
+    pub client: Option<crate::identity::ClientIdentity>,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -416,7 +413,7 @@ impl std::fmt::Debug for TlsFiles {
             .field("roots", &self.roots.len())
             .field(
                 "client_chain",
-                &self.client.as_ref().map(|(chain, _)| chain.len()),
+                &self.client.as_ref().map(|identity| identity.chain_len()),
             )
             .finish()
     }

@@ -7,6 +7,7 @@ mod common;
 
 mod declared;
 mod faults;
+mod identities;
 mod kubernetes;
 mod layers;
 

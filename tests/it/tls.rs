@@ -282,7 +282,7 @@ async fn tls_files_that_are_not_pem_exit_2() {
         // A key that is not the certificate's.
         (
             vec!["--cert", cert.as_str(), "--key", other_key.as_str()],
-            "not a usable client identity",
+            "not the key of",
         ),
         (vec!["--cacert", "/nonexistent/ca.pem"], "--cacert"),
     ] {

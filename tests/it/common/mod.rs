@@ -180,7 +180,7 @@ impl Drop for Daemon {
 /// The first of `paths` that exists, installing Debian's `package` with
 /// apt-get (once per package and process) when none does and we are root;
 /// otherwise says why the test is skipped.
-fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
+pub fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
     static TRIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let find = || paths.iter().map(PathBuf::from).find(|path| path.exists());
     let mut tried = TRIED
@@ -265,6 +265,15 @@ fn start_daemon(
 /// Starts nginx with `server_body` inside a `server` listening on a free
 /// loopback port. Returns Err with a reason when nginx is not available.
 pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String> {
+    start_nginx_listening("", http_extra, server_body)
+}
+
+/// [`start_nginx`] with `listen_extra` on the listen line (`ssl`).
+pub fn start_nginx_listening(
+    listen_extra: &str,
+    http_extra: &str,
+    server_body: &str,
+) -> Result<Nginx, String> {
     let binary = nginx_binary()?;
     let dir = temp_dir();
     let port = free_port();
@@ -275,7 +284,7 @@ pub fn start_nginx(http_extra: &str, server_body: &str) -> Result<Nginx, String>
          http {{\n  access_log off;\n  keepalive_requests 1000000;\n\
          client_body_temp_path {root}; proxy_temp_path {root}; fastcgi_temp_path {root};\n\
          uwsgi_temp_path {root}; scgi_temp_path {root};\n{http_extra}\n\
-         server {{ listen 127.0.0.1:{port};\n{server_body}\n }}\n}}\n"
+         server {{ listen 127.0.0.1:{port} {listen_extra};\n{server_body}\n }}\n}}\n"
     );
     let config_path = dir.path().join("nginx.conf");
     std::fs::write(&config_path, config).unwrap();
