@@ -143,23 +143,34 @@ fn sharding(args: &super::ShardArgs, plan: &LoadPlan) -> Result<Option<Sharding>
         Some(text) => Some(start_at(text)?),
         None => None,
     };
+    let start_at_relative = args
+        .start_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| text.starts_with('+'))
+        .map(str::to_string);
     Ok(Some(Sharding {
         shard,
         start_at,
+        start_at_relative,
         whole_load: plan.describe_whole_load(),
         whole_concurrency: plan.concurrency,
     }))
 }
 
-/// `--start-at`: an RFC 3339 time, or `+DURATION` from now; not more than
+/// `--start-at`: an RFC 3339 time, or `+DURATION` from now rounded up to
+/// the next whole second of the wall clock (so that processes started
+/// together from one shell loop agree to the millisecond, and a merge can
+/// line their series up by whole seconds); not more than
 /// [`MAX_START_WAIT`] ahead. A time already past is allowed (a shard that
 /// started late runs and says how late).
 pub fn start_at(text: &str) -> Result<std::time::SystemTime, UsageError> {
     let now = std::time::SystemTime::now();
     let at = match text.trim().strip_prefix('+') {
         Some(wait) => {
-            now + units::parse_duration_or_zero(wait)
-                .or_else(|why| usage(format!("--start-at '{text}': {why}")))?
+            let wait = units::parse_duration_or_zero(wait)
+                .or_else(|why| usage(format!("--start-at '{text}': {why}")))?;
+            whole_second_after(now + wait)
         }
         None => humantime::parse_rfc3339_weak(text.trim()).or_else(|_| {
             usage(format!(
@@ -178,6 +189,15 @@ pub fn start_at(text: &str) -> Result<std::time::SystemTime, UsageError> {
         ));
     }
     Ok(at)
+}
+
+/// `at` rounded up to a whole second since the Unix epoch.
+fn whole_second_after(at: std::time::SystemTime) -> std::time::SystemTime {
+    let since = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let seconds = since.as_secs() + u64::from(since.subsec_nanos() > 0);
+    std::time::UNIX_EPOCH + Duration::from_secs(seconds)
 }
 
 /// The schedule, and the time the shape itself lasts (steps and ramps).

@@ -33,6 +33,17 @@ pub async fn execute(plan: &LoadPlan, observer: &mut dyn Observer) -> Result<(Re
             plan.request.display_url,
             plan.describe_load()
         );
+        if let Some(sharding) = &plan.sharding {
+            if let Some(at) = sharding.start_at {
+                crate::errln!(
+                    "gateprobe: time 0 is {}{}",
+                    humantime::format_rfc3339_millis(at),
+                    sharding.start_at_relative.as_ref().map_or(String::new(), |given| format!(
+                        " (--start-at {given}, rounded up to a whole second: shards started together agree)"
+                    ))
+                );
+            }
+        }
     }
     let result = engine::run(plan, control, live, observer).await;
     on_signal.abort();

@@ -392,6 +392,9 @@ pub struct Sharding {
     pub shard: Shard,
     /// `--start-at`: when the schedule's time 0 is, on the wall clock.
     pub start_at: Option<std::time::SystemTime>,
+    /// The `+DURATION` it was given as, if relative: what shards started
+    /// apart share (their resolved times may differ by when each started).
+    pub start_at_relative: Option<String>,
     /// The whole run's load, described as for a whole run (what every
     /// shard of one run shares, and what a merge reports).
     pub whole_load: String,

@@ -109,6 +109,7 @@ pub fn check_shards(inputs: &[Input<'_>], allow_partial: bool) -> Result<Coverag
             }
         }
     }
+    relative_starts_agree(inputs)?;
     let held: Vec<u64> = owner.keys().copied().collect();
     let missing: Vec<u64> = (0..count).filter(|i| !owner.contains_key(i)).collect();
     if !missing.is_empty() && !allow_partial {
@@ -124,6 +125,60 @@ pub fn check_shards(inputs: &[Input<'_>], allow_partial: bool) -> Result<Coverag
         held,
         missing,
     })
+}
+
+/// Shards given one relative `--start-at +D` resolve it on their own
+/// clocks, so their starts may differ by when each was started: up to D
+/// apart they are one run (the merge lines their series up by whole
+/// seconds and says how far apart they began); further apart they are not.
+fn relative_starts_agree(inputs: &[Input<'_>]) -> Result<(), UsageError> {
+    let relative = inputs[0]
+        .report
+        .shard
+        .as_ref()
+        .and_then(|shard| shard.start_at_relative.as_deref());
+    let Some(relative) = relative else {
+        return Ok(());
+    };
+    let allowed_ms = crate::units::parse_duration_or_zero(relative.trim_start_matches('+'))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let starts: Vec<u64> = inputs
+        .iter()
+        .map(|i| i.report.run.started_unix_ms)
+        .collect();
+    let (earliest, latest) = (
+        starts.iter().min().copied().unwrap_or(0),
+        starts.iter().max().copied().unwrap_or(0),
+    );
+    let apart_ms = (latest - earliest) as f64;
+    if apart_ms > allowed_ms.max(1000.0) {
+        return bad(format!(
+            "not shards of one run: they began {:.1} s apart, more than the --start-at {relative} they were given allows (start them within {relative} of each other, or give them one absolute --start-at)",
+            apart_ms / 1000.0
+        ));
+    }
+    Ok(())
+}
+
+/// How far after the earliest each shard began, by shard ("3/4" → ms):
+/// shards given a relative start resolve it on their own clocks.
+fn start_offsets(inputs: &[Input<'_>]) -> indexmap::IndexMap<String, f64> {
+    let earliest = inputs
+        .iter()
+        .map(|input| input.report.run.started_unix_ms)
+        .min()
+        .unwrap_or(0);
+    inputs
+        .iter()
+        .filter(|input| input.report.run.started_unix_ms > earliest)
+        .map(|input| {
+            let (index, count) = identity(input.report);
+            (
+                format!("{index}/{count}"),
+                (input.report.run.started_unix_ms - earliest) as f64,
+            )
+        })
+        .collect()
 }
 
 /// Computes a check again on merged data (the report holds the plan's
@@ -187,6 +242,26 @@ pub fn merge_one(
         start_late_ms: info.start_late_ms.map(crate::units::round2),
         ..shard
     });
+    let offsets = start_offsets(inputs);
+    if !offsets.is_empty() {
+        let said: Vec<String> = offsets
+            .iter()
+            .map(|(shard, ms)| {
+                format!(
+                    "shard {shard} began {:.1} s after the earliest",
+                    ms / 1000.0
+                )
+            })
+            .collect();
+        merged.reason = format!(
+            "{} ({}: a relative --start-at resolved on each shard's own clock; the series are lined up on the wall clock)",
+            merged.reason,
+            said.join(", ")
+        );
+    }
+    if let Some(shard) = &mut merged.shard {
+        shard.began_after_ms = offsets;
+    }
     if !coverage.missing.is_empty() {
         merged.reason = format!(
             "{} (partial: {} of {} shards merged)",

@@ -74,6 +74,11 @@ pub struct ShardSection {
     /// `--start-at` (RFC 3339), and how late this shard began against it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<String>,
+    /// `--start-at +DURATION` as given, when relative: the plan fact shards
+    /// started apart share (the merge then allows their resolved times to
+    /// differ by up to that duration, and lines their series up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_relative: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_late_ms: Option<f64>,
     /// The class names the classifier knows (in its order).
@@ -96,6 +101,10 @@ pub struct ShardSection {
     pub merged: Vec<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<u64>,
+    /// A merged report: how many ms after the earliest each later shard
+    /// began ("I/N" → ms; shards given a relative `--start-at`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub began_after_ms: IndexMap<String, f64>,
 }
 
 /// One step of a scenario and its report.
@@ -620,6 +629,7 @@ fn shard_section(plan: &LoadPlan) -> Option<ShardSection> {
         start_at: sharding
             .start_at
             .map(|at| humantime::format_rfc3339_millis(at).to_string()),
+        start_at_relative: sharding.start_at_relative.clone(),
         start_late_ms: None,
         classes: plan.classifier.names().to_vec(),
         body,
@@ -627,6 +637,7 @@ fn shard_section(plan: &LoadPlan) -> Option<ShardSection> {
         fingerprint: String::new(),
         merged: Vec::new(),
         missing: Vec::new(),
+        began_after_ms: IndexMap::new(),
     })
 }
 
@@ -669,7 +680,10 @@ pub fn plan_facts(report: &Report) -> Vec<(&'static str, String)> {
         ),
         (
             "start_at",
-            shard.and_then(|s| s.start_at.clone()).unwrap_or_default(),
+            // Relative: the duration every shard was given; absolute: the time.
+            shard
+                .and_then(|s| s.start_at_relative.clone().or_else(|| s.start_at.clone()))
+                .unwrap_or_default(),
         ),
         (
             "classes",

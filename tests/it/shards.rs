@@ -659,3 +659,107 @@ async fn merging_one_whole_run_is_the_identity() {
     assert_eq!(merged["checks"], one["checks"]);
     assert_eq!(merged["verdict"], one["verdict"]);
 }
+
+/// The README's N-local-processes recipe, run as written (the rate and the
+/// duration made small): four shards from one shell loop with
+/// `--start-at +5s` resolve one start to the millisecond and merge to the
+/// planned run, every request once. Beside it, the same loop with the last
+/// shard started 2 s after the others: the merge accepts it, lines the
+/// series up, and says how much later it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_starts_from_one_shell_loop_merge() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = &readme[readme
+        .find("<!-- shards-recipe")
+        .expect("the recipe is marked")..];
+    let block = &after[after.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    assert!(block.contains("--start-at +5s"), "{block}");
+    let recipe = block.replace("--rate 20000 --duration 60s", "--rate 400 --requests 800");
+    let late = recipe.replace(
+        "for i in 0 1 2 3; do",
+        "for i in 0 1 2 3; do\n  [ $i = 3 ] && sleep 2",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("gateprobe");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut runs = Vec::new();
+    for script in [recipe, late] {
+        let (address, seen) = serve_recording().await;
+        let dir = common::temp_dir();
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("URL", format!("http://{address}/?seq={{{{seq}}}}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        runs.push((dir, seen, child));
+    }
+    for (which, (dir, seen, child)) in runs.into_iter().enumerate() {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "recipe {which}: {stderr}");
+        let shards: Vec<Value> = (0..4)
+            .map(|i| read_json(&dir.path().join(format!("shard-{i}.json"))))
+            .collect();
+        let starts: Vec<&str> = shards
+            .iter()
+            .map(|s| s["shard"]["start_at"].as_str().unwrap())
+            .collect();
+        let mut indices = seen.lock().unwrap().clone();
+        indices.sort_unstable();
+        assert_eq!(
+            indices,
+            (0..800).collect::<Vec<u64>>(),
+            "recipe {which}: every request once"
+        );
+        // The merge wrote run.md; merge again to JSON to read it.
+        let paths: Vec<PathBuf> = (0..4)
+            .map(|i| dir.path().join(format!("shard-{i}.json")))
+            .collect();
+        let merged_path = dir.path().join("merged.json");
+        let merged = merge(&paths, &["--json", merged_path.to_str().unwrap()]);
+        assert_eq!(
+            merged.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&merged.stderr)
+        );
+        let report = read_json(&merged_path);
+        assert_eq!(report["run"]["requests_sent"], 800);
+        let after_ms = &report["shard"]["began_after_ms"];
+        if which == 0 {
+            assert!(
+                starts.iter().all(|s| *s == starts[0]),
+                "one start: {starts:?}"
+            );
+            assert!(after_ms.is_null(), "{after_ms}");
+            assert_eq!(series(&report, "sent").iter().sum::<u64>(), 800);
+        } else {
+            let late = after_ms["3/4"].as_f64().unwrap_or(0.0);
+            common::say(&format!(
+                "late shard began {late} ms after the others: {}",
+                report["reason"]
+            ));
+            assert!((2000.0..=3000.0).contains(&late), "{after_ms}");
+            assert!(
+                report["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("shard 3/4 began"),
+                "{}",
+                report["reason"]
+            );
+        }
+    }
+}
