@@ -242,6 +242,14 @@ pub fn merge_one(
         start_late_ms: info.start_late_ms.map(crate::units::round2),
         ..shard
     });
+    say_how_merged(&mut merged, inputs, coverage);
+    Ok(merged)
+}
+
+/// Adds to the merged reason what a reader must know of how the shards
+/// came together: shards that began later (a relative `--start-at`) and
+/// shards missing from a partial merge.
+fn say_how_merged(merged: &mut Report, inputs: &[Input<'_>], coverage: &Coverage) {
     let offsets = start_offsets(inputs);
     if !offsets.is_empty() {
         let said: Vec<String> = offsets
@@ -270,7 +278,6 @@ pub fn merge_one(
             coverage.count
         );
     }
-    Ok(merged)
 }
 
 /// The inputs' recorded data added up on the earliest one's clock, their
