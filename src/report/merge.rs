@@ -236,7 +236,9 @@ pub fn merge_one(
             .collect::<Result<_, _>>()?;
         merged.decide_by_thresholds();
     }
-    merged.shard = first.shard.clone().map(|shard| ShardSection {
+    // The merged send-lag histogram (set by `measured`) is kept: the
+    // first shard's own was saved here before, beside merged percentiles.
+    merged.shard = merged.shard.take().map(|shard| ShardSection {
         merged: coverage.held.clone(),
         missing: coverage.missing.clone(),
         start_late_ms: info.start_late_ms.map(crate::units::round2),

@@ -14,6 +14,7 @@ use crate::sample::{ErrorDetail, ErrorKind};
 use crate::throttle::estimate::Estimated;
 use crate::throttle::gate::Parameter;
 
+mod consistency;
 pub mod merge;
 
 pub const SCHEMA: &str = "gateprobe.report/v1";
@@ -1091,26 +1092,33 @@ pub fn read_saved(shown: &str, text: &str) -> Result<Report, crate::exit::UsageE
     Ok(report)
 }
 
-/// A saved report is input: its schema, and its exit code against its
-/// verdict (a file whose `exit_code` says 7, or 0 beside `fail`, was edited
-/// and must not open a gate).
+/// A saved report is input: its schema and exit codes, and its fields'
+/// agreement with each other ([`consistency`]).
 fn check_saved(shown: &str, report: &Report) -> Result<(), crate::exit::UsageError> {
+    check_verdicts(shown, report)?;
+    consistency::check(report).map_err(|why| crate::exit::UsageError(format!("{shown}: {why}")))
+}
+
+/// A saved report's schema, and its exit code against its verdict (a file
+/// whose `exit_code` says 7, or 0 beside `fail`, was edited and must not
+/// open a gate), and the same of each step's.
+fn check_verdicts(shown: &str, report: &Report) -> Result<(), crate::exit::UsageError> {
     if report.schema != SCHEMA {
         return Err(crate::exit::UsageError(format!(
-            "{shown}: schema '{}', expected '{SCHEMA}'",
+            "{shown}: field 'schema': '{}', expected '{SCHEMA}'",
             crate::console::escape_controls(&report.schema)
         )));
     }
     if report.exit_code != report.verdict.exit_code() {
         return Err(crate::exit::UsageError(format!(
-            "{shown}: exit_code {} does not match verdict '{}' (exit {}): the report was edited",
+            "{shown}: field 'exit_code': {} does not match verdict '{}' (exit {}): the report was edited",
             report.exit_code,
             report.verdict.as_str(),
             report.verdict.exit_code()
         )));
     }
     for (index, step) in report.steps.iter().enumerate() {
-        check_saved(&format!("{shown}: steps[{index}]"), &step.report)?;
+        check_verdicts(&format!("{shown}: steps[{index}]"), &step.report)?;
     }
     Ok(())
 }

@@ -45,6 +45,18 @@ impl Parameter {
         }
     }
 
+    /// The report's field holding what the probe was told to expect.
+    pub fn expect_field(self) -> &'static str {
+        match self {
+            Parameter::Rate => "expect_rate_per_s",
+            Parameter::Burst => "expect_burst",
+            Parameter::Concurrency => "expect_concurrency",
+            Parameter::WindowLimit => "expect_window_limit",
+            Parameter::Window => "expect_window_s",
+            Parameter::QueueDepth => "expect_queue_depth",
+        }
+    }
+
     /// The parameter in words, and its unit as shown after a number.
     pub fn what(self) -> (&'static str, &'static str) {
         match self {

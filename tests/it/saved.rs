@@ -65,24 +65,90 @@ fn rerender(name: &str, text: &str) -> Result<(), String> {
     }
 }
 
+/// Every saved report kind: a `run` scenario, and as their own reports its
+/// canary and load steps, a throttle probe, and merged canary and load
+/// shards. (name, report).
+fn every_kind() -> Vec<(String, Value)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let read = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap()
+    };
+    let scenario = read("scenario-report.json");
+    let step = |index: usize| scenario["steps"][index]["report"].clone();
+    let kinds = vec![
+        ("run (scenario-report.json)".to_string(), scenario.clone()),
+        ("canary (its step 0)".to_string(), step(0)),
+        ("load (its step 2)".to_string(), step(2)),
+        (
+            "throttle (throttle-report.json)".to_string(),
+            read("throttle-report.json"),
+        ),
+        (
+            "merged canary".to_string(),
+            read("merged-canary-report.json"),
+        ),
+        ("merged load".to_string(), read("merged-load-report.json")),
+    ];
+    for (name, report) in &kinds {
+        let command = report["command"].as_str().unwrap();
+        let merged = report["shard"]["merged"]
+            .as_array()
+            .is_some_and(|m| m.len() > 1);
+        assert!(
+            name.starts_with(command) || (name.starts_with("merged") && merged),
+            "{name}: a {command} report"
+        );
+    }
+    kinds
+}
+
+/// Numeric fields whose value is the check's own (an observed difference,
+/// a band, a lower bound below zero) and may be any number.
+const FREE: &str = r"^(/steps/\d+/report)?(/checks/\d+/(observed|expected)(/.*)?|/checks/\d+/interval/low|.*/latency_blocks/\d+/\d+/sum_ln_ms)$";
+
+/// Fields a count or a sum ties to another: one more is inconsistent.
+const TIED: &str = r"^(/steps/\d+/report)?(/run/(requests_due|requests_sent|requests_completed|responses|dropped|aborted|duration_s|achieved_rate_per_s)|/classes/[^/]+/(count|share|statuses/\d+|(latency_ms|service_time_ms)/[a-z0-9]+)|/errors/[^/]+|/series/(sent|dropped)/\d+|/series/completed/[^/]+/\d+|/throttle/requests_used|/throttle/series/(offered|admitted|throttled)/\d+|/shard/merged/\d+)$";
+
+/// Leaves holding a number, as (JSON pointer, value).
+fn numbers(value: &Value, at: String, into: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let path = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                numbers(child, path, into);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => numbers(&items[0], format!("{at}/0"), into),
+        Value::Number(_) => into.push((at, value.clone())),
+        _ => {}
+    }
+}
+
 #[test]
 fn mangled_reports_are_input_errors_never_panics() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    let mut rejected = 0;
-    let mut rendered = 0;
-    for file in ["scenario-report.json", "throttle-report.json"] {
-        let text = std::fs::read_to_string(root.join(file)).unwrap();
+    let free = regex::Regex::new(FREE).unwrap();
+    let tied = regex::Regex::new(TIED).unwrap();
+    let (mut rejected, mut rendered, mut inconsistent) = (0, 0, 0);
+    let mut shown = std::collections::BTreeSet::new();
+    for (file, original) in every_kind() {
+        let text = original.to_string();
         let _: Report = serde_json::from_str(&text).expect("the fixture is a report");
-        rerender(file, &text).expect("the fixture renders");
+        rerender(&file, &text).expect("the fixture renders");
+        let saved = gateprobe::report::read_saved(&file, &text).unwrap();
+        assert_eq!(
+            saved.verdict.exit_code() as u64,
+            original["exit_code"].as_u64().unwrap(),
+            "{file}: renders with its saved exit code"
+        );
         // Truncated anywhere.
         for cut in (0..text.len()).step_by(text.len() / 97 + 1) {
             let Err(why) = rerender(&format!("{file} cut at {cut}"), &text[..cut]) else {
                 panic!("{file} cut at byte {cut} was accepted");
             };
-            assert!(why.contains(file), "the message names the input: {why}");
+            assert!(why.contains(&file), "the message names the input: {why}");
             rejected += 1;
         }
-        let original: Value = serde_json::from_str(&text).unwrap();
+        // Every field removed, or given a value of another type.
         let mut paths = Vec::new();
         pointers(&original, String::new(), &mut paths);
         for path in &paths {
@@ -110,9 +176,61 @@ fn mangled_reports_are_input_errors_never_panics() {
                 }
             }
         }
+        // Every number made negative, huge, or one more: a negative or
+        // huge one is never what a run could record (but where the value
+        // is a check's own), and one more breaks the sum a tied field is in.
+        let mut leaves = Vec::new();
+        numbers(&original, String::new(), &mut leaves);
+        let scenario = file.starts_with("run");
+        for (path, value) in leaves {
+            if scenario && path.starts_with("/steps/") {
+                continue; // each step is a kind of its own above
+            }
+            let more = match value.as_u64() {
+                Some(n) => Value::from(n + 1),
+                None => Value::from(value.as_f64().unwrap() * 2.0 + 1.0),
+            };
+            for (how, mangled) in [
+                ("-1", Value::from(-1)),
+                ("1e308", Value::from(1e308)),
+                ("+1", more),
+            ] {
+                let mut changed = original.clone();
+                *changed.pointer_mut(&path).unwrap() = mangled;
+                let outcome = rerender(&format!("{file}"), &changed.to_string());
+                let must = if how == "+1" {
+                    tied.is_match(&path)
+                } else {
+                    !free.is_match(&path)
+                };
+                match outcome {
+                    Err(why) => {
+                        assert!(
+                            why.contains(&file) && why.contains("field '"),
+                            "{file} {path} {how}: the message names the input and a field: {why}"
+                        );
+                        if shown.insert(why.split(": ").nth(1).unwrap_or("").to_string())
+                            && shown.len() <= 12
+                        {
+                            eprintln!("{path} {how}: {why}");
+                        }
+                        inconsistent += 1;
+                    }
+                    Ok(()) => {
+                        assert!(
+                            !must,
+                            "{file} {path} {how} was accepted: it cannot agree with the rest"
+                        );
+                        rendered += 1;
+                    }
+                }
+            }
+        }
     }
-    eprintln!("mangled reports: {rejected} rejected as input errors, {rendered} rendered");
-    assert!(rejected > 100 && rendered > 100);
+    eprintln!(
+        "mangled reports of 6 kinds: {rejected} unreadable and {inconsistent} inconsistent ones exit 2, {rendered} rendered"
+    );
+    assert!(rejected > 100 && rendered > 100 && inconsistent > 500);
 }
 
 /// `gateprobe report --recompute`: a saved report's fixed-horizon checks

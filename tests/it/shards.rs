@@ -538,7 +538,12 @@ async fn canary_shards_merge_to_the_single_runs_verdict() {
         let caught = recompute(&edited_path);
         let said = String::from_utf8_lossy(&caught.stderr);
         assert_eq!(caught.status.code(), Some(2), "{said}");
-        assert!(said.contains("recomputes to"), "{said}");
+        // The counts no longer agree with the statuses and histograms
+        // beside them (found on reading), or with a recomputed check.
+        assert!(
+            said.contains("recomputes to") || said.contains("field 'classes.canary"),
+            "{said}"
+        );
         common::say(&format!(
             "canary shards {stage} {extra:?}: {}",
             merged["reason"]

@@ -1,0 +1,945 @@
+//! A saved report agrees with itself before it is rendered, merged or
+//! recomputed. The schema (serde) says each field has its type; this says
+//! the fields agree: counts that add up, series that cover the run and sum
+//! to its counts, durations and rates finite and within what the run's
+//! bounds allow, percentiles in order, shares and levels between 0 and 1,
+//! intervals around their estimates. A report that fails names the field,
+//! what it holds and what it should agree with: an edited or corrupted
+//! file must not open a gate, nor draw a chart from numbers that cannot be.
+use super::{Percentiles, Report, ThrottleSection};
+
+/// What is wrong, as `field 'a.b': …` (the same form as a parse error).
+type Found = Result<(), String>;
+
+/// The longest run a report may describe, seconds (≈ 32 years): beyond
+/// it a duration is a corruption, not a soak test.
+const MAX_SECONDS: f64 = 1e9;
+
+/// Checks `report` (and each scenario step's report, under its path).
+pub fn check(report: &Report) -> Found {
+    check_at(report, "")
+}
+
+fn check_at(report: &Report, at: &str) -> Found {
+    counts(report, at)?;
+    timing(report, at)?;
+    classes(report, at)?;
+    series(report, at)?;
+    keys(report, at)?;
+    checks(report, at)?;
+    shard(report, at)?;
+    if let Some(canary) = &report.canary {
+        canary_section(report, canary, &format!("{at}canary."))?;
+    }
+    if let Some(throttle) = &report.throttle {
+        throttle_section(report, throttle, &format!("{at}throttle."))?;
+    }
+    for (index, step) in report.steps.iter().enumerate() {
+        check_at(&step.report, &format!("{at}steps[{index}].report."))?;
+    }
+    steps_add_up(report, at)
+}
+
+fn wrong(at: &str, field: &str, what: impl std::fmt::Display) -> Found {
+    Err(format!("field '{at}{field}': {what}"))
+}
+
+/// Sums in u128: a mangled u64::MAX must not overflow the check.
+fn sum<'a>(values: impl IntoIterator<Item = &'a u64>) -> u128 {
+    values.into_iter().map(|&v| u128::from(v)).sum()
+}
+
+fn equal(at: &str, field: &str, holds: u64, should: u128, what: &str) -> Found {
+    if u128::from(holds) == should {
+        return Ok(());
+    }
+    wrong(at, field, format!("{holds}, but {what} {should}"))
+}
+
+/// A finite number in `low..=high`.
+fn within(at: &str, field: &str, value: f64, low: f64, high: f64) -> Found {
+    if value.is_finite() && value >= low && value <= high {
+        return Ok(());
+    }
+    wrong(
+        at,
+        field,
+        format!(
+            "{} is outside {}–{} (what the run allows)",
+            number(value),
+            number(low),
+            number(high)
+        ),
+    )
+}
+
+/// A number as a reader takes it in: 1e308, not 309 digits.
+fn number(value: f64) -> String {
+    if value != 0.0 && !(1e-6..1e9).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
+
+fn share(at: &str, field: &str, value: f64) -> Found {
+    within(at, field, value, 0.0, 1.0)
+}
+
+/// The run's books: every request that came due counted once.
+fn counts(report: &Report, at: &str) -> Found {
+    let run = &report.run;
+    let completed = sum(report.classes.values().map(|c| &c.count));
+    equal(
+        at,
+        "run.requests_completed",
+        run.requests_completed,
+        completed,
+        "the classes' counts add up to",
+    )?;
+    let errors = sum(report.errors.values());
+    if errors > completed {
+        return wrong(
+            at,
+            "errors",
+            format!("{errors} transport errors, more than the {completed} completed requests"),
+        );
+    }
+    equal(
+        at,
+        "run.responses",
+        run.responses,
+        completed - errors,
+        "completed requests less transport errors are",
+    )?;
+    let aborted = u128::from(run.aborted);
+    let dropped = u128::from(run.dropped);
+    equal(
+        at,
+        "run.requests_sent",
+        run.requests_sent,
+        completed + aborted,
+        "completed plus aborted are",
+    )?;
+    equal(
+        at,
+        "run.requests_due",
+        run.requests_due,
+        completed + aborted + dropped,
+        "completed plus aborted plus dropped are",
+    )?;
+    if run.late > run.requests_sent {
+        return wrong(
+            at,
+            "run.late",
+            format!("{}, more than the {} sent", run.late, run.requests_sent),
+        );
+    }
+    let statuses = sum(report.classes.values().flat_map(|c| c.statuses.values()));
+    equal(
+        at,
+        "classes.*.statuses",
+        run.responses.min(u64::MAX),
+        statuses,
+        "the statuses' counts over every class add up to",
+    )
+    .map_err(|_| {
+        format!(
+            "field '{at}classes.*.statuses': they add up to {statuses}, but run.responses is {}",
+            run.responses
+        )
+    })
+}
+
+/// Durations and rates: finite, and the achieved rate what was sent over
+/// the window.
+fn timing(report: &Report, at: &str) -> Found {
+    let run = &report.run;
+    within(at, "run.duration_s", run.duration_s, 0.0, MAX_SECONDS)?;
+    within(at, "run.wall_s", run.wall_s, 0.0, MAX_SECONDS)?;
+    if let Some(rate) = run.target_rate_per_s {
+        within(at, "run.target_rate_per_s", rate, f64::MIN_POSITIVE, 1e9)?;
+    }
+    let achieved = if run.duration_s > 0.0 {
+        run.requests_sent as f64 / run.duration_s
+    } else {
+        0.0
+    };
+    if (run.achieved_rate_per_s - achieved).abs() > 1e-6 * achieved.max(1.0) {
+        return wrong(
+            at,
+            "run.achieved_rate_per_s",
+            format!(
+                "{}, but run.requests_sent / run.duration_s is {achieved}",
+                run.achieved_rate_per_s
+            ),
+        );
+    }
+    if let Some(lag) = &report.schedule_lag_ms {
+        percentiles(at, "schedule_lag_ms", lag, longest_ms(report))?;
+    }
+    if let Some(encoded) = report
+        .shard
+        .as_ref()
+        .and_then(|s| s.schedule_lag_us.as_ref())
+    {
+        let histogram = crate::record::histogram_from_base64(encoded)
+            .map_err(|why| format!("field '{at}shard.schedule_lag_us': {why}"))?;
+        if report.run.model == "open" {
+            same_percentiles(at, "schedule_lag_ms", &report.schedule_lag_ms, &histogram)?;
+        }
+    }
+    Ok(())
+}
+
+/// Percentiles a report shows are its histogram's: an edit to either is
+/// found (both are saved; the histogram is what a merge adds).
+fn same_percentiles(
+    at: &str,
+    field: &str,
+    shown: &Option<Percentiles>,
+    histogram: &hdrhistogram::Histogram<u64>,
+) -> Found {
+    let from = Percentiles::from_histogram(histogram);
+    let pairs = |p: &Percentiles| [p.p50, p.p90, p.p99, p.p999, p.max, p.mean];
+    let agree = match (shown, &from) {
+        (None, None) => true,
+        (Some(a), Some(b)) => pairs(a)
+            .iter()
+            .zip(pairs(b))
+            .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0)),
+        _ => false,
+    };
+    if agree {
+        return Ok(());
+    }
+    let said = |p: &Option<Percentiles>| {
+        p.as_ref().map_or("none".to_string(), |p| {
+            format!("p50 {} p99 {} max {} mean {}", p.p50, p.p99, p.max, p.mean)
+        })
+    };
+    wrong(
+        at,
+        field,
+        format!("{}, but its histogram gives {}", said(shown), said(&from)),
+    )
+}
+
+/// No latency in a run can be longer than the run (its wall time, or its
+/// window when the wall was not measured); a histogram rounds up by under
+/// 0.1%, and a second covers clocks read apart.
+fn longest_ms(report: &Report) -> f64 {
+    report.run.wall_s.max(report.run.duration_s) * 1000.0 * 1.01 + 1000.0
+}
+
+fn percentiles(at: &str, field: &str, p: &Percentiles, longest_ms: f64) -> Found {
+    let order = [
+        ("p50", p.p50),
+        ("p90", p.p90),
+        ("p99", p.p99),
+        ("p999", p.p999),
+        ("max", p.max),
+    ];
+    for (name, value) in order.iter().chain([("mean", p.mean)].iter()) {
+        within(at, &format!("{field}.{name}"), *value, 0.0, longest_ms)?;
+    }
+    for pair in order.windows(2) {
+        let ((low_name, low), (high_name, high)) = (pair[0], pair[1]);
+        if low > high {
+            return wrong(
+                at,
+                &format!("{field}.{low_name}"),
+                format!("{low} ms is above {high_name} ({high} ms): percentiles are in order"),
+            );
+        }
+    }
+    if p.mean > p.max {
+        return wrong(
+            at,
+            &format!("{field}.mean"),
+            format!("{} ms is above max ({} ms)", p.mean, p.max),
+        );
+    }
+    Ok(())
+}
+
+fn classes(report: &Report, at: &str) -> Found {
+    let completed = report.run.requests_completed;
+    let longest = longest_ms(report);
+    for (name, class) in &report.classes {
+        let field = |f: &str| format!("classes.{name}.{f}");
+        if class.failed > class.count {
+            return wrong(
+                at,
+                &field("failed"),
+                format!(
+                    "{}, more than the class's {} responses",
+                    class.failed, class.count
+                ),
+            );
+        }
+        let statuses = sum(class.statuses.values());
+        if statuses > u128::from(class.count) {
+            return wrong(
+                at,
+                &field("statuses"),
+                format!(
+                    "they add up to {statuses}, more than the class's {}",
+                    class.count
+                ),
+            );
+        }
+        let expected = if completed == 0 {
+            0.0
+        } else {
+            class.count as f64 / completed as f64
+        };
+        if !(class.share - expected).abs().le(&1e-9) {
+            return wrong(
+                at,
+                &field("share"),
+                format!(
+                    "{}, but count / run.requests_completed is {expected}",
+                    class.share
+                ),
+            );
+        }
+        for (label, p) in [
+            ("latency_ms", &class.latency_ms),
+            ("service_time_ms", &class.service_time_ms),
+        ] {
+            if let Some(p) = p {
+                percentiles(at, &field(label), p, longest)?;
+            }
+        }
+        for (label, encoded, shown) in [
+            (
+                "histograms.latency_us",
+                &class.histograms.latency_us,
+                ("latency_ms", &class.latency_ms),
+            ),
+            (
+                "histograms.service_us",
+                &class.histograms.service_us,
+                ("service_time_ms", &class.service_time_ms),
+            ),
+        ] {
+            let histogram = crate::record::histogram_from_base64(encoded)
+                .map_err(|why| format!("field '{at}{}': {why}", field(label)))?;
+            same_percentiles(at, &field(shown.0), shown.1, &histogram)?;
+            equal(
+                at,
+                &field(label),
+                histogram.len(),
+                u128::from(class.count),
+                "the class's count is",
+            )
+            .map_err(|_| {
+                format!(
+                    "field '{at}{}': it holds {} values, but the class's count is {}",
+                    field(label),
+                    histogram.len(),
+                    class.count
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The per-second series: within the run's length, and summing to its
+/// counts. A scenario's own series is empty (each step has its own).
+fn series(report: &Report, at: &str) -> Found {
+    let series = &report.series;
+    if series.interval_s != 1.0 {
+        return wrong(
+            at,
+            "series.interval_s",
+            format!("{}, but series are per second (1)", series.interval_s),
+        );
+    }
+    if !report.steps.is_empty() && series.sent.is_empty() {
+        return Ok(());
+    }
+    let run = &report.run;
+    // A series grows a second at a time as requests are sent or complete:
+    // never past the run's seconds, plus one for the drain and one for a
+    // part second at each end.
+    let longest = (run.wall_s.max(run.duration_s) + 3.0).ceil() as usize;
+    let named = [("sent", &series.sent), ("dropped", &series.dropped)];
+    let completed = series
+        .completed
+        .iter()
+        .map(|(name, values)| (name.as_str(), values));
+    for (name, values) in named.into_iter().chain(completed) {
+        if values.len() > longest {
+            return wrong(
+                at,
+                &format!("series.{name}"),
+                format!(
+                    "{} seconds long, but the run lasted {:.1} s",
+                    values.len(),
+                    run.wall_s.max(run.duration_s)
+                ),
+            );
+        }
+    }
+    equal(
+        at,
+        "series.sent",
+        run.requests_sent,
+        sum(&series.sent),
+        "the series of sent requests adds up to",
+    )
+    .map_err(|_| {
+        flip(
+            at,
+            "series.sent",
+            sum(&series.sent),
+            "run.requests_sent",
+            run.requests_sent,
+        )
+    })?;
+    equal(at, "series.dropped", run.dropped, sum(&series.dropped), "").map_err(|_| {
+        flip(
+            at,
+            "series.dropped",
+            sum(&series.dropped),
+            "run.dropped",
+            run.dropped,
+        )
+    })?;
+    for (name, values) in &series.completed {
+        let Some(class) = report.classes.get(name) else {
+            return wrong(
+                at,
+                &format!("series.completed.{name}"),
+                "a series for a class the report does not have",
+            );
+        };
+        let field = format!("series.completed.{name}");
+        if sum(values) != u128::from(class.count) {
+            return Err(flip(
+                at,
+                &field,
+                sum(values),
+                &format!("classes.{name}.count"),
+                class.count,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// "field 'a': it adds up to X, but b is Y".
+fn flip(at: &str, field: &str, adds_up: u128, other: &str, holds: u64) -> String {
+    format!("field '{at}{field}': it adds up to {adds_up}, but {other} is {holds}")
+}
+
+fn keys(report: &Report, at: &str) -> Found {
+    for (label, key) in &report.api_keys {
+        let answered = u128::from(key.throttled) + u128::from(key.forbidden);
+        if answered > u128::from(key.responses) {
+            return wrong(
+                at,
+                &format!("api_keys.{label}.throttled"),
+                format!(
+                    "429s and 403s add up to {answered}, more than the key's {} responses",
+                    key.responses
+                ),
+            );
+        }
+        let done = u128::from(key.responses) + u128::from(key.errors) + u128::from(key.dropped);
+        if done > u128::from(key.sent) + u128::from(key.dropped) {
+            return wrong(
+                at,
+                &format!("api_keys.{label}.responses"),
+                format!("responses and errors exceed the key's {} sent", key.sent),
+            );
+        }
+    }
+    let sent = sum(report.api_keys.values().map(|k| &k.sent));
+    if sent > u128::from(report.run.requests_sent) {
+        return wrong(
+            at,
+            "api_keys",
+            format!(
+                "the keys' sent requests add up to {sent}, more than run.requests_sent ({})",
+                report.run.requests_sent
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn checks(report: &Report, at: &str) -> Found {
+    for (index, check) in report.checks.iter().enumerate() {
+        let field = |f: &str| format!("checks[{index}].{f}");
+        if let Some(p) = check.p_value {
+            share(at, &field("p_value"), p)?;
+        }
+        if let Some(interval) = &check.interval {
+            share(at, &field("interval.confidence"), interval.confidence)?;
+            for (name, value) in [("low", interval.low), ("high", interval.high)] {
+                within(
+                    at,
+                    &field(&format!("interval.{name}")),
+                    value,
+                    -1e300,
+                    1e300,
+                )?;
+            }
+            if interval.low > interval.high {
+                return wrong(
+                    at,
+                    &field("interval.low"),
+                    format!(
+                        "{} is above interval.high ({})",
+                        interval.low, interval.high
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn shard(report: &Report, at: &str) -> Found {
+    let Some(shard) = &report.shard else {
+        return Ok(());
+    };
+    if shard.count == 0 || shard.index >= shard.count {
+        return wrong(
+            at,
+            "shard.index",
+            format!(
+                "shard {} of {}: an index is below its count (from 0)",
+                shard.index, shard.count
+            ),
+        );
+    }
+    if let Some(weights) = &shard.weights {
+        if weights.len() as u64 != shard.count {
+            return wrong(
+                at,
+                "shard.weights",
+                format!("{} weights for {} shards", weights.len(), shard.count),
+            );
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, list) in [("merged", &shard.merged), ("missing", &shard.missing)] {
+        if let Some(bad) = list.iter().find(|&&i| i >= shard.count || !seen.insert(i)) {
+            return wrong(
+                at,
+                &format!("shard.{name}"),
+                format!(
+                    "shard {bad}: past the run's {} shards, or listed twice",
+                    shard.count
+                ),
+            );
+        }
+    }
+    if !shard.merged.is_empty() && seen.len() as u64 != shard.count {
+        return wrong(
+            at,
+            "shard.merged",
+            format!(
+                "merged and missing shards name {} of the run's {}",
+                seen.len(),
+                shard.count
+            ),
+        );
+    }
+    if let Some(late) = shard.start_late_ms {
+        within(at, "shard.start_late_ms", late, 0.0, MAX_SECONDS * 1000.0)?;
+    }
+    for (name, ms) in &shard.began_after_ms {
+        within(
+            at,
+            &format!("shard.began_after_ms.{name}"),
+            *ms,
+            0.0,
+            MAX_SECONDS * 1000.0,
+        )?;
+    }
+    Ok(())
+}
+
+fn canary_section(report: &Report, canary: &super::CanarySection, at: &str) -> Found {
+    share(at, "alpha", canary.alpha)?;
+    share(at, "power", canary.power)?;
+    for (name, value) in &canary.expect {
+        share(at, &format!("expect.{name}"), *value)?;
+    }
+    let total: f64 = canary.expect.values().sum();
+    if (total - 1.0).abs() > 1e-6 {
+        return wrong(at, "expect", format!("the shares add up to {total}, not 1"));
+    }
+    for (name, value) in &canary.tolerance {
+        share(at, &format!("tolerance.{name}"), *value)?;
+    }
+    for (name, value) in [
+        ("max_unclassified", canary.max_unclassified),
+        (
+            "assumed_baseline_error_rate",
+            canary.assumed_baseline_error_rate,
+        ),
+        (
+            "observed_baseline_error_rate",
+            canary.observed_baseline_error_rate,
+        ),
+        ("connection_dispersion_p", canary.connection_dispersion_p),
+        ("second_dispersion_p", canary.second_dispersion_p),
+    ] {
+        if let Some(value) = value {
+            share(at, name, value)?;
+        }
+    }
+    within(
+        at,
+        "split_expected_sequential",
+        canary.split_expected_sequential,
+        0.0,
+        1e15,
+    )?;
+    let seen = u128::from(canary.classified) + u128::from(canary.unclassified);
+    if seen > u128::from(report.run.requests_completed) {
+        return wrong(
+            at,
+            "classified",
+            format!(
+                "classified and unclassified add up to {seen}, more than run.requests_completed ({})",
+                report.run.requests_completed
+            ),
+        );
+    }
+    match &canary.merge_inputs {
+        Some(inputs) => merge_inputs(report, canary, inputs, &format!("{at}merge_inputs.")),
+        None => Ok(()),
+    }
+}
+
+/// What a canary shard saves for the merge: the health spec's levels and
+/// margins, and latency blocks whose sums a run's latencies could make.
+fn merge_inputs(
+    report: &Report,
+    canary: &super::CanarySection,
+    inputs: &super::CanaryMergeInputs,
+    at: &str,
+) -> Found {
+    if let Some(health) = &inputs.health {
+        share(at, "health.alpha", health.alpha)?;
+        share(at, "health.power", health.power)?;
+        share(at, "health.max_error_increase", health.max_error_increase)?;
+        share(at, "health.assumed_error_rate", health.assumed_error_rate)?;
+        let (field, margin) = match health.max_latency_increase {
+            crate::canary::health::LatencyMargin::Relative(f) => {
+                ("health.max_latency_increase.relative", f)
+            }
+            crate::canary::health::LatencyMargin::Absolute { ms } => {
+                ("health.max_latency_increase.ms", ms)
+            }
+        };
+        within(at, field, margin, 0.0, 1e9)?;
+    }
+    let longest = longest_ms(report);
+    for (variant, name) in canary.expect.keys().enumerate() {
+        let blocks = inputs
+            .latency_blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(bin, blocks)| blocks.get(variant).map(|b| (bin, b)));
+        let count = sum(blocks.clone().map(|(_, b)| &b.count));
+        let class = report.classes.get(name).map_or(0, |c| c.count);
+        if count > u128::from(class) {
+            return wrong(
+                at,
+                "latency_blocks",
+                format!("{count} latencies of '{name}', more than its {class} responses"),
+            );
+        }
+        for (bin, block) in blocks {
+            let field = |f: &str| format!("latency_blocks[{bin}][{variant}].{f}");
+            let n = block.count as f64;
+            // Latencies are at most the run's length, and (in ms, from
+            // µs clocks) at least 1 µs: ln ms within ±50 is generous.
+            within(at, &field("sum_ms"), block.sum_ms, 0.0, n * longest)?;
+            within(
+                at,
+                &field("sum_sq_ms"),
+                block.sum_sq_ms,
+                0.0,
+                n * longest * longest,
+            )?;
+            within(
+                at,
+                &field("sum_ln_ms"),
+                block.sum_ln_ms,
+                -50.0 * n,
+                50.0 * n,
+            )?;
+            within(
+                at,
+                &field("sum_sq_ln_ms"),
+                block.sum_sq_ln_ms,
+                0.0,
+                2500.0 * n,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn throttle_section(report: &Report, throttle: &ThrottleSection, at: &str) -> Found {
+    share(at, "confidence", throttle.confidence)?;
+    for (field, _, _, e) in throttle.parameters() {
+        let name = |part: &str| format!("{field}.{part}");
+        within(at, &name("estimate"), e.estimate, 0.0, 1e12)?;
+        within(at, &name("ci_low"), e.ci_low, 0.0, 1e12)?;
+        within(at, &name("ci_high"), e.ci_high, 0.0, 1e12)?;
+        if e.ci_low > e.estimate || e.estimate > e.ci_high {
+            return wrong(
+                at,
+                &name("estimate"),
+                format!(
+                    "{} is outside its interval {}–{}",
+                    e.estimate, e.ci_low, e.ci_high
+                ),
+            );
+        }
+    }
+    let seconds = [
+        ("first_throttle_s", throttle.first_throttle_s),
+        ("drain_start_s", throttle.drain_start_s),
+        ("retry_after_s", throttle.retry_after_s),
+    ];
+    for (name, value) in seconds {
+        if let Some(value) = value {
+            within(at, name, value, 0.0, MAX_SECONDS)?;
+        }
+    }
+    let rates = [
+        ("knee_rate_per_s", throttle.knee_rate_per_s),
+        ("overload_rate_per_s", throttle.overload_rate_per_s),
+        ("backend_ms", throttle.backend_ms),
+    ];
+    for (name, value) in rates {
+        if let Some(value) = value {
+            within(at, name, value, 0.0, 1e12)?;
+        }
+    }
+    if let Some(silent) = throttle.silent_share {
+        share(at, "silent_share", silent)?;
+    }
+    within(at, "max_rate_per_s", throttle.max_rate_per_s, 0.0, 1e12)?;
+    let (fastest, last_s) = throttle_bounds(report, throttle);
+    for (name, value) in [
+        ("knee_rate_per_s", throttle.knee_rate_per_s),
+        ("overload_rate_per_s", throttle.overload_rate_per_s),
+    ] {
+        if let Some(value) = value {
+            within(at, name, value, 0.0, fastest)?;
+        }
+    }
+    for (name, value) in [
+        ("first_throttle_s", throttle.first_throttle_s),
+        ("drain_start_s", throttle.drain_start_s),
+    ] {
+        if let Some(value) = value {
+            within(at, name, value, 0.0, last_s)?;
+        }
+    }
+    within(
+        at,
+        "max_duration_s",
+        throttle.max_duration_s,
+        0.0,
+        MAX_SECONDS,
+    )?;
+    within(at, "idle_s", throttle.idle_s, 0.0, MAX_SECONDS)?;
+    within(at, "tolerance", throttle.tolerance, 0.0, 1e6)?;
+    for parameter in crate::throttle::gate::Parameter::ALL {
+        if let Some(expected) = throttle.expected(parameter) {
+            within(at, parameter.expect_field(), expected, 0.0, 1e12)?;
+        }
+    }
+    equal(
+        at,
+        "requests_used",
+        throttle.requests_used,
+        u128::from(report.run.requests_sent),
+        "run.requests_sent is",
+    )?;
+    if let Some(lockout) = &throttle.lockout {
+        within(at, "lockout.silent_s", lockout.silent_s, 0.0, MAX_SECONDS)?;
+        within(
+            at,
+            "lockout.recognised_at_s",
+            lockout.recognised_at_s,
+            0.0,
+            MAX_SECONDS,
+        )?;
+        if let Some(after) = lockout.recovered_after_s {
+            within(at, "lockout.recovered_after_s", after, 0.0, MAX_SECONDS)?;
+        }
+    }
+    throttle_series(report, throttle, at)
+}
+
+/// The probe never offers more than its `--max-rate`, and every time it
+/// reports is within the run (seconds from the first request sent).
+fn throttle_bounds(report: &Report, throttle: &ThrottleSection) -> (f64, f64) {
+    let fastest = throttle.max_rate_per_s * (1.0 + 1e-9);
+    let last_s = report.run.wall_s.max(report.run.duration_s) + 1.0;
+    (fastest, last_s)
+}
+
+/// The probe's steps and per-second series: what was admitted and
+/// refused never exceeds what was offered, and the series are one length.
+fn throttle_series(report: &Report, throttle: &ThrottleSection, at: &str) -> Found {
+    let (fastest, last_s) = throttle_bounds(report, throttle);
+    for (index, step) in throttle.steps.iter().enumerate() {
+        let name = |part: &str| format!("steps[{index}].{part}");
+        within(at, &name("rate_per_s"), step.rate_per_s, 0.0, fastest)?;
+        within(at, &name("start_s"), step.start_s, 0.0, last_s)?;
+        within(at, &name("end_s"), step.end_s, step.start_s, last_s)?;
+        let answered = u128::from(step.admitted) + u128::from(step.throttled);
+        if answered > u128::from(step.offered) {
+            return wrong(
+                at,
+                &name("offered"),
+                format!(
+                    "{}, fewer than the {answered} admitted and throttled",
+                    step.offered
+                ),
+            );
+        }
+    }
+    let series = &throttle.series;
+    if series.interval_s != 1.0 {
+        return wrong(
+            at,
+            "series.interval_s",
+            format!("{}, but series are per second (1)", series.interval_s),
+        );
+    }
+    let length = series.offered.len();
+    let others = [
+        ("admitted", series.admitted.len()),
+        ("throttled", series.throttled.len()),
+    ];
+    for (name, len) in others {
+        if len != length {
+            return wrong(
+                at,
+                &format!("series.{name}"),
+                format!("{len} seconds long, but series.offered is {length}"),
+            );
+        }
+    }
+    if !series.admitted_latency_ms.is_empty() && series.admitted_latency_ms.len() != length {
+        return wrong(
+            at,
+            "series.admitted_latency_ms",
+            format!(
+                "{} seconds long, but series.offered is {length}",
+                series.admitted_latency_ms.len()
+            ),
+        );
+    }
+    let offered = sum(&series.offered);
+    if offered > u128::from(throttle.requests_used) {
+        return Err(flip(
+            at,
+            "series.offered",
+            offered,
+            "requests_used",
+            throttle.requests_used,
+        ));
+    }
+    for second in 0..length {
+        let answered = u128::from(series.admitted[second]) + u128::from(series.throttled[second]);
+        if answered > u128::from(series.offered[second]) {
+            return wrong(
+                at,
+                &format!("series.offered[{second}]"),
+                format!(
+                    "{}, fewer than the {answered} admitted and throttled in that second",
+                    series.offered[second]
+                ),
+            );
+        }
+    }
+    let longest = longest_ms(report);
+    if let Some((second, bad)) = series
+        .admitted_latency_ms
+        .iter()
+        .enumerate()
+        .find(|(_, ms)| !(ms.is_finite() && **ms >= 0.0 && **ms <= longest))
+    {
+        return wrong(
+            at,
+            &format!("series.admitted_latency_ms[{second}]"),
+            format!("{bad} ms"),
+        );
+    }
+    Ok(())
+}
+
+/// A scenario's totals are its steps' totals.
+fn steps_add_up(report: &Report, at: &str) -> Found {
+    if report.steps.is_empty() {
+        return Ok(());
+    }
+    let runs: Vec<&super::RunSection> = report.steps.iter().map(|s| &s.report.run).collect();
+    let fields: [(&str, u64, fn(&super::RunSection) -> &u64); 5] = [
+        ("run.requests_due", report.run.requests_due, |r| {
+            &r.requests_due
+        }),
+        ("run.requests_sent", report.run.requests_sent, |r| {
+            &r.requests_sent
+        }),
+        (
+            "run.requests_completed",
+            report.run.requests_completed,
+            |r| &r.requests_completed,
+        ),
+        ("run.dropped", report.run.dropped, |r| &r.dropped),
+        ("run.aborted", report.run.aborted, |r| &r.aborted),
+    ];
+    for (field, holds, of) in fields {
+        equal(
+            at,
+            field,
+            holds,
+            sum(runs.iter().map(|r| of(r))),
+            "the steps add up to",
+        )?;
+    }
+    for (name, class) in &report.classes {
+        let of = |f: fn(&super::ClassSection) -> u64| -> u128 {
+            report
+                .steps
+                .iter()
+                .filter_map(|step| step.report.classes.get(name))
+                .map(|c| u128::from(f(c)))
+                .sum()
+        };
+        let sums: [(&str, u64, u128); 3] = [
+            ("count", class.count, of(|c| c.count)),
+            ("failed", class.failed, of(|c| c.failed)),
+            ("bytes", class.bytes, of(|c| c.bytes)),
+        ];
+        for (field, holds, should) in sums {
+            equal(
+                at,
+                &format!("classes.{name}.{field}"),
+                holds,
+                should,
+                "the steps add up to",
+            )?;
+        }
+    }
+    Ok(())
+}
