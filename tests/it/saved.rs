@@ -197,7 +197,7 @@ fn mangled_reports_are_input_errors_never_panics() {
             ] {
                 let mut changed = original.clone();
                 *changed.pointer_mut(&path).unwrap() = mangled;
-                let outcome = rerender(&format!("{file}"), &changed.to_string());
+                let outcome = rerender(&file, &changed.to_string());
                 let must = if how == "+1" {
                     tied.is_match(&path)
                 } else {
