@@ -105,6 +105,20 @@ fn cases() -> Vec<Case> {
             sustained: 60.0,
         },
         Case {
+            name: "queue 25 r/s, burst 8",
+            gateway: limiter(LimiterKind::Queue, 25.0, 8, 0, 1.0, false),
+            model: "queue",
+            truth: &[("rate_per_s", 25.0), ("queue_depth", 8.0)],
+            sustained: 25.0,
+        },
+        Case {
+            name: "queue 240 r/s, burst 120",
+            gateway: limiter(LimiterKind::Queue, 240.0, 120, 0, 1.0, false),
+            model: "queue",
+            truth: &[("rate_per_s", 240.0), ("queue_depth", 120.0)],
+            sustained: 240.0,
+        },
+        Case {
             name: "fixed window 50 per 1 s",
             gateway: limiter(LimiterKind::FixedWindow, 0.0, 0, 50, 1.0, false),
             model: "fixed_window",
