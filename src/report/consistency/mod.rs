@@ -58,6 +58,14 @@ pub(super) fn equal(at: &str, field: &str, holds: u64, should: u128, what: &str)
     wrong(at, field, format!("{holds}, but {what} {should}"))
 }
 
+/// A count (or a sum of counts) no larger than what holds it.
+pub(super) fn at_most(at: &str, field: &str, count: u128, limit: u128, what: &str) -> Found {
+    if count <= limit {
+        return Ok(());
+    }
+    wrong(at, field, format!("{count}, more than {what}"))
+}
+
 /// A finite number in `low..=high`.
 pub(super) fn within(at: &str, field: &str, value: f64, low: f64, high: f64) -> Found {
     if value.is_finite() && value >= low && value <= high {
@@ -267,27 +275,11 @@ fn classes(report: &Report, at: &str) -> Found {
     let longest = longest_ms(report);
     for (name, class) in &report.classes {
         let field = |f: &str| format!("classes.{name}.{f}");
-        if class.failed > class.count {
-            return wrong(
-                at,
-                &field("failed"),
-                format!(
-                    "{}, more than the class's {} responses",
-                    class.failed, class.count
-                ),
-            );
-        }
+        let count = u128::from(class.count);
+        let most = format!("the class's {} responses", class.count);
+        at_most(at, &field("failed"), class.failed.into(), count, &most)?;
         let statuses = sum(class.statuses.values());
-        if statuses > u128::from(class.count) {
-            return wrong(
-                at,
-                &field("statuses"),
-                format!(
-                    "they add up to {statuses}, more than the class's {}",
-                    class.count
-                ),
-            );
-        }
+        at_most(at, &field("statuses"), statuses, count, &most)?;
         let expected = if completed == 0 {
             0.0
         } else {

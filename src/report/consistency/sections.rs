@@ -1,5 +1,5 @@
 //! The canary's and the throttle probe's sections agree with the run.
-use super::{equal, flip, longest_ms, share, sum, within, wrong, Found, MAX_SECONDS};
+use super::{at_most, equal, flip, longest_ms, share, sum, within, wrong, Found, MAX_SECONDS};
 use crate::report::{CanaryMergeInputs, CanarySection, Report, ThrottleSection};
 
 /// The canary's plan and counts: levels and shares in 0–1, expected shares
@@ -217,16 +217,14 @@ fn steps(report: &Report, throttle: &ThrottleSection, at: &str) -> Found {
         within(at, &name("start_s"), step.start_s, 0.0, last_s)?;
         within(at, &name("end_s"), step.end_s, step.start_s, last_s)?;
         let answered = u128::from(step.admitted) + u128::from(step.throttled);
-        if answered > u128::from(step.offered) {
-            return wrong(
-                at,
-                &name("offered"),
-                format!(
-                    "{}, fewer than the {answered} admitted and throttled",
-                    step.offered
-                ),
-            );
-        }
+        let offered = format!("the step's {} offered", step.offered);
+        at_most(
+            at,
+            &name("admitted"),
+            answered,
+            step.offered.into(),
+            &offered,
+        )?;
     }
     Ok(())
 }
