@@ -294,10 +294,13 @@ async fn throttle(base: &str, out: &Out) -> Result<()> {
             );
         }
         crate::outln!(
-            "   → first 429 at {:.2} s; knee {} rps; {} requests in {:.1} s",
+            "   → first 429 at {:.2} s; refusals begin at {} rps (safe {} rps); {} requests in {:.1} s",
             found.first_throttle_s.unwrap_or(0.0),
             found
                 .knee_rate_per_s
+                .map_or("-".to_string(), crate::units::trim_float),
+            found
+                .safe_rate_per_s
                 .map_or("-".to_string(), crate::units::trim_float),
             found.requests_used,
             probe.run.duration_s

@@ -143,6 +143,10 @@ fn throttle_findings(markup: &impl Markup, out: &mut String, throttle: &Throttle
             throttle.requests_used
         ),
     );
+    // The knee and the safe rate, in the text report's words.
+    if let Some(knee) = throttle.knee_text() {
+        markup.paragraph(out, &markup.text(&knee));
+    }
     let evidence: Vec<String> = throttle.evidence.iter().map(|e| markup.text(e)).collect();
     markup.list(out, &evidence);
 }

@@ -158,9 +158,16 @@ pub struct ThrottleSection {
     pub lockout: Option<LockoutFacts>,
     /// Level of the intervals.
     pub confidence: f64,
-    /// The highest sustained rate with no refusals: the admitted rate's lower
-    /// bound when a model was named, else the highest search step under 1% refused.
+    /// The knee: the point estimate of the offered rate where refusals
+    /// begin (the named model's rate; for an unknown limiter the middle of
+    /// the search's bracket). `null` when nothing was refused.
     pub knee_rate_per_s: Option<f64>,
+    /// The safe rate: the knee's lower confidence bound (the model's rate's
+    /// lower bound, lowered to a clean held step when the step held at it
+    /// was refused); for an unknown or no limiter, the highest rate seen
+    /// with under 1% refused.
+    #[serde(default)]
+    pub safe_rate_per_s: Option<f64>,
     /// First throttled request, seconds from the first request sent.
     pub first_throttle_s: Option<f64>,
     pub admitted_before_first_throttle: Option<u64>,
@@ -256,47 +263,73 @@ impl ThrottleSection {
             .label()
     }
 
-    /// The knee in words: its rate and what bracketed it (the knee's held
-    /// steps: the highest held with no refusal, the lowest refused).
+    /// The knee and the safe rate in words, each with what it stands on:
+    /// the model's rate and interval, the knee's held steps (the highest
+    /// held with no refusal, the lowest refused), or for an unknown limiter
+    /// the search's bracket.
     pub fn knee_text(&self) -> Option<String> {
-        let knee = self.knee_rate_per_s?;
+        let rps = |rate: f64| format!("{} rps", crate::units::trim_float(rate));
+        let Some(knee) = self.knee_rate_per_s else {
+            let seen = self.safe_rate_per_s.map_or(String::new(), |safe| {
+                format!(": {} was seen with no refusal", rps(safe))
+            });
+            return Some(if self.first_throttle_s.is_some() {
+                format!("no knee: no step below the refusals was clean{seen}")
+            } else {
+                format!("no knee: no refusal at any rate sent{seen}")
+            })
+            .filter(|_| self.safe_rate_per_s.is_some() || self.first_throttle_s.is_some());
+        };
+        let named = self.rate_per_s.is_some() && !matches!(self.model.as_str(), "unknown" | "none");
         let held: Vec<&ThrottleStep> = self.steps.iter().filter(|s| s.phase == "knee").collect();
-        let rate = crate::units::trim_float(knee);
-        if held.is_empty() {
-            let from_model = self
-                .rate_per_s
-                .is_some_and(|r| (r.ci_low - knee).abs() < 0.01);
-            return Some(format!(
-                "knee {rate} rps ({})",
-                if from_model {
-                    "the admitted rate's lower bound"
-                } else {
-                    "the highest search step with under 1% refused"
-                }
-            ));
-        }
         let refused = held
             .iter()
             .filter(|s| s.throttled > 0)
             .map(|s| s.rate_per_s)
-            .reduce(f64::min)
-            .or(self.overload_rate_per_s);
+            .reduce(f64::min);
         let clean = held
             .iter()
-            .find(|s| s.throttled == 0 && s.rate_per_s == knee);
-        Some(format!(
-            "knee {rate} rps ({}{}; bracketing search on {} held step{})",
-            clean.map_or("the search's highest clean step".to_string(), |s| format!(
-                "held {:.1} s with no refusal",
-                s.end_s - s.start_s
-            )),
-            refused.map_or(String::new(), |r| format!(
-                ", {} rps refused",
-                crate::units::trim_float(r)
-            )),
-            held.len(),
-            if held.len() == 1 { "" } else { "s" }
-        ))
+            .filter(|s| s.throttled == 0)
+            .map(|s| s.rate_per_s)
+            .reduce(f64::max);
+        let search = if held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} held step{}: {}{}",
+                held.len(),
+                if held.len() == 1 { "" } else { "s" },
+                clean.map_or("none clean".to_string(), |c| format!("{} clean", rps(c))),
+                refused.map_or(String::new(), |r| format!(", {} refused", rps(r)))
+            )
+        };
+        let (knee_from, safe_from) = if named {
+            let level = format!("{:.0}%", 100.0 * self.confidence);
+            let lowered = self
+                .rate_per_s
+                .zip(self.safe_rate_per_s)
+                .is_some_and(|(rate, safe)| safe < rate.ci_low - 0.01);
+            (
+                format!(
+                    "where refusals begin: the {}'s rate{search}",
+                    self.model_label()
+                ),
+                if lowered {
+                    format!("the highest clean held step, below the rate's {level} lower bound")
+                } else {
+                    format!("the rate's {level} lower bound")
+                },
+            )
+        } else {
+            (
+                "where refusals begin: the middle of the search's bracket, no model".to_string(),
+                "the highest rate seen under 1% refused, observed, not a bound".to_string(),
+            )
+        };
+        let safe = self.safe_rate_per_s.map_or(String::new(), |safe| {
+            format!(" · safe {} ({safe_from})", rps(safe))
+        });
+        Some(format!("knee {} ({knee_from}){safe}", rps(knee)))
     }
 
     /// The parameters the report has, in a fixed order: (field, label,

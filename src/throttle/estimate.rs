@@ -186,6 +186,18 @@ impl Timeline {
         self.knee_below(f64::INFINITY)
     }
 
+    /// The lowest step rate that saw 1% or more of its requests throttled.
+    pub fn refused_from(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .filter(|step| {
+                let totals = self.totals(step.start_s, step.end_s);
+                totals.offered > 0 && (totals.throttled as f64) >= 0.01 * totals.offered as f64
+            })
+            .map(|step| step.rate_per_s)
+            .reduce(f64::min)
+    }
+
     /// [`Timeline::knee`] among the steps below `rate`.
     pub fn knee_below(&self, rate: f64) -> Option<f64> {
         self.steps

@@ -301,6 +301,7 @@ const fn estimated(estimate: f64, low: f64, high: f64) -> Estimated {
 /// How the intervals are made (the report's `interval_kind`).
 const BOUNDS: &str =
     "token-counting bounds between tight admissions (hold whenever the model does)";
+const QUEUED: &str = "the delay's 95% median interval times the rate's interval, plus the one request's slot a newcomer may find part-leaked";
 const MEDIAN: &str = "distribution-free 95% interval for a median (binomial order statistics)";
 const RECOVERY: &str = "bracketed by the recovery: a sliding log frees up W − L/λ after the overload, a two-window counter up to 2W";
 const REPLAY: &str = "the limits and window lengths whose replay through the counter reproduces every admission and refusal seen (to within one request)";
@@ -996,13 +997,28 @@ fn queue(
     found.rate = Some(rate);
     found.interval_kind.push(("rate_per_s", BOUNDS));
     found.queue_delay_ms = Some(estimated(delay * 1000.0, low * 1000.0, high * 1000.0));
-    // By arrival, a queue of depth D is a bucket of burst D + 1.
-    found.queue_depth = Some(estimated(
+    // Two measures of the depth, and the tighter one is reported. By
+    // arrival, a queue of depth D is a bucket of burst D + 1 (the fit's
+    // bounds). By delay, an admitted request waits behind the D ahead of it:
+    // D/R less the part of one request's slot already leaked when it came,
+    // so D lies in [delay × R, delay × R + 1] (the delay's median interval
+    // times the rate's). On a quiet path the fit is within a request; on a
+    // real proxy whose answers bunch, the delay is.
+    let by_arrival = estimated(
         (fit.burst.estimate - 1.0).max(0.0),
         (fit.burst.low - 1.0).max(0.0),
         (fit.burst.high - 1.0).max(0.0),
-    ));
-    found.interval_kind.push(("queue_depth", BOUNDS));
+    );
+    let by_delay = estimated(
+        delay * rate.estimate + 0.5,
+        low * rate.low,
+        high * rate.high + 1.0,
+    );
+    let delayed = by_delay.high - by_delay.low < by_arrival.high - by_arrival.low;
+    found.queue_depth = Some(if delayed { by_delay } else { by_arrival });
+    found
+        .interval_kind
+        .push(("queue_depth", if delayed { QUEUED } else { BOUNDS }));
     found.interval_kind.push(("queue_delay_ms", MEDIAN));
     found.evidence.push(format!(
         "admitted requests waited {:.0} ms more under overload than at the lowest rate ({:.1} \
@@ -1011,7 +1027,7 @@ fn queue(
         delay * 1000.0,
         unloaded_s * 1000.0,
         rate.estimate,
-        fit.burst.estimate - 1.0,
+        found.queue_depth.map_or(0.0, |depth| depth.estimate),
         delay * rate.estimate
     ));
     true
@@ -1149,5 +1165,62 @@ mod tests {
         }
         assert_eq!(Limiter::parse("fixed-window"), Some(Limiter::FixedWindow));
         assert_eq!(Limiter::parse("bucket"), None);
+    }
+    /// A queue whose fit leaves the depth wide (answers that bunch) takes
+    /// its depth from delay × rate, and that interval holds the truth: a
+    /// queue of 30 at 60 r/s delays each admission by 0.48–0.5 s.
+    #[test]
+    fn a_queue_depth_from_its_delay_when_the_fit_is_loose() {
+        let mut records = Vec::new();
+        for i in 0..600 {
+            let sent = 1.0 + i as f64 / 120.0;
+            let wait = 0.5 - (i % 7) as f64 / 7.0 / 60.0;
+            let kind = if i % 2 == 0 {
+                Kind::Admitted
+            } else {
+                Kind::Throttled
+            };
+            records.push(record(sent, sent + 0.002 + wait, kind));
+        }
+        let fit = Fit {
+            rate: Estimated {
+                estimate: 60.0,
+                low: 59.9,
+                high: 60.1,
+            },
+            burst: Estimated {
+                estimate: 40.0,
+                low: 23.9,
+                high: 62.2,
+            },
+            drain_start_s: 1.0,
+            admitted_before_drain: 0,
+            bins: 10,
+            admissions: 300,
+            timing_s: 0.001,
+            silent_share: 0.0,
+            model: crate::throttle::estimate::Model::TokenBucket,
+            smallest_gap_s: 0.001,
+        };
+        let mut found = Identified::default();
+        assert!(queue(&records, &fit, 1.0, 0.002, &mut found));
+        let depth = found.queue_depth.unwrap();
+        assert!(depth.low <= 30.0 && 30.0 <= depth.high, "{depth:?}");
+        assert!((depth.estimate - 30.0).abs() <= 2.0, "{depth:?}");
+        assert!(depth.high - depth.low < 3.0, "{depth:?}");
+        assert!(found.interval_kind.contains(&("queue_depth", QUEUED)));
+        // With a tight fit, the fit's bounds stay.
+        let tight = Fit {
+            burst: Estimated {
+                estimate: 31.1,
+                low: 30.8,
+                high: 31.4,
+            },
+            ..fit
+        };
+        let mut found = Identified::default();
+        assert!(queue(&records, &tight, 1.0, 0.002, &mut found));
+        assert!(found.interval_kind.contains(&("queue_depth", BOUNDS)));
+        assert!((found.queue_depth.unwrap().estimate - 30.1).abs() < 1e-9);
     }
 }

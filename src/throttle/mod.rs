@@ -1165,6 +1165,68 @@ fn build_report(
     report
 }
 
+/// Two rates, each meaning one thing.
+/// - The knee: the point estimate of the offered rate where refusals begin.
+///   With a named model, its rate (at most the overload's, at least the
+///   safe rate). For an unknown limiter, the middle of the search's
+///   bracket (highest step with under 1% refused, lowest with more).
+///   `None` when nothing was refused, or no clean step lies below a
+///   refused one.
+/// - The safe rate: the lower confidence bound of the knee. With a named
+///   model, the rate's lower bound, lowered to the highest clean held step
+///   when the step held at that bound was refused. Otherwise the highest
+///   rate seen with under 1% refused: an observation, not a bound.
+fn knee_and_safe(
+    watch: &Watch<'_>,
+    found: &Identified,
+    overload_rate: Option<f64>,
+) -> (Option<f64>, Option<f64>) {
+    let timeline = &watch.timeline;
+    let held = |clean: bool| {
+        watch
+            .knee_steps
+            .iter()
+            .filter(move |(_, seen)| (seen.throttled == 0) == clean)
+            .map(|(step, _)| step.rate_per_s)
+    };
+    let named = found
+        .rate
+        .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None));
+    let Some(rate) = named else {
+        let clean = timeline.knee();
+        if found.model == Limiter::None {
+            return (None, clean.map(round2));
+        }
+        // Refusals (429s, not 401/403s) bracketed by a clean step below
+        // and a refused one above; anything less places no knee.
+        let refused = timeline
+            .first_throttle_s
+            .and(timeline.refused_from().or(overload_rate));
+        let knee = match (clean, refused) {
+            (Some(clean), Some(refused)) if refused > clean => Some(0.5 * (clean + refused)),
+            _ => None,
+        };
+        return (knee.map(round2), clean.map(round2));
+    };
+    let safe = if watch.knee_steps.is_empty() {
+        Some(rate.low)
+    } else {
+        held(true)
+            .reduce(f64::max)
+            .map(|clean| clean.min(rate.low))
+            .or_else(|| timeline.knee_below(rate.low))
+    };
+    // A held step refused below the model's rate says the sends were
+    // bursty (Poisson, jitter against a concurrency limit) or a window was
+    // still full, not that refusals begin lower: the knee stays the model's.
+    let floor = safe.unwrap_or(0.0);
+    let ceiling = overload_rate.unwrap_or(f64::INFINITY).max(floor);
+    (
+        Some(round2(rate.estimate.clamp(floor, ceiling))),
+        safe.map(round2),
+    )
+}
+
 /// The report's throttle section.
 /// Long because it is one struct literal, a line per field of the section.
 fn section(
@@ -1179,24 +1241,7 @@ fn section(
     let timeline = &watch.timeline;
     let seconds = timeline.per_second();
     let first_throttle = timeline.first_throttle_s;
-    // The knee: the highest of the knee's held steps with no refusal (or
-    // the search's highest clean step when they all were refused); with
-    // no knee search (a lockout), the admitted rate's lower bound.
-    let held = watch
-        .knee_steps
-        .iter()
-        .filter(|(_, seen)| seen.throttled == 0)
-        .map(|(step, _)| round2(step.rate_per_s))
-        .reduce(f64::max);
-    let knee = if watch.knee_steps.is_empty() {
-        found
-            .rate
-            .filter(|_| !matches!(found.model, Limiter::Unknown | Limiter::None))
-            .map(|rate| round2(rate.low))
-            .or_else(|| timeline.knee())
-    } else {
-        held.or_else(|| timeline.knee_below(found.rate.map_or(f64::INFINITY, |r| r.low)))
-    };
+    let (knee, safe) = knee_and_safe(watch, &found, overload_rate);
     let lockout = watch.lockout.map(|lockout| LockoutFacts {
         silent_s: lockout.recognised_at_s - lockout.silent_from_s,
         recognised_at_s: lockout.recognised_at_s,
@@ -1223,6 +1268,7 @@ fn section(
         lockout,
         confidence: CONFIDENCE,
         knee_rate_per_s: knee,
+        safe_rate_per_s: safe,
         first_throttle_s: first_throttle,
         admitted_before_first_throttle: first_throttle.map(|first| {
             let bin = (first / BIN_S) as usize;

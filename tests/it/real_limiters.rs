@@ -8,7 +8,7 @@
 //! CI runs each once; `cargo test --release -- --ignored real_limiters_ten_times
 //! --nocapture` runs each ten times and prints the README's table.
 use crate::common::*;
-use crate::throttle::{estimate, fixed_window_server, probe, SERIAL};
+use crate::throttle::{fixed_window_server, probe, SERIAL};
 
 use gateprobe::sim::{self, config};
 use serde_json::Value;
@@ -17,15 +17,30 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Real {
     NginxNodelay,
-    NginxQueue,
+    /// A queue ahead of a rate: `limit_req rate=R burst=B` without `nodelay`.
+    NginxQueue {
+        rate: u32,
+        burst: u32,
+    },
     NginxLimitConn,
     Haproxy,
     FixedWindowServer,
 }
 
-const ALL: [Real; 5] = [
+const ALL: [Real; 7] = [
     Real::NginxNodelay,
-    Real::NginxQueue,
+    Real::NginxQueue {
+        rate: 60,
+        burst: 30,
+    },
+    Real::NginxQueue {
+        rate: 40,
+        burst: 12,
+    },
+    Real::NginxQueue {
+        rate: 150,
+        burst: 60,
+    },
     Real::NginxLimitConn,
     Real::Haproxy,
     Real::FixedWindowServer,
@@ -49,20 +64,22 @@ const fn truth(field: &'static str, value: f64, share: f64, least: f64) -> Truth
 }
 
 impl Real {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Real::NginxNodelay => "nginx limit_req rate=100r/s burst=20 nodelay",
-            Real::NginxQueue => "nginx limit_req rate=60r/s burst=30 (no nodelay)",
-            Real::NginxLimitConn => "nginx limit_conn 12 before a 140 ms upstream",
-            Real::Haproxy => "HAProxy sc_http_req_rate(1s) gt 80 (counts refusals)",
-            Real::FixedWindowServer => "test server: fixed window 60 per 1 s",
+            Real::NginxNodelay => "nginx limit_req rate=100r/s burst=20 nodelay".to_string(),
+            Real::NginxQueue { rate, burst } => {
+                format!("nginx limit_req rate={rate}r/s burst={burst} (no nodelay)")
+            }
+            Real::NginxLimitConn => "nginx limit_conn 12 before a 140 ms upstream".to_string(),
+            Real::Haproxy => "HAProxy sc_http_req_rate(1s) gt 80 (counts refusals)".to_string(),
+            Real::FixedWindowServer => "test server: fixed window 60 per 1 s".to_string(),
         }
     }
 
     fn model(self) -> &'static str {
         match self {
             Real::NginxNodelay => "token_bucket",
-            Real::NginxQueue => "queue",
+            Real::NginxQueue { .. } => "queue",
             Real::NginxLimitConn => "concurrency",
             Real::Haproxy => "sliding_window",
             Real::FixedWindowServer => "fixed_window",
@@ -76,10 +93,16 @@ impl Real {
                 truth("rate_per_s", 100.0, 0.05, 0.0),
                 truth("burst", 21.0, 0.10, 2.0),
             ],
-            Real::NginxQueue => vec![
-                truth("rate_per_s", 60.0, 0.05, 0.0),
-                truth("queue_depth", 30.0, 0.10, 2.0),
-                truth("queue_delay_ms", 500.0, 0.15, 0.0),
+            // A full queue of B delays an admitted request by B ÷ R.
+            Real::NginxQueue { rate, burst } => vec![
+                truth("rate_per_s", f64::from(rate), 0.05, 0.0),
+                truth("queue_depth", f64::from(burst), 0.10, 2.0),
+                truth(
+                    "queue_delay_ms",
+                    1000.0 * f64::from(burst) / f64::from(rate),
+                    0.15,
+                    0.0,
+                ),
             ],
             Real::NginxLimitConn => vec![truth("concurrency", 12.0, 0.0, 1.0)],
             Real::Haproxy => vec![
@@ -94,10 +117,20 @@ impl Real {
     }
 
     /// Gates that must pass with the true values.
-    fn gates(self) -> &'static [&'static str] {
-        match self {
+    fn gates(self) -> Vec<String> {
+        let words: &[&str] = match self {
             Real::NginxNodelay => &["--expect-model", "token_bucket", "--expect-rate", "100"],
-            Real::NginxQueue => &["--expect-model", "queue", "--expect-queue-depth", "30"],
+            Real::NginxQueue { rate, burst } => {
+                return ["--expect-model", "queue", "--expect-rate"]
+                    .iter()
+                    .map(|word| word.to_string())
+                    .chain([
+                        rate.to_string(),
+                        "--expect-queue-depth".to_string(),
+                        burst.to_string(),
+                    ])
+                    .collect();
+            }
             Real::NginxLimitConn => &[
                 "--expect-model",
                 "concurrency",
@@ -111,7 +144,8 @@ impl Real {
                 "80",
             ],
             Real::FixedWindowServer => &["--expect-model", "fixed_window", "--expect-window", "1s"],
-        }
+        };
+        words.iter().map(|word| word.to_string()).collect()
     }
 }
 
@@ -146,9 +180,9 @@ async fn start(real: Real, root: &std::path::Path) -> Result<(Running, String), 
             &format!("{files} limit_req zone=probe burst=20 nodelay; limit_req_status 429;"),
         )
         .map(|(daemon, url)| (Running::Daemon(daemon, None), url)),
-        Real::NginxQueue => nginx(
-            "limit_req_zone $server_port zone=probe:1m rate=60r/s;",
-            &format!("{files} limit_req zone=probe burst=30; limit_req_status 429;"),
+        Real::NginxQueue { rate, burst } => nginx(
+            &format!("limit_req_zone $server_port zone=probe:1m rate={rate}r/s;"),
+            &format!("{files} limit_req zone=probe burst={burst}; limit_req_status 429;"),
         )
         .map(|(daemon, url)| (Running::Daemon(daemon, None), url)),
         Real::NginxLimitConn => {
@@ -198,7 +232,9 @@ async fn trial(real: Real) -> Option<(bool, String, Value)> {
         }
     };
     let _serial = SERIAL.lock().await;
-    let (code, report) = probe(&url, real.gates()).await;
+    let gates = real.gates();
+    let gates: Vec<&str> = gates.iter().map(String::as_str).collect();
+    let (code, report) = probe(&url, &gates).await;
     drop(running);
     let throttle = &report["throttle"];
     let mut right = code == 0 && throttle["model"] == real.model();
@@ -250,11 +286,32 @@ async fn real_limiters_are_named_with_their_parameters() {
             assert!(window["ci_low"].as_f64().unwrap() <= 1.0, "{window}");
             assert!(1.0 <= window["ci_high"].as_f64().unwrap(), "{window}");
         }
-        if real == Real::NginxQueue {
-            // The knee is the queue's rate, not a step of the doubling search.
+        if let Real::NginxQueue { rate, .. } = real {
+            // The knee is the queue's rate, not a step of the doubling
+            // search; the safe rate is at most the truth.
+            let rate = f64::from(rate);
+            say(&format!(
+                "  queue depth {} from: {}",
+                report["throttle"]["queue_depth"],
+                report["throttle"]["interval_kind"]["queue_depth"]
+            ));
             let knee = report["throttle"]["knee_rate_per_s"].as_f64().unwrap();
-            assert!((knee / 60.0 - 1.0).abs() <= 0.05, "knee {knee}");
-            assert!((estimate(&report, "queue_delay_ms") / 500.0 - 1.0).abs() <= 0.15);
+            let safe = report["throttle"]["safe_rate_per_s"].as_f64().unwrap();
+            assert!((knee / rate - 1.0).abs() <= 0.05, "knee {knee}");
+            assert!(safe <= rate * 1.000_001, "safe {safe}");
+            // The rate's and the depth's intervals hold the truth (the delay
+            // is a median of what was measured: B ÷ R less a part-leaked slot).
+            for Truth { field, value, .. } in real.truths() {
+                if field == "queue_delay_ms" {
+                    continue;
+                }
+                let interval = &report["throttle"][field];
+                let (low, high) = (interval["ci_low"].as_f64(), interval["ci_high"].as_f64());
+                assert!(
+                    low.is_some_and(|low| low <= value) && high.is_some_and(|high| value <= high),
+                    "{field} {interval} misses {value}"
+                );
+            }
         }
     }
 }

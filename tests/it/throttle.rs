@@ -181,6 +181,12 @@ async fn usage_plan_keys_auth_and_quota() {
     );
     assert!(report["throttle"]["forbidden"].as_u64().unwrap() >= 5);
     assert_eq!(report["throttle"]["model"], "unknown");
+    // Nothing was refused by a limiter: no knee is claimed.
+    assert!(
+        report["throttle"]["knee_rate_per_s"].is_null(),
+        "{}",
+        report["throttle"]
+    );
     assert!(used(&report) < 100, "stopped early: {}", used(&report));
     // Quota: 100 a day; the probe stops at the first Limit Exceeded. The
     // usage plan as the simulator prints it declares that quota: it held.

@@ -148,6 +148,12 @@ pub(super) fn throttle(report: &Report, throttle: &ThrottleSection, at: &str) ->
     let lockout = throttle.lockout;
     let optional = [
         ("knee_rate_per_s", throttle.knee_rate_per_s, fastest),
+        // The safe rate is the knee's lower bound.
+        (
+            "safe_rate_per_s",
+            throttle.safe_rate_per_s,
+            throttle.knee_rate_per_s.unwrap_or(fastest),
+        ),
         ("overload_rate_per_s", throttle.overload_rate_per_s, fastest),
         ("first_throttle_s", throttle.first_throttle_s, last_s),
         ("drain_start_s", throttle.drain_start_s, last_s),
