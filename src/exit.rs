@@ -1,4 +1,4 @@
-//! Exit codes (DESIGN.md and the README), the errors that end a command, and
+//! Exit codes (docs/safety.md), the errors that end a command, and
 //! the one place that maps an error to its exit code.
 
 /// Every check passed (or, with no checks, something succeeded).

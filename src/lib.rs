@@ -56,6 +56,8 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Run(args) => scenario::run(args).await,
         cli::Command::Sim(args) => sim::command::run(args).await,
         cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Completions(args) => cli::generate::completions(&args),
+        cli::Command::Man(args) => cli::generate::man(&args),
         cli::Command::Load(_) | cli::Command::Canary(_) | cli::Command::Throttle(_) => {
             unreachable!("planned as jobs above")
         }

@@ -2,6 +2,7 @@
 //! turns them into a validated, typed plan with one clear message per mistake.
 pub mod aws;
 pub mod canary;
+pub mod generate;
 pub mod load;
 pub mod throttle;
 
@@ -52,6 +53,28 @@ pub enum Command {
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// generated from these flags, e.g. `gateprobe completions bash >
+    /// ~/.local/share/bash-completion/completions/gateprobe`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) generated from these flags, or write one
+    /// page per command into --dir (gateprobe.1, gateprobe-load.1, …).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write gateprobe.1 and a page per command into this directory
+    /// (created if missing) instead of printing gateprobe.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

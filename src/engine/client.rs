@@ -10,7 +10,7 @@
 //! an idle connection from an `ArrayQueue` (one atomic operation), sends on
 //! hyper's connection-level API and pushes the connection back: the same path
 //! for the open and the closed model. Redirects are never followed (a 3xx is a
-//! response to classify). The figures are in the README's benchmark section.
+//! response to classify). The figures are in docs/benchmark.md.
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;

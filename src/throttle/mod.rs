@@ -1,6 +1,6 @@
 //! `gateprobe throttle`: where do 429s start, and what bucket produced them?
 //!
-//! The procedure (README: "gateprobe throttle"):
+//! The procedure (docs/throttle.md):
 //! 1. **Idle** (`--idle`): send nothing, so that the bucket is full.
 //! 2. **Search**: offer `--start-rate`, doubling every `--step`, up to
 //!    `--max-rate` (held there a few seconds); stop at the third 429. Below

@@ -667,13 +667,13 @@ fn canary_verdicts_carry_their_error_rates() {
     common::say(&format!("{out}({:.1} s)", started.elapsed().as_secs_f64()));
 }
 
-/// The full tables of the README's canary section (≥ 10,000 runs per case).
+/// The full tables of docs/canary.md (≥ 10,000 runs per case).
 #[test]
 #[ignore = "minutes: cargo test --release -- --ignored canary_tables --nocapture"]
 fn canary_tables() {
     // Printed table by table: the whole takes tens of minutes on two cores.
     // GATEPROBE_TABLES=split,gross,latency,drops,curves,dependence,health picks some;
-    // GATEPROBE_RUNS=N runs fewer (a quicker look, not the README's table).
+    // GATEPROBE_RUNS=N runs fewer (a quicker look, not the docs' table).
     let wanted = std::env::var("GATEPROBE_TABLES").unwrap_or_default();
     let runs: u64 = std::env::var("GATEPROBE_RUNS")
         .ok()

@@ -15,6 +15,50 @@ fn help_and_version_exit_0() {
     gateprobe().args(["load", "--help"]).assert().success();
 }
 
+/// Completion scripts and man pages come from the clap definitions: each
+/// shell's script names every command, the man page every flag of load.
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, marker) in [
+        ("bash", "_gateprobe()"),
+        ("zsh", "#compdef gateprobe"),
+        ("fish", "complete -c gateprobe"),
+    ] {
+        let output = gateprobe().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {marker} missing");
+        for command in ["load", "canary", "throttle", "run", "merge", "sim", "demo"] {
+            assert!(script.contains(command), "{shell}: {command} missing");
+        }
+    }
+    gateprobe()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("tcsh"));
+    let page = gateprobe().arg("man").output().unwrap();
+    assert!(page.status.success());
+    let page = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH gateprobe"),
+        "{page:.200}"
+    );
+    let dir = common::temp_dir();
+    let pages = dir.path().join("man1");
+    gateprobe()
+        .args(["man", "--dir"])
+        .arg(&pages)
+        .assert()
+        .success();
+    let load = std::fs::read_to_string(pages.join("gateprobe-load.1")).unwrap();
+    assert!(
+        load.contains("\\-\\-rate") || load.contains("rate"),
+        "{load:.300}"
+    );
+    assert!(pages.join("gateprobe-throttle.1").exists());
+}
+
 #[test]
 fn secrets_never_reach_any_output() {
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -1,15 +1,15 @@
 //! Import arrows point down: every `crate::` path in src/ names a module in
-//! the same layer or a lower one. The layers are the README's list.
+//! the same layer or a lower one. The layers are docs/architecture.md's map.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// (layer rank, path) from the README's `layers` block; rank 0 is the top.
+/// (layer rank, path) from docs/architecture.md's `layers` block; rank 0 is the top.
 fn layers(root: &Path) -> Vec<(usize, String, String)> {
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
     let block = readme
         .split("<!-- layers:")
         .nth(1)
-        .expect("README has a layers block")
+        .expect("docs/architecture.md has a layers block")
         .split("```text\n")
         .nth(1)
         .unwrap()
@@ -171,7 +171,7 @@ fn layers_import_only_downward() {
     upward.dedup();
     assert!(
         unlisted.is_empty(),
-        "files in no layer (README): {unlisted:?}"
+        "files in no layer (docs/architecture.md): {unlisted:?}"
     );
     assert!(
         upward.is_empty(),

@@ -6,6 +6,7 @@
 mod common;
 
 mod declared;
+mod docs;
 mod faults;
 mod identities;
 mod kubernetes;

@@ -6,7 +6,7 @@
 //! concurrency ±1, window limit ±5%, window length ±10%).
 //!
 //! CI runs each once; `cargo test --release -- --ignored real_limiters_ten_times
-//! --nocapture` runs each ten times and prints the README's table.
+//! --nocapture` runs each ten times and prints the table in docs/throttle.md.
 use crate::common::*;
 use crate::throttle::{fixed_window_server, probe, SERIAL};
 
@@ -316,7 +316,7 @@ async fn real_limiters_are_named_with_their_parameters() {
     }
 }
 
-/// Ten probes of each real limiter; ≥ 9 of 10 right each (README's table).
+/// Ten probes of each real limiter; ≥ 9 of 10 right each (docs/throttle.md's table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn real_limiters_ten_times() {

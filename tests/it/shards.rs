@@ -665,7 +665,7 @@ async fn merging_one_whole_run_is_the_identity() {
     assert_eq!(merged["verdict"], one["verdict"]);
 }
 
-/// The README's N-local-processes recipe, run as written (the rate and the
+/// The N-local-processes recipe in docs/shards.md, run as written (the rate and the
 /// duration made small): four shards from one shell loop with
 /// `--start-at +5s` resolve one start to the millisecond and merge to the
 /// planned run, every request once. Beside it, the same loop with the last
@@ -674,7 +674,8 @@ async fn merging_one_whole_run_is_the_identity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_starts_from_one_shell_loop_merge() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/shards.md"))
+            .unwrap();
     let after = &readme[readme
         .find("<!-- shards-recipe")
         .expect("the recipe is marked")..];
@@ -744,11 +745,32 @@ async fn relative_starts_from_one_shell_loop_merge() {
         assert_eq!(report["run"]["requests_sent"], 800);
         let after_ms = &report["shard"]["began_after_ms"];
         if which == 0 {
+            // Started together, the shards resolve one start, or (when the
+            // loop straddled a second boundary, a chance of its spread over
+            // 1 s) two starts one whole second apart, which the merge
+            // lines up and names.
+            let mut distinct = starts.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
             assert!(
-                starts.iter().all(|s| *s == starts[0]),
-                "one start: {starts:?}"
+                distinct.len() <= 2,
+                "one start, or two across a second: {starts:?}"
             );
-            assert!(after_ms.is_null(), "{after_ms}");
+            if distinct.len() == 1 {
+                assert!(after_ms.is_null(), "{after_ms}");
+            } else {
+                common::say(&format!("the loop straddled a second boundary: {starts:?}"));
+                let offsets: Vec<f64> = after_ms
+                    .as_object()
+                    .expect("the later shards are named")
+                    .values()
+                    .filter_map(Value::as_f64)
+                    .collect();
+                assert!(
+                    offsets.iter().all(|ms| (ms - 1000.0).abs() < 50.0),
+                    "one second apart: {after_ms}"
+                );
+            }
             assert_eq!(series(&report, "sent").iter().sum::<u64>(), 800);
         } else {
             let late = after_ms["3/4"].as_f64().unwrap_or(0.0);

@@ -165,7 +165,7 @@ async fn seeded_canary_split_is_random_per_request_and_exact_at_0_and_100() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_to_exit_0_within_a_minute() {
-    // Over HTTPS (#14): the same chapters as the README's plain `demo`, with
+    // Over HTTPS (#14): the same chapters as the plain `demo`, with
     // the simulator's generated certificate trusted by --cacert on every
     // command and in every scenario step. (The plain demo is the README's
     // main command; the scenario tests run the same steps over HTTP.)
@@ -265,13 +265,13 @@ async fn canary_choice_is_unbiased_across_seeds() {
 #[test]
 fn the_readme_config_example_parses() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/simulator.md")).unwrap();
     let after = &readme[readme
         .find("**Config**")
-        .expect("README documents the config")..];
+        .expect("docs/simulator.md documents the config")..];
     let start = after.find("```json\n").unwrap() + "```json\n".len();
     let end = start + after[start..].find("```").unwrap();
-    config::parse("README example", &after[start..end]).unwrap();
+    config::parse("docs/simulator.md example", &after[start..end]).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@
 //!
 //! CI runs 2,000 runs for every case and arrival process;
 //! `cargo test --release throttle_intervals_cover -- --nocapture` prints the
-//! README's table (`THROTTLE_CASE=sliding` runs only the cases whose name
+//! table in docs/throttle.md (`THROTTLE_CASE=sliding` runs only the cases whose name
 //! has that word).
 use clap::Parser;
 use gateprobe::report::{Estimate, Report};
@@ -455,13 +455,13 @@ fn check_table(runs_for: impl Fn(&Case) -> u64) {
 }
 
 /// CI: 1,000 runs for every case and arrival process (the first half of
-/// the README table's seeds), held to the same bounds.
+/// the docs table's seeds), held to the same bounds.
 #[test]
 fn throttle_intervals_cover_in_virtual_time() {
     check_table(|_| 1000);
 }
 
-/// The README's table: 2,000 runs for every case and arrival process.
+/// The table in docs/throttle.md: 2,000 runs for every case and arrival process.
 #[test]
 #[ignore = "two minutes: cargo test --release -- --ignored throttle_table --nocapture"]
 fn throttle_table() {
