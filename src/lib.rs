@@ -3,27 +3,24 @@
 //! The binary is wiring only; everything lives here so that integration tests
 //! call [`run`] in-process with `Cli::parse_from([...])`.
 
+pub mod app;
 pub mod canary;
 pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod console;
-pub mod demo;
 pub mod engine;
 pub mod exit;
 pub mod identity;
 pub mod input;
-pub mod job;
 pub mod json;
 pub mod output;
 pub mod plan;
-pub mod progress;
 pub mod record;
 pub mod redact;
 pub mod report;
 pub mod resources;
 pub mod sample;
-pub mod scenario;
 pub mod signals;
 pub mod sigv4;
 pub mod sim;
@@ -47,15 +44,15 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
     // must leave a report, not kill the process.
     let _ = signals::interrupt();
     resources::raise_open_files();
-    if let Some(job) = job::Job::plan(&cli.command)? {
-        return job::run(job).await;
+    if let Some(job) = app::job::Job::plan(&cli.command)? {
+        return app::job::run(job).await;
     }
     match cli.command {
-        cli::Command::Report(args) => job::rerender(args),
-        cli::Command::Merge(args) => job::merge(args),
-        cli::Command::Run(args) => scenario::run(args).await,
-        cli::Command::Sim(args) => sim::command::run(args).await,
-        cli::Command::Demo(args) => demo::run(args).await,
+        cli::Command::Report(args) => app::job::rerender(args),
+        cli::Command::Merge(args) => app::job::merge(args),
+        cli::Command::Run(args) => app::scenario::run(args).await,
+        cli::Command::Sim(args) => app::sim::run(args).await,
+        cli::Command::Demo(args) => app::demo::run(args).await,
         cli::Command::Completions(args) => cli::generate::completions(&args),
         cli::Command::Man(args) => cli::generate::man(&args),
         cli::Command::Load(_) | cli::Command::Canary(_) | cli::Command::Throttle(_) => {

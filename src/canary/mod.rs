@@ -13,24 +13,8 @@ pub mod drops;
 pub mod health;
 pub mod latency;
 pub mod plan;
-pub mod report;
 pub mod simulate;
 pub mod split;
 pub mod watch;
 
-pub use crate::cli::canary::canary_plan;
 pub use plan::*;
-
-use anyhow::Result;
-
-use crate::engine::command;
-use crate::report::Report;
-use watch::Watch;
-
-/// Sends the plan's traffic and returns the report with its checks.
-pub async fn verify(plan: &CanaryPlan) -> Result<Report> {
-    let mut watch = Watch::new(plan);
-    let (recorder, info) = command::execute(&plan.load, &mut watch).await?;
-    watch.finish();
-    Ok(report::build_report(plan, &mut watch, &recorder, &info))
-}

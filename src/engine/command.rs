@@ -1,12 +1,12 @@
 //! Runs a plan's traffic with progress and Ctrl-C handling: the engine
-//! step of every job ([`crate::job`]).
+//! step of every job ([`crate::app::job`]).
 use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::engine::progress::Progress;
 use crate::engine::{self, Live, Observer, RunControl, RunInfo};
 use crate::plan::LoadPlan;
-use crate::progress::Progress;
 use crate::record::Recorder;
 
 /// Runs the plan's traffic with progress; an interrupting signal

@@ -14,6 +14,7 @@
 pub mod client;
 pub mod command;
 pub mod pacing;
+pub mod progress;
 pub mod request;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

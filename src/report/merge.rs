@@ -223,7 +223,7 @@ pub fn merge_one(
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        crate::canary::report::merged(&mut merged, &shards, &info.end)
+        crate::report::canary::merged(&mut merged, &shards, &info.end)
             .map_err(|why| UsageError(format!("{}: {why}", inputs[0].shown)))?;
     } else {
         merged.checks = first

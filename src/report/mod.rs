@@ -14,8 +14,10 @@ use crate::sample::{ErrorDetail, ErrorKind};
 use crate::throttle::estimate::Estimated;
 use crate::throttle::gate::Parameter;
 
+pub mod canary;
 mod consistency;
 pub mod merge;
+pub mod throttle;
 
 pub const SCHEMA: &str = "gateprobe.report/v1";
 
@@ -1265,7 +1267,7 @@ pub fn check_again(
     Ok(Ok(match check.kind.as_str() {
         "threshold" => {
             let text = check.expected["threshold"].as_str().unwrap_or_default();
-            crate::scenario::threshold::Threshold::parse(text, &recorder.class_names)?
+            crate::check::threshold::Threshold::parse(text, &recorder.class_names)?
                 .check(recorder, info)
         }
         // A gate decided on an estimate: the estimate and the expectation are saved.
@@ -1328,7 +1330,7 @@ fn merged_canary_checks(saved: &Report, info: &RunInfo) -> Result<Option<Vec<Che
         return Ok(None);
     };
     let mut again = saved.clone();
-    crate::canary::report::merged(&mut again, &[(section, &saved.checks[..])], &info.end)?;
+    crate::report::canary::merged(&mut again, &[(section, &saved.checks[..])], &info.end)?;
     Ok(Some(again.checks))
 }
 

@@ -5,7 +5,6 @@
 //! Step Functions `StartExecution`. Used by `gateprobe sim`, `gateprobe
 //! demo` and the tests, whose truth it is.
 pub mod bucket;
-pub mod command;
 pub mod config;
 mod execution;
 pub mod tls;

@@ -14,7 +14,8 @@ use clap::Parser;
 use gateprobe::canary::health::Standing;
 use gateprobe::canary::simulate::{self, Truth};
 use gateprobe::canary::split::Outcome;
-use gateprobe::canary::{canary_plan, CanaryPlan};
+use gateprobe::canary::CanaryPlan;
+use gateprobe::cli::canary::canary_plan;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

@@ -172,7 +172,7 @@ async fn every_documented_command_parses_and_runs() {
                     "{place}: `{shown}` targets a real gateway; its block needs `{REAL}`"
                 ));
             }
-            if let Err(err) = gateprobe::job::Job::plan(&cli.command) {
+            if let Err(err) = gateprobe::app::job::Job::plan(&cli.command) {
                 failures.push(format!("{place}: `{shown}` does not plan: {err}"));
             }
             planned.push(place);

@@ -96,13 +96,29 @@ fn crate_paths(text: &str) -> Vec<Vec<String>> {
     found
 }
 
-#[test]
-fn layers_import_only_downward() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let src = root.join("src");
-    let table = layers(root);
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+/// What is wrong with a tree of sources against a layers map: files the
+/// map does not place, imports that point up a layer, and circles of
+/// imports between top-level modules.
+#[derive(Debug, Default)]
+struct Findings {
+    unlisted: Vec<String>,
+    upward: Vec<String>,
+    cycles: Vec<String>,
+}
+
+/// The top-level module of a file: `canary/split.rs` → `canary`, `units.rs`
+/// → `units`; lib.rs and main.rs are the crate root.
+fn top_of(relative: &str) -> String {
+    relative
+        .split('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".rs")
+        .to_string()
+}
+
+/// Checks `files` ((path under src/, text)) against the map `table`.
+fn check_tree(table: &[(usize, String, String)], files: &[(String, String)]) -> Findings {
     // Each file's layer: the longest listed path that is it or contains it.
     let layer_of = |relative: &str| -> Option<(usize, String)> {
         table
@@ -113,30 +129,21 @@ fn layers_import_only_downward() {
             .max_by_key(|(_, _, path)| path.len())
             .map(|(rank, layer, _)| (*rank, layer.clone()))
     };
-    let relative_of = |file: &PathBuf| {
-        file.strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/")
-    };
-    let mut modules: BTreeMap<Vec<String>, String> = BTreeMap::new();
-    for file in &files {
-        let relative = relative_of(file);
-        modules.insert(module_of(&relative), relative);
-    }
-    let mut unlisted = Vec::new();
-    let mut upward = Vec::new();
-    for file in &files {
-        let relative = relative_of(file);
-        let Some((rank, layer)) = layer_of(&relative) else {
-            unlisted.push(relative);
+    let modules: BTreeMap<Vec<String>, String> = files
+        .iter()
+        .map(|(relative, _)| (module_of(relative), relative.clone()))
+        .collect();
+    let mut found = Findings::default();
+    let mut edges: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (relative, text) in files {
+        let Some((rank, layer)) = layer_of(relative) else {
+            found.unlisted.push(relative.clone());
             continue;
         };
-        let text = std::fs::read_to_string(file).unwrap();
         // `super::x` from a file is its parent module's `x`: as if `crate::parent::x`.
         // A file's own `mod tests` (at its end) means `super` = the file: left out.
         let text = text.split("#[cfg(test)]\nmod tests").next().unwrap();
-        let module = module_of(&relative);
+        let module = module_of(relative);
         let parent = module[..module.len().saturating_sub(1)].join("::");
         let absolute = text.replace(
             "super::",
@@ -159,26 +166,200 @@ fn layers_import_only_downward() {
             let Some((target_rank, target_layer)) = layer_of(&target) else {
                 continue; // reported as unlisted, file by file
             };
+            let path = format!("crate::{}", segments.join("::"));
             if target_rank < rank {
-                upward.push(format!(
-                    "{relative} ({layer}) → {target} ({target_layer}): crate::{}",
-                    segments.join("::")
+                found.upward.push(format!(
+                    "{relative} ({layer}) → {target} ({target_layer}): {path}"
                 ));
+            }
+            let (from, to) = (top_of(relative), top_of(&target));
+            let root = ["lib", "main"];
+            if from != to && !root.contains(&from.as_str()) && !root.contains(&to.as_str()) {
+                edges
+                    .entry(from)
+                    .or_default()
+                    .entry(to)
+                    .or_insert(format!("{relative}: {path}"));
             }
         }
     }
-    upward.sort();
-    upward.dedup();
+    found.cycles = cycles(&edges);
+    found.upward.sort();
+    found.upward.dedup();
+    found
+}
+
+/// Every circle of imports between top-level modules, as "a → b → a" with
+/// the first import of each arrow: for each module, a shortest path back to
+/// it (breadth first), each circle reported once.
+fn cycles(edges: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut found = Vec::new();
+    for start in edges.keys() {
+        let mut came_from: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue = std::collections::VecDeque::from([start.as_str()]);
+        let mut closing = None;
+        while let Some(at) = queue.pop_front() {
+            for next in edges.get(at).into_iter().flat_map(|m| m.keys()) {
+                if next == start {
+                    closing = Some(at);
+                    break;
+                }
+                if !came_from.contains_key(next.as_str()) {
+                    came_from.insert(next, at);
+                    queue.push_back(next);
+                }
+            }
+            if closing.is_some() {
+                break;
+            }
+        }
+        let Some(mut at) = closing else { continue };
+        let mut circle = vec![start.as_str()];
+        while at != start {
+            circle.push(at);
+            at = came_from[at];
+        }
+        circle[1..].reverse();
+        let mut key: Vec<&str> = circle.clone();
+        key.sort_unstable();
+        if !seen.insert(key) {
+            continue;
+        }
+        circle.push(start);
+        let arrows: Vec<String> = circle
+            .windows(2)
+            .map(|w| format!("  {} → {} ({})", w[0], w[1], edges[w[0]][w[1]]))
+            .collect();
+        found.push(format!("{}\n{}", circle.join(" → "), arrows.join("\n")));
+    }
+    found
+}
+
+#[test]
+fn layers_import_only_downward() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
+    let table = layers(root);
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|file| {
+            let relative = file
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (relative, std::fs::read_to_string(file).unwrap())
+        })
+        .collect();
+    let found = check_tree(&table, &files);
     assert!(
-        unlisted.is_empty(),
-        "files in no layer (docs/architecture.md): {unlisted:?}"
+        found.unlisted.is_empty(),
+        "files in no layer (docs/architecture.md): {:?}",
+        found.unlisted
     );
     assert!(
-        upward.is_empty(),
+        found.upward.is_empty(),
         "{} imports point up a layer:\n{}",
-        upward.len(),
-        upward.join("\n")
+        found.upward.len(),
+        found.upward.join("\n")
     );
+    assert!(
+        found.cycles.is_empty(),
+        "import circles between top-level modules:\n{}",
+        found.cycles.join("\n")
+    );
+    // The map names folders: a folder's files are never listed one by one.
+    let listed_files: Vec<&str> = table
+        .iter()
+        .map(|(_, _, path)| path.as_str())
+        .filter(|path| path.contains('/') && !path.ends_with('/'))
+        .collect();
+    assert!(
+        listed_files.is_empty(),
+        "files inside folders listed apart: {listed_files:?}"
+    );
+}
+
+/// The check finds what it claims to: a planted upward import, a planted
+/// circle in one layer, and a planted file the map does not place.
+#[test]
+fn layers_check_finds_planted_faults() {
+    let table = vec![
+        (0, "app".to_string(), "app/".to_string()),
+        (1, "analysis".to_string(), "canary/".to_string()),
+        (1, "analysis".to_string(), "throttle/".to_string()),
+        (1, "analysis".to_string(), "check/".to_string()),
+        (2, "leaf".to_string(), "units.rs".to_string()),
+    ];
+    let tree = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut files = vec![
+            (
+                "app/mod.rs",
+                "use crate::canary::split::Split;\nuse crate::units;\n",
+            ),
+            ("canary/mod.rs", "pub mod split;\n"),
+            (
+                "canary/split.rs",
+                "use super::mod_item;\nuse crate::units::round2;\n",
+            ),
+            ("throttle/mod.rs", "use crate::units::{self, round2};\n"),
+            ("units.rs", "pub fn round2() {}\n"),
+        ];
+        files.extend_from_slice(extra);
+        files
+            .iter()
+            .map(|(path, text)| (path.to_string(), text.to_string()))
+            .collect()
+    };
+    let clean = check_tree(&table, &tree(&[]));
+    assert!(
+        clean.unlisted.is_empty() && clean.upward.is_empty() && clean.cycles.is_empty(),
+        "{clean:?}"
+    );
+    let upward = check_tree(
+        &table,
+        &tree(&[(
+            "throttle/watch.rs",
+            "use crate::app::job::Job; // planted\n",
+        )]),
+    );
+    assert_eq!(upward.upward.len(), 1, "{upward:?}");
+    assert!(upward.upward[0].contains("throttle/watch.rs (analysis) → app/mod.rs (app)"));
+    let circle = check_tree(
+        &table,
+        &tree(&[
+            ("canary/watch.rs", "use crate::throttle::Fit;\n"),
+            (
+                "throttle/gate.rs",
+                "fn f() { crate::canary::split::run() }\n",
+            ),
+        ]),
+    );
+    assert!(circle.upward.is_empty(), "{circle:?}");
+    assert_eq!(circle.cycles.len(), 1, "{circle:?}");
+    assert!(
+        circle.cycles[0].starts_with("canary → throttle → canary"),
+        "{}",
+        circle.cycles[0]
+    );
+    let long = check_tree(
+        &table,
+        &tree(&[
+            ("canary/a.rs", "use crate::throttle::x;\n"),
+            ("throttle/b.rs", "use crate::check::y;\n"),
+            ("check/mod.rs", "use crate::canary::z;\n"),
+        ]),
+    );
+    assert_eq!(long.cycles.len(), 1, "{long:?}");
+    assert!(
+        long.cycles[0].starts_with("canary → throttle → check → canary"),
+        "{long:?}"
+    );
+    let unnamed = check_tree(&table, &tree(&[("report/mod.rs", "pub struct Report;\n")]));
+    assert_eq!(unnamed.unlisted, vec!["report/mod.rs".to_string()]);
 }
 
 /// The functions in `text` longer than `limit` lines, as (line, name,

@@ -981,7 +981,7 @@ fn edited_reports_never_panic_any_format() {
             let gateprobe::cli::Command::Report(args) = cli.command else {
                 unreachable!()
             };
-            let outcome = std::panic::catch_unwind(|| gateprobe::job::rerender(args.clone()));
+            let outcome = std::panic::catch_unwind(|| gateprobe::app::job::rerender(args.clone()));
             let Ok(result) = outcome else {
                 panic!("{pointer} = {extreme}: rendering panicked");
             };
@@ -1429,7 +1429,7 @@ async fn edge_answers_are_right() {
         let gateprobe::cli::Command::Throttle(args) = cli.command else {
             unreachable!()
         };
-        let plan = gateprobe::throttle::throttle_plan(&args).unwrap();
+        let plan = gateprobe::cli::throttle::throttle_plan(&args).unwrap();
         assert!(plan.idle.is_zero(), "{idle}");
     }
     // A scenario's report sums its steps: classes and books balance.

@@ -435,7 +435,7 @@ fn step_options_are_the_commands_flags_and_the_schema_lists_them() {
     .unwrap();
     let steps = &schema["properties"]["steps"]["items"]["properties"];
     for kind in ["load", "canary", "throttle"] {
-        let derived: std::collections::BTreeSet<&str> = gateprobe::scenario::step_keys(kind)
+        let derived: std::collections::BTreeSet<&str> = gateprobe::app::scenario::step_keys(kind)
             .iter()
             .copied()
             .collect();
@@ -453,6 +453,6 @@ fn step_options_are_the_commands_flags_and_the_schema_lists_them() {
         );
     }
     // A flag is an option with the same meaning: `expect_rate` is `--expect-rate`.
-    assert!(gateprobe::scenario::step_keys("throttle").contains(&"expect_rate"));
-    assert!(!gateprobe::scenario::step_keys("throttle").contains(&"rate"));
+    assert!(gateprobe::app::scenario::step_keys("throttle").contains(&"expect_rate"));
+    assert!(!gateprobe::app::scenario::step_keys("throttle").contains(&"rate"));
 }

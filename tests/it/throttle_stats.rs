@@ -1,5 +1,5 @@
 //! The throttle probe's statistics in virtual time: the real procedure
-//! (`gateprobe::throttle::simulate`) against the simulator's own limiters,
+//! (`gateprobe::app::throttle::simulate`) against the simulator's own limiters,
 //! seeded, thousands of runs per case. What is measured:
 //! - coverage of every reported 95% interval (rate, burst, queue depth,
 //!   window limit and length, concurrency) — claimed ≥ 93%, i.e. ≥ 95%
@@ -12,10 +12,11 @@
 //! table in docs/throttle.md (`THROTTLE_CASE=sliding` runs only the cases whose name
 //! has that word).
 use clap::Parser;
+use gateprobe::app::throttle::simulate::{self, Arrivals, Gateway};
+use gateprobe::cli::throttle::throttle_plan;
 use gateprobe::report::{Estimate, Report};
 use gateprobe::sim::config::{LimiterKind, Throttle};
-use gateprobe::throttle::simulate::{self, Arrivals, Gateway};
-use gateprobe::throttle::{throttle_plan, ThrottlePlan};
+use gateprobe::throttle::ThrottlePlan;
 
 fn plan(extra: &[&str]) -> ThrottlePlan {
     let mut argv = vec![

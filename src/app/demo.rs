@@ -86,7 +86,7 @@ async fn measure(args: &[&str], out: &Out, name: &str) -> Result<(Report, PathBu
     argv.extend_from_slice(args);
     argv.push("--quiet");
     let cli = Cli::try_parse_from(argv).map_err(|err| UsageError(err.to_string()))?;
-    let job = crate::job::Job::plan(&cli.command)?.ok_or_else(|| {
+    let job = crate::app::job::Job::plan(&cli.command)?.ok_or_else(|| {
         UsageError("the demo only measures with load, canary and throttle".into())
     })?;
     let report = job.execute().await?;
@@ -155,7 +155,7 @@ pub async fn run(args: DemoArgs) -> Result<u8> {
     crate::outln!("What it serves (its configured truth):");
     crate::out!(
         "{}",
-        sim::command::describe(running.simulator.config(), &base)
+        crate::app::sim::describe(running.simulator.config(), &base)
     );
 
     let split_path = canary(&base, &out, running.simulator.config()).await?;
@@ -517,4 +517,4 @@ fn scenario_text(common: &[String]) -> Result<String> {
 }
 
 /// The demo's scenario, as users copy it from `scenarios/demo.json`.
-const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.json");
+const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.json");

@@ -1,5 +1,7 @@
 //! A gate check and its verdict: what an analysis returns, and the one rule
 //! that turns checks into a verdict (and so an exit code).
+pub mod threshold;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

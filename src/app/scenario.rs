@@ -10,7 +10,6 @@
 //! Unknown fields are refused where they stand (file:line:col), and `${NAME}`
 //! takes its value from `--set NAME=VALUE` or the environment — API keys come
 //! from there, never from the file, and headers filled that way are secret.
-pub mod threshold;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,12 +22,12 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::app::job::Job;
+use crate::check::threshold::Threshold;
 use crate::cli::{Cli, Command, RunArgs};
-use crate::job::Job;
 use crate::plan::{self, UsageError};
 use crate::report::{Check, Report, StepReport, Verdict};
 use crate::units;
-use threshold::Threshold;
 
 /// A step kind: its command's name.
 pub trait StepKind {
@@ -452,7 +451,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     if !args.quiet {
         crate::out!("{}", summary(&report));
     }
-    Ok(crate::job::exit_code(&report, args.quiet))
+    Ok(crate::app::job::exit_code(&report, args.quiet))
 }
 
 /// The base URL every step's path is appended to: an absolute http(s) URL

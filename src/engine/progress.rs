@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Live;
+use super::Live;
 
 /// A running progress display; dropped or finished when the run ends.
 pub struct Progress {

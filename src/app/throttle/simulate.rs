@@ -85,7 +85,8 @@ pub fn probe(
     seed: u64,
 ) -> Result<Report> {
     let class = |name: &str| plan.load.classifier.index_of(name);
-    let throttled = class(super::THROTTLED).ok_or_else(|| anyhow!("no throttled class"))?;
+    let throttled =
+        class(crate::throttle::THROTTLED).ok_or_else(|| anyhow!("no throttled class"))?;
     let special = [plan.quota, plan.throttled, plan.forbidden];
     let admitted = (0..plan.load.classifier.names().len() as u16)
         .find(|index| !special.contains(&Some(*index)))

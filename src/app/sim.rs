@@ -23,8 +23,8 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, UsageError>
 pub async fn run(args: SimArgs) -> Result<u8> {
     let config = load_config(args.config.as_deref())?;
     let printed = match (&args.print_aws_stage, &args.print_aws_usage_plan) {
-        (Some(name), _) => Some(super::config::aws::stage(&config, name)),
-        (_, Some(name)) => Some(super::config::aws::usage_plan(&config, name)),
+        (Some(name), _) => Some(crate::sim::config::aws::stage(&config, name)),
+        (_, Some(name)) => Some(crate::sim::config::aws::usage_plan(&config, name)),
         _ => None,
     };
     if let Some(printed) = printed {
@@ -45,14 +45,14 @@ pub async fn run(args: SimArgs) -> Result<u8> {
         ))
     })?;
     let (tls, ca_pem) = match (&args.tls_cert, &args.tls_key, args.tls) {
-        (Some(cert), Some(key), _) => (Some(super::tls::given(cert, key)?), None),
+        (Some(cert), Some(key), _) => (Some(crate::sim::tls::given(cert, key)?), None),
         (_, _, true) => {
-            let (acceptor, ca) = super::tls::generated()?;
+            let (acceptor, ca) = crate::sim::tls::generated()?;
             (Some(acceptor), Some(ca))
         }
         _ => (None, None),
     };
-    let running = super::start_with(config, listen, args.seed, tls)
+    let running = crate::sim::start_with(config, listen, args.seed, tls)
         .await
         .map_err(|err| UsageError(format!("--listen {listen}: cannot listen: {err}")))?;
     // The CA is on disk before the listening line: whoever waits for that

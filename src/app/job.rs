@@ -5,7 +5,8 @@
 //! the exit code.
 use anyhow::Result;
 
-use crate::canary::{self, CanaryPlan};
+use crate::canary::CanaryPlan;
+use crate::check::threshold::Threshold;
 use crate::check::Verdict;
 use crate::cli::Command;
 use crate::engine::NoObserver;
@@ -13,8 +14,7 @@ use crate::exit::UsageError;
 use crate::output::emit;
 use crate::plan::{LoadPlan, Outputs};
 use crate::report::{read_saved, Report};
-use crate::scenario::threshold::Threshold;
-use crate::throttle::{self, ThrottlePlan};
+use crate::throttle::ThrottlePlan;
 
 /// A measurement, planned: what `load`, `canary`, `throttle` or a scenario
 /// step runs.
@@ -33,8 +33,10 @@ impl Job {
             Command::Load(args) => {
                 Job::Load(Box::new(crate::cli::load::load_plan(args)?), Vec::new())
             }
-            Command::Canary(args) => Job::Canary(Box::new(canary::canary_plan(args)?)),
-            Command::Throttle(args) => Job::Throttle(Box::new(throttle::throttle_plan(args)?)),
+            Command::Canary(args) => Job::Canary(Box::new(crate::cli::canary::canary_plan(args)?)),
+            Command::Throttle(args) => {
+                Job::Throttle(Box::new(crate::cli::throttle::throttle_plan(args)?))
+            }
             _ => return Ok(None),
         }))
     }
@@ -78,11 +80,11 @@ impl Job {
                 report.decide_by_thresholds();
                 report
             }
-            Job::Canary(plan) => canary::verify(plan).await?,
+            Job::Canary(plan) => crate::app::canary::verify(plan).await?,
             Job::Throttle(plan) if plan.load.request.api_keys.values.len() > 1 => {
                 per_key(plan).await?
             }
-            Job::Throttle(plan) => throttle::probe(plan).await?,
+            Job::Throttle(plan) => crate::app::throttle::probe(plan).await?,
         })
     }
 }
@@ -103,7 +105,7 @@ async fn per_key(plan: &ThrottlePlan) -> Result<Report> {
         if !plan.load.quiet {
             crate::outln!("── key {label} ──");
         }
-        let report = throttle::probe(&one).await?;
+        let report = crate::app::throttle::probe(&one).await?;
         if !plan.load.quiet {
             crate::out!("{}", crate::output::text::render(&report));
         }
@@ -119,7 +121,7 @@ async fn per_key(plan: &ThrottlePlan) -> Result<Report> {
     let planned = keys.values.len();
     let not_run = planned - steps.len();
     let target = plan.load.request.display_url.clone();
-    Ok(crate::scenario::combine_steps(
+    Ok(crate::app::scenario::combine_steps(
         "throttle", steps, not_run, planned, &target,
     ))
 }
@@ -264,7 +266,7 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
             });
         }
         let planned = steps.len();
-        crate::scenario::combine_steps("run", steps, 0, planned, &first.run.target)
+        crate::app::scenario::combine_steps("run", steps, 0, planned, &first.run.target)
     };
     if !coverage.missing.is_empty() && report.verdict == Verdict::Pass {
         report.verdict = Verdict::Inconclusive;
