@@ -1,5 +1,7 @@
-//! Command-line definitions (clap derive). Values stay raw strings here; `plan`
-//! turns them into a validated, typed plan with one clear message per mistake.
+//! Command-line definitions (clap derive). Values stay raw strings in the
+//! argument structs; the builders beside them ([`load`], [`canary`],
+//! [`throttle`]) turn them into validated, typed plans (`crate::plan`,
+//! `crate::canary`, `crate::throttle`) with one clear message per mistake.
 pub mod aws;
 pub mod canary;
 pub mod generate;

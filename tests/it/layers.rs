@@ -449,3 +449,27 @@ fn long_functions_say_why() {
         found.join("\n")
     );
 }
+
+/// No file under src/ is longer than 800 lines: a module that grows past it
+/// holds more than one job and splits along its seams.
+#[test]
+fn modules_stay_under_800_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).unwrap().lines().count();
+            (lines > 800).then(|| {
+                format!(
+                    "{} ({lines} lines)",
+                    file.strip_prefix(root).unwrap().display()
+                )
+            })
+        })
+        .collect();
+    long.sort();
+    assert!(files.len() > 50, "the walk found the sources");
+    assert!(long.is_empty(), "modules over 800 lines: {long:?}");
+}
