@@ -5,6 +5,7 @@
 //! the exit code.
 use anyhow::Result;
 
+use crate::app::steps::{self, Step, Work};
 use crate::canary::CanaryPlan;
 use crate::check::threshold::Threshold;
 use crate::check::Verdict;
@@ -94,36 +95,16 @@ impl Job {
 /// its own; the report holds one step per key and the worst verdict.
 async fn per_key(plan: &ThrottlePlan) -> Result<Report> {
     let keys = &plan.load.request.api_keys;
-    let mut steps = Vec::new();
-    for slot in 0..keys.values.len() {
-        if crate::signals::interrupted() {
-            break;
-        }
-        let mut one = plan.clone();
-        one.load.request.api_keys = keys.only(slot);
-        let label = &keys.labels[slot];
-        if !plan.load.quiet {
-            crate::outln!("── key {label} ──");
-        }
-        let report = crate::app::throttle::probe(&one).await?;
-        if !plan.load.quiet {
-            crate::out!("{}", crate::output::text::render(&report));
-        }
-        let interrupted = report.run.ended == "interrupted";
-        steps.push(crate::report::StepReport {
-            name: format!("key {label}"),
-            report,
-        });
-        if interrupted {
-            break;
-        }
-    }
-    let planned = keys.values.len();
-    let not_run = planned - steps.len();
-    let target = plan.load.request.display_url.clone();
-    Ok(crate::app::scenario::combine_steps(
-        "throttle", steps, not_run, planned, &target,
-    ))
+    let steps: Vec<Step> = (0..keys.values.len())
+        .map(|slot| {
+            let mut one = plan.clone();
+            one.load.request.api_keys = keys.only(slot);
+            let name = format!("key {}", keys.labels[slot]);
+            Step::new(name.clone(), name, Work::Job(Job::Throttle(Box::new(one))))
+        })
+        .collect();
+    let target = &plan.load.request.display_url;
+    steps::execute("throttle", &steps, target, plan.load.quiet).await
 }
 
 /// Runs a measuring command end to end: plan lines, the job, the outputs;
@@ -141,6 +122,17 @@ pub async fn run(job: Job) -> Result<u8> {
 /// Writes the outputs of a finished report and returns its exit code: the
 /// last step of every command.
 pub fn finish(outputs: &Outputs, quiet: bool, report: &Report) -> Result<u8> {
+    finish_with(outputs, quiet, report, None)
+}
+
+/// [`finish`], with `summary` (when given) printed in place of the text
+/// report's own ending, as `gateprobe run` does with its steps' lines.
+pub fn finish_with(
+    outputs: &Outputs,
+    quiet: bool,
+    report: &Report,
+    summary: Option<fn(&Report) -> String>,
+) -> Result<u8> {
     let sealed;
     let report = if report.shard.is_some() || report.steps.iter().any(|s| s.report.shard.is_some())
     {
@@ -151,7 +143,10 @@ pub fn finish(outputs: &Outputs, quiet: bool, report: &Report) -> Result<u8> {
     } else {
         report
     };
-    emit(outputs, quiet, report)?;
+    emit(outputs, quiet || summary.is_some(), report)?;
+    if let (Some(summary), false) = (summary, quiet) {
+        crate::out!("{}", summary(report));
+    }
     Ok(exit_code(report, quiet))
 }
 
@@ -266,7 +261,7 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
             });
         }
         let planned = steps.len();
-        crate::app::scenario::combine_steps("run", steps, 0, planned, &first.run.target)
+        crate::app::steps::combine("run", steps, 0, planned, &first.run.target)
     };
     if !coverage.missing.is_empty() && report.verdict == Verdict::Pass {
         report.verdict = Verdict::Inconclusive;

@@ -9,4 +9,5 @@ pub mod demo;
 pub mod job;
 pub mod scenario;
 pub mod sim;
+pub mod steps;
 pub mod throttle;

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
@@ -23,10 +22,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::app::job::Job;
+use crate::app::steps::{self, Step, Work};
 use crate::check::threshold::Threshold;
 use crate::cli::{Cli, Command, RunArgs};
 use crate::plan::{self, UsageError};
-use crate::report::{Check, Report, StepReport, Verdict};
+use crate::report::{Report, Verdict};
 use crate::units;
 
 /// A step kind: its command's name.
@@ -202,16 +202,6 @@ fn expand(
 }
 
 /// What one step will do, validated.
-enum Planned {
-    Job(Job),
-    Pause(Duration),
-}
-
-struct Step {
-    name: String,
-    planned: Planned,
-}
-
 /// A JSON scalar as a flag value.
 fn scalar(value: &Value, place: &str) -> Result<String, UsageError> {
     match value {
@@ -370,10 +360,11 @@ fn plan_step(
     if let Some(text) = &spec.pause {
         let duration = units::parse_duration(text)
             .map_err(|why| UsageError(format!("{place}.pause: {why}")))?;
-        return Ok(Step {
+        return Ok(Step::new(
+            format!("step {name}"),
             name,
-            planned: Planned::Pause(duration),
-        });
+            Work::Pause(duration),
+        ));
     }
     let (mut argv, thresholds) = command_line(kind, entries, scenario, target, vars, &place)?;
     argv.extend(extra.iter().cloned());
@@ -392,10 +383,10 @@ fn plan_step(
                 .map(|text| Threshold::parse(text, &names))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|why| UsageError(format!("{place}: {why}")))?;
-            Planned::Job(Job::Load(Box::new(plan), thresholds))
+            Work::Job(Job::Load(Box::new(plan), thresholds))
         }
         command => match Job::plan(&command).map_err(wrap)? {
-            Some(job) => Planned::Job(job),
+            Some(job) => Work::Job(job),
             None => {
                 return Err(UsageError(format!(
                     "{place}: a step runs load, canary or throttle"
@@ -403,7 +394,7 @@ fn plan_step(
             }
         },
     };
-    Ok(Step { name, planned })
+    Ok(Step::new(format!("step {name}"), name, planned))
 }
 
 /// Runs `gateprobe run`.
@@ -435,7 +426,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         vars.insert(name.trim().to_string(), value.to_string());
     }
     let sharding = shard_flags(&args.sharding)?;
-    let mut report = run_text(
+    let report = run_text(
         &source,
         &text,
         &vars,
@@ -444,14 +435,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         &sharding,
     )
     .await?;
-    if report.shard.is_some() {
-        report.seal();
-    }
-    crate::output::emit(&args.outputs, true, &report)?;
-    if !args.quiet {
-        crate::out!("{}", summary(&report));
-    }
-    Ok(crate::app::job::exit_code(&report, args.quiet))
+    crate::app::job::finish_with(&args.outputs, args.quiet, &report, Some(summary))
 }
 
 /// The base URL every step's path is appended to: an absolute http(s) URL
@@ -551,132 +535,7 @@ pub async fn run_text(
             .into());
         }
     }
-    execute_steps(&steps, &target, quiet).await
-}
-
-async fn execute_steps(steps: &[Step], target: &str, quiet: bool) -> Result<Report> {
-    let mut reports: Vec<StepReport> = Vec::new();
-    let mut ran = 0;
-    for step in steps {
-        if crate::signals::interrupted() {
-            break;
-        }
-        if !quiet {
-            crate::outln!("── step {} ──", step.name);
-        }
-        let report = match &step.planned {
-            Planned::Pause(duration) => {
-                let interrupted = tokio::select! {
-                    _ = tokio::time::sleep(*duration) => false,
-                    _ = crate::signals::interrupt().cancelled_owned() => true,
-                };
-                if interrupted {
-                    break;
-                }
-                ran += 1;
-                continue;
-            }
-            Planned::Job(job) => job.execute().await?,
-        };
-        if !quiet {
-            crate::out!("{}", crate::output::text::render(&report));
-        }
-        let interrupted = report.run.ended == "interrupted";
-        reports.push(StepReport {
-            name: step.name.clone(),
-            report,
-        });
-        if interrupted {
-            break;
-        }
-        ran += 1;
-    }
-    Ok(combine_steps(
-        "run",
-        reports,
-        steps.len() - ran,
-        steps.len(),
-        target,
-    ))
-}
-
-/// The scenario's report: every step's checks (named `step: check`), its
-/// classes and counts summed over the steps (so the books balance), and each
-/// step's own report; fail if any step failed, error if one could not
-/// measure, inconclusive if one was, or if a step did not run (interrupted).
-pub fn combine_steps(
-    command: &str,
-    steps: Vec<StepReport>,
-    not_run: usize,
-    planned: usize,
-    target: &str,
-) -> Report {
-    let mut report = Report::empty(command, target);
-    report.run.load = match command {
-        "run" => format!("scenario of {planned} steps"),
-        _ => format!("{planned} keys, probed in turn"),
-    };
-    for step in &steps {
-        report.absorb(&step.report);
-    }
-    // Sharded steps make a sharded scenario: its identity is theirs (each
-    // step keeps its own section, which a merge reads).
-    report.shard = steps
-        .iter()
-        .find_map(|step| step.report.shard.as_ref())
-        .map(|shard| crate::report::ShardSection {
-            load: report.run.load.clone(),
-            concurrency: 0,
-            start_late_ms: None,
-            classes: Vec::new(),
-            body: None,
-            schedule_lag_us: None,
-            fingerprint: String::new(),
-            ..shard.clone()
-        });
-    report.checks = steps
-        .iter()
-        .flat_map(|step| {
-            step.report.checks.iter().map(|check| Check {
-                name: format!("{}: {}", step.name, check.name),
-                ..check.clone()
-            })
-        })
-        .collect();
-    let interrupted = crate::signals::interrupted()
-        || steps
-            .iter()
-            .any(|step| step.report.run.ended == "interrupted");
-    if interrupted {
-        report.run.ended = "interrupted".to_string();
-        report.run.end_reason = Some(format!(
-            "interrupted by {}",
-            crate::signals::received_name()
-        ));
-    }
-    let worst = [Verdict::Fail, Verdict::Error, Verdict::Inconclusive]
-        .into_iter()
-        .find_map(|wanted| steps.iter().find(|step| step.report.verdict == wanted));
-    let (verdict, reason) = match worst {
-        Some(step) => (
-            step.report.verdict,
-            format!("step {}: {}", step.name, step.report.reason),
-        ),
-        None if not_run > 0 || interrupted => (
-            Verdict::Inconclusive,
-            format!(
-                "interrupted after {} of {planned} steps: partial results",
-                planned - not_run
-            ),
-        ),
-        None if steps.len() == 1 => (Verdict::Pass, "the step passed".to_string()),
-        None => (Verdict::Pass, format!("all {} steps passed", steps.len())),
-    };
-    report.verdict = verdict;
-    report.exit_code = verdict.exit_code();
-    report.reason = reason;
-    report.steps = steps;
-    report
+    steps::execute("run", &steps, &target, quiet).await
 }
 
 /// The closing lines of a run: one per step, then the verdict.
