@@ -135,11 +135,8 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
                 .find(|step| step.start_s <= first && first < step.end_s + 1e-9)
                 .map(|step| step.rate_per_s)
         });
-        let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
-        let elapsed = watch.last_done_s.max(last_sent);
         if let (Some(rate), None, false) = (began_at, &watch.halt, interrupted) {
-            let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
-            let remaining = plan.max_requests.saturating_sub(sent);
+            let (remaining, remaining_s) = left(plan, &watch, &runs);
             if remaining_s > 0.5 && remaining > 0 {
                 let rate = (rate * OVERLOAD_FACTOR).min(plan.max_rate);
                 overload_rate = Some(rate);
@@ -245,10 +242,7 @@ async fn knee(
             break;
         }
         let hold_s = KNEE_HOLD_S.max(KNEE_HOLD_REQUESTS / candidate);
-        let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
-        let remaining = plan.max_requests.saturating_sub(sent);
-        let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
-        let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
+        let (remaining, remaining_s) = left(plan, watch, runs);
         let most = (candidate * hold_s).ceil() as u64;
         if remaining < most || remaining_s < settle_s + hold_s + 2.0 * watch.slowest_s {
             break;
@@ -306,10 +300,8 @@ async fn recover(
     runs: &mut Vec<Ran>,
     runner: &mut impl Runner,
 ) -> Result<bool> {
-    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
-    let remaining = plan.max_requests.saturating_sub(sent);
-    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
-    let remaining_s = (plan.max_duration.as_secs_f64() - elapsed).min(RECOVERY_MAX_S);
+    let (remaining, remaining_s) = left(plan, watch, runs);
+    let remaining_s = remaining_s.min(RECOVERY_MAX_S);
     if remaining == 0 || remaining_s <= RECOVERY_FIRST_GAP_S {
         return Ok(false);
     }
@@ -359,10 +351,8 @@ async fn burst(
     let recovered_s = lockout.recovered_at_s.unwrap_or(0.0) - lockout.last_flood_s;
     let window_high_s = recovered_s + before_refusal as f64 / lockout.flood_rate_per_s.max(1.0);
     let wait_s = (2.0 * window_high_s + 0.1).clamp(1.0, 120.0);
-    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
-    let remaining = plan.max_requests.saturating_sub(sent);
-    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s) + wait_s;
-    let remaining_s = plan.max_duration.as_secs_f64() - elapsed;
+    let (remaining, remaining_s) = left(plan, watch, runs);
+    let remaining_s = remaining_s - wait_s;
     let most = (2 * before_refusal + 20).min(remaining);
     let rate = plan.max_rate.min(4.0 * watch.overload_rate_per_s.max(1.0));
     let duration_s = most as f64 / rate + 0.5;
@@ -379,6 +369,16 @@ async fn burst(
         most,
     );
     run_after(&phase, watch, runs, runner).await
+}
+
+/// What the probe's bounds leave after the runs so far: (requests, seconds).
+fn left(plan: &ThrottlePlan, watch: &Watch<'_>, runs: &[Ran]) -> (u64, f64) {
+    let sent: u64 = runs.iter().map(|ran| ran.recorder.sent).sum();
+    let elapsed = watch.last_done_s.max(watch.timeline.last_sent_s);
+    (
+        plan.max_requests.saturating_sub(sent),
+        plan.max_duration.as_secs_f64() - elapsed,
+    )
 }
 
 /// Runs one of the phases that follow the overload and keeps it on the
