@@ -14,6 +14,7 @@ use crate::engine::NoObserver;
 use crate::exit::UsageError;
 use crate::output::emit;
 use crate::plan::{LoadPlan, Outputs};
+use crate::report::analysis::{self, Live, Observed, Planned, ALL};
 use crate::report::{read_saved, Report};
 use crate::throttle::ThrottlePlan;
 
@@ -58,28 +59,33 @@ impl Job {
         self.load().quiet
     }
 
+    /// What the job planned, as the analyses read it.
+    fn planned(&self) -> Planned<'_> {
+        match self {
+            Job::Load(plan, thresholds) => Planned::Load { plan, thresholds },
+            Job::Canary(plan) => Planned::Canary(plan),
+            Job::Throttle(plan) => Planned::Throttle(plan),
+        }
+    }
+
     /// What the run will do and why, printed before it starts.
     pub fn describe(&self) -> Vec<String> {
-        match self {
-            Job::Load(..) => Vec::new(),
-            Job::Canary(plan) => plan.describe(),
-            Job::Throttle(plan) => plan.describe(),
-        }
+        analysis::describe(ALL, self.planned())
     }
 
     /// Runs the job to its report: the measurement, the checks and the verdict.
     pub async fn execute(&self) -> Result<Report> {
         Ok(match self {
-            Job::Load(plan, thresholds) => {
+            Job::Load(plan, _) => {
                 let (recorder, info) =
                     crate::engine::command::execute(plan, &mut NoObserver).await?;
-                let mut report = Report::for_load(plan, &recorder, &info);
-                report.checks = thresholds
-                    .iter()
-                    .map(|t| t.check(&recorder, &info))
-                    .collect();
-                report.decide_by_thresholds();
-                report
+                let live = Live {
+                    planned: self.planned(),
+                    observed: Observed::Nothing,
+                    recorder: &recorder,
+                    info: &info,
+                };
+                analysis::analyse(ALL, live)
             }
             Job::Canary(plan) => crate::app::canary::verify(plan).await?,
             Job::Throttle(plan) if plan.load.request.api_keys.values.len() > 1 => {
@@ -189,7 +195,7 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     let text = crate::input::read_text(&args.saved, "saved report", crate::input::REPORT_LIMIT)?;
     let report = read_saved(&shown, &text)?;
     if args.recompute {
-        let found = crate::report::recompute(&report)
+        let found = crate::report::recompute(ALL, &report)
             .map_err(|why| crate::exit::UsageError(format!("{shown}: --recompute: {why}")))?;
         if let Some(differs) = found.differs {
             return Err(crate::exit::UsageError(format!(
@@ -242,7 +248,7 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
     let coverage = check_shards(&inputs, args.allow_partial)?;
     let first = inputs[0].report;
     let mut report = if first.steps.is_empty() {
-        merge_one(&inputs, &coverage, &recheck)?
+        merge_one(ALL, &inputs, &coverage)?
     } else {
         let mut steps = Vec::new();
         for (index, step) in first.steps.iter().enumerate() {
@@ -253,7 +259,7 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
                     report: &input.report.steps[index].report,
                 })
                 .collect();
-            let merged = merge_one(&of_step, &coverage, &recheck)
+            let merged = merge_one(ALL, &of_step, &coverage)
                 .map_err(|why| UsageError(format!("step {}: {}", step.name, why.0)))?;
             steps.push(crate::report::StepReport {
                 name: step.name.clone(),
@@ -286,15 +292,4 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
         );
     }
     finish(&args.outputs, args.quiet, &report)
-}
-
-/// A check computed again on merged shards, by the rule that made it.
-fn recheck(
-    report: &Report,
-    recorder: &crate::record::Recorder,
-    info: &crate::engine::RunInfo,
-    check: &crate::check::Check,
-) -> Result<crate::check::Check, String> {
-    crate::report::check_again(report, recorder, info, check)?
-        .map_err(|why| format!("cannot be computed again on merged shards: {why}"))
 }

@@ -12,8 +12,9 @@ use plotters::prelude::*;
 
 use super::markup::{document, Align, Markup};
 use super::Format;
-use crate::canary::split::{alpha_each, share_path, Expectation, SharePoint};
 use crate::record::histogram_from_base64;
+use crate::report::analysis::ALL;
+use crate::report::markup::{per_second, Figure, Line};
 use crate::report::{Report, Verdict};
 
 pub struct Html;
@@ -34,46 +35,14 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// One line of a chart.
-struct Line {
-    name: String,
-    points: Vec<(f64, f64)>,
-    dashed: bool,
-    /// Draw in the colour of an earlier line (an interval's second edge).
-    same_colour_as_previous: bool,
-}
-
-impl Line {
-    fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Self {
-            name: name.into(),
-            points,
-            dashed: false,
-            same_colour_as_previous: false,
-        }
-    }
-
-    /// The second edge of an interval or band: same colour, no legend entry.
-    fn edge_of_previous(points: Vec<(f64, f64)>) -> Self {
-        Self {
-            same_colour_as_previous: true,
-            ..Self::new(String::new(), points)
-        }
-    }
-
-    fn dashed(mut self) -> Self {
-        self.dashed = true;
-        self
-    }
-}
-
 const WIDTH: u32 = 760;
 const HEIGHT: u32 = 320;
 
 /// Draws lines on shared axes as an SVG string.
 /// Long because plotters' builder calls (axes, mesh, series, legend) are
 /// one chain of configuration for one drawing.
-fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<String> {
+fn chart(figure: &Figure) -> Result<String> {
+    let (title, lines) = (figure.title.as_str(), &figure.lines);
     // A saved report is input: a point at infinity (or NaN) would make the
     // axes endless, so such points are left out.
     let finite = |point: &&(f64, f64)| {
@@ -111,8 +80,8 @@ fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<St
             .map_err(|e| fail(&e))?;
         chart
             .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
+            .x_desc(figure.x_label)
+            .y_desc(figure.y_label)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| fail(&e))?;
@@ -155,18 +124,10 @@ fn chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Result<St
     Ok(svg)
 }
 
-fn per_second(series: &[u64]) -> Vec<(f64, f64)> {
-    series
-        .iter()
-        .enumerate()
-        .map(|(second, count)| (second as f64, *count as f64))
-        .collect()
-}
-
 /// Requests sent and completed per second, by class.
-fn traffic_chart(report: &Report) -> Result<Option<String>> {
+fn traffic_figure(report: &Report) -> Option<Figure> {
     if report.series.sent.is_empty() {
-        return Ok(None);
+        return None;
     }
     let mut lines = vec![Line::new("sent", per_second(&report.series.sent))];
     for (class, series) in &report.series.completed {
@@ -174,77 +135,17 @@ fn traffic_chart(report: &Report) -> Result<Option<String>> {
             lines.push(Line::new(class.clone(), per_second(series)));
         }
     }
-    chart(
-        "Requests per second by class",
-        "seconds",
-        "requests",
-        &lines,
-    )
-    .map(Some)
-}
-
-/// The canary share over time: cumulative share per variant, the expected
-/// band and the running confidence sequence ([`share_path`], from the saved
-/// per-second series).
-fn share_chart(report: &Report) -> Result<Option<String>> {
-    let Some(canary) = &report.canary else {
-        return Ok(None);
-    };
-    let variants: Vec<&String> = canary.expect.keys().collect();
-    let totals: Vec<u64> = {
-        let length = variants
-            .iter()
-            .filter_map(|name| report.series.completed.get(*name))
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0);
-        (0..length)
-            .map(|second| {
-                variants
-                    .iter()
-                    .filter_map(|name| report.series.completed.get(*name))
-                    .map(|series| series.get(second).copied().unwrap_or(0))
-                    .sum()
-            })
-            .collect()
-    };
-    let mut lines = Vec::new();
-    let alpha = alpha_each(canary.alpha, canary.tolerance.len()).clamp(1e-9, 0.5);
-    let confidence = 1.0 - alpha;
-    for (name, tolerance) in &canary.tolerance {
-        let (Some(series), Some(share)) =
-            (report.series.completed.get(name), canary.expect.get(name))
-        else {
-            continue;
-        };
-        let expectation = Expectation {
-            share: share.clamp(0.0, 1.0),
-            tolerance: tolerance.clamp(1e-3, 1.0 - 1e-3),
-        };
-        let path = share_path(&expectation, alpha, series, &totals);
-        let at = |value: fn(&SharePoint) -> f64| -> Vec<(f64, f64)> {
-            path.iter().map(|p| (p.second, 100.0 * value(p))).collect()
-        };
-        let (share, low, high) = (at(|p| p.share), at(|p| p.low), at(|p| p.high));
-        let end = share.last().map_or(1.0, |p| p.0);
-        let level = format!("{:.0}%", confidence * 100.0);
-        lines.push(Line::new(format!("{name} share"), share));
-        lines.push(Line::new(format!("{name} {level} confidence sequence"), low).dashed());
-        lines.push(Line::edge_of_previous(high).dashed());
-        let (low, high) = expectation.band();
-        let flat = |value: f64| vec![(0.0, 100.0 * value), (end, 100.0 * value)];
-        lines.push(Line::new(format!("{name} expected band"), flat(low)));
-        lines.push(Line::edge_of_previous(flat(high)));
-    }
-    if lines.is_empty() {
-        return Ok(None);
-    }
-    chart("Canary share over time", "seconds", "share %", &lines).map(Some)
+    Some(Figure {
+        title: "Requests per second by class".to_string(),
+        x_label: "seconds",
+        y_label: "requests",
+        lines,
+    })
 }
 
 /// Latency against percentile, per class, from the saved histograms. The x
 /// axis is in "nines": 1 = p90, 2 = p99, 3 = p99.9.
-fn latency_chart(report: &Report) -> Result<Option<String>> {
+fn latency_figure(report: &Report) -> Option<Figure> {
     let mut lines = Vec::new();
     for (name, class) in &report.classes {
         if class.count == 0 {
@@ -263,78 +164,14 @@ fn latency_chart(report: &Report) -> Result<Option<String>> {
         lines.push(Line::new(name.clone(), points));
     }
     if lines.is_empty() {
-        return Ok(None);
+        return None;
     }
-    chart(
-        "Latency by percentile (x: nines — 1 = p90, 2 = p99, 3 = p99.9)",
-        "nines",
-        "ms",
-        &lines,
-    )
-    .map(Some)
-}
-
-/// The throttle probe: offered, admitted and throttled per second.
-fn throttle_chart(report: &Report) -> Result<Option<String>> {
-    let Some(throttle) = &report.throttle else {
-        return Ok(None);
-    };
-    let series = &throttle.series;
-    let mut lines = vec![
-        Line::new("offered", per_second(&series.offered)),
-        Line::new("admitted", per_second(&series.admitted)),
-        Line::new("throttled", per_second(&series.throttled)),
-    ];
-    // The fitted model: what it admits per second once throttling began,
-    // with its interval.
-    if let (Some(rate), Some(first)) = (throttle.rate_per_s, throttle.first_throttle_s) {
-        let from = first.floor();
-        let to = series.admitted.len().saturating_sub(1) as f64;
-        if to > from {
-            let flat = |value: f64| vec![(from, value), (to, value)];
-            lines.push(
-                Line::new(
-                    format!("fitted {} rate", throttle.model),
-                    flat(rate.estimate),
-                )
-                .dashed(),
-            );
-            lines.push(Line::edge_of_previous(flat(rate.ci_low)).dashed());
-            lines.push(Line::edge_of_previous(flat(rate.ci_high)).dashed());
-        }
-    }
-    chart(
-        "Throttle probe: offered vs admitted per second, and the fitted model",
-        "seconds",
-        "requests",
-        &lines,
-    )
-    .map(Some)
-}
-
-/// A queue's wait: admitted requests' latency over the probe.
-fn queue_latency_chart(report: &Report) -> Result<Option<String>> {
-    let Some(throttle) = report.throttle.as_ref().filter(|t| t.model == "queue") else {
-        return Ok(None);
-    };
-    let points: Vec<(f64, f64)> = throttle
-        .series
-        .admitted_latency_ms
-        .iter()
-        .enumerate()
-        .filter(|(_, ms)| **ms > 0.0)
-        .map(|(second, ms)| (second as f64, *ms))
-        .collect();
-    if points.is_empty() {
-        return Ok(None);
-    }
-    chart(
-        "Queue: admitted requests' latency (median per second)",
-        "seconds",
-        "ms",
-        &[Line::new("admitted latency", points)],
-    )
-    .map(Some)
+    Some(Figure {
+        title: "Latency by percentile (x: nines — 1 = p90, 2 = p99, 3 = p99.9)".to_string(),
+        x_label: "nines",
+        y_label: "ms",
+        lines,
+    })
 }
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:820px;margin:2em auto;color:#222}\
@@ -431,17 +268,13 @@ impl Markup for Html {
     }
 
     fn figures(&self, out: &mut String, report: &Report) -> Result<()> {
-        for svg in [
-            traffic_chart(report)?,
-            share_chart(report)?,
-            latency_chart(report)?,
-            throttle_chart(report)?,
-            queue_latency_chart(report)?,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let _ = writeln!(out, "<figure>{svg}</figure>");
+        // The run's traffic, each analysis's charts, then the latency.
+        let figures = traffic_figure(report)
+            .into_iter()
+            .chain(ALL.iter().flat_map(|analysis| analysis.figures(report)))
+            .chain(latency_figure(report));
+        for figure in figures {
+            let _ = writeln!(out, "<figure>{}</figure>", chart(&figure)?);
         }
         Ok(())
     }

@@ -7,38 +7,8 @@
 //! (JSON, JUnit) have their own shapes.
 use anyhow::Result;
 
-use crate::report::{Report, ThrottleSection, Verdict};
-
-/// A column's alignment (numbers to the right).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    Left,
-    Right,
-}
-
-/// How one markup writes each element; cells and paragraphs arrive already
-/// marked up (through `text`, `code`, `strong` and `verdict`).
-pub trait Markup {
-    /// Text, escaped for this markup.
-    fn text(&self, text: &str) -> String;
-    fn code(&self, text: &str) -> String;
-    fn strong(&self, text: &str) -> String;
-    /// A verdict as shown in a table cell or a heading.
-    fn verdict(&self, verdict: Verdict) -> String;
-    /// Before the first section / after the last (a page's head and foot).
-    fn begin(&self, _out: &mut String, _report: &Report) {}
-    fn end(&self, _out: &mut String) {}
-    /// A report's heading at `level`: the title and the verdict, then the
-    /// reason and the exit code.
-    fn heading(&self, out: &mut String, level: usize, title: &str, report: &Report);
-    fn paragraph(&self, out: &mut String, text: &str);
-    fn table(&self, out: &mut String, columns: &[(&str, Align)], rows: &[Vec<String>]);
-    fn list(&self, out: &mut String, items: &[String]);
-    /// Charts of one report (none in a markup without pictures).
-    fn figures(&self, _out: &mut String, _report: &Report) -> Result<()> {
-        Ok(())
-    }
-}
+pub use crate::report::markup::{Align, Markup};
+use crate::report::Report;
 
 /// The whole document: one report, or a scenario's steps after a table of them.
 pub fn document(markup: &impl Markup, report: &Report) -> Result<String> {
@@ -112,43 +82,11 @@ fn section(
         let columns = [("verdict", left), ("check", left), ("reason", left)];
         markup.table(out, &columns, &rows);
     }
-    if let Some(throttle) = &report.throttle {
-        throttle_findings(markup, out, throttle);
+    for analysis in crate::report::analysis::ALL {
+        analysis.markup(markup, report, out);
     }
     classes(markup, out, report);
     markup.figures(out, report)
-}
-
-/// The limiter, its parameters with their intervals, and the evidence.
-fn throttle_findings(markup: &impl Markup, out: &mut String, throttle: &ThrottleSection) {
-    let parameters: Vec<String> = throttle
-        .parameters()
-        .into_iter()
-        .map(|(_, label, unit, value)| {
-            format!(
-                "{} {}",
-                markup.text(label),
-                markup.strong(&format!("{:.1}{unit}", value.estimate))
-            ) + &format!(" ({:.1}–{:.1})", value.ci_low, value.ci_high)
-        })
-        .collect();
-    markup.paragraph(
-        out,
-        &format!(
-            "Throttle: {}{}{}; {:.0}% intervals; {} requests.",
-            markup.text(throttle.model_label()),
-            if parameters.is_empty() { "" } else { ": " },
-            parameters.join(", "),
-            throttle.confidence * 100.0,
-            throttle.requests_used
-        ),
-    );
-    // The knee and the safe rate, in the text report's words.
-    if let Some(knee) = throttle.knee_text() {
-        markup.paragraph(out, &markup.text(&knee));
-    }
-    let evidence: Vec<String> = throttle.evidence.iter().map(|e| markup.text(e)).collect();
-    markup.list(out, &evidence);
 }
 
 /// One row per class with responses.

@@ -36,8 +36,8 @@ pub fn render(report: &Report) -> String {
     run_lines(&mut out, report);
     class_lines(&mut out, report);
     error_lines(&mut out, report);
-    if let Some(throttle) = &report.throttle {
-        render_throttle(&mut out, throttle);
+    for analysis in crate::report::analysis::ALL {
+        analysis.text(report, &mut out);
     }
     check_lines(&mut out, report);
     let _ = writeln!(out);
@@ -229,127 +229,5 @@ fn check_lines(out: &mut String, report: &Report) {
             used
         );
         let _ = writeln!(out, "                {}", check.reason);
-    }
-}
-
-fn render_throttle(out: &mut String, throttle: &crate::report::ThrottleSection) {
-    let level = format!("{:.0}%", throttle.confidence * 100.0);
-    let _ = writeln!(out);
-    let model = throttle.model_label();
-    let mut line = format!("  throttle  {model}");
-    let parameters: Vec<String> = throttle
-        .parameters()
-        .into_iter()
-        .map(|(_, label, unit, value)| {
-            format!(
-                "{label} {:.1}{unit} ({level} {:.1}–{:.1})",
-                value.estimate, value.ci_low, value.ci_high
-            )
-        })
-        .collect();
-    if !parameters.is_empty() {
-        line.push_str(": ");
-        line.push_str(&parameters.join(" · "));
-    }
-    if let Some(counts) = throttle.counts_refused {
-        line.push_str(if counts {
-            " · counts refused requests"
-        } else {
-            " · refused requests do not count"
-        });
-    }
-    let _ = writeln!(out, "{line}");
-    let mut facts = Vec::new();
-    if let Some(first) = throttle.first_throttle_s {
-        facts.push(format!(
-            "first refusal at {first:.2}s after {} admitted",
-            throttle.admitted_before_first_throttle.unwrap_or(0)
-        ));
-    }
-    if let Some(knee) = throttle.knee_text() {
-        facts.push(knee);
-    }
-    if let Some(rate) = throttle.overload_rate_per_s {
-        facts.push(format!("overload {} rps", crate::units::trim_float(rate)));
-    }
-    facts.push(format!(
-        "{} requests used (cap {}, ≤ {} per second)",
-        throttle.requests_used,
-        throttle.max_requests,
-        crate::units::trim_float(throttle.max_rate_per_s)
-    ));
-    let _ = writeln!(out, "            {}", facts.join(" · "));
-    throttle_steps(out, throttle);
-    for evidence in &throttle.evidence {
-        let _ = writeln!(out, "  evidence  {evidence}");
-    }
-    if let Some(lockout) = &throttle.lockout {
-        let _ = writeln!(
-            out,
-            "  lockout   recognised at {:.2}s after {:.2}s without an admission; {} refused \
-             requests after that; {}",
-            lockout.recognised_at_s,
-            lockout.silent_s,
-            lockout.refused_after,
-            lockout
-                .recovered_after_s
-                .map_or("no admission again within the bounds".to_string(), |s| {
-                    format!("admitted again {s:.2}s after the overload stopped")
-                })
-        );
-    }
-    for note in &throttle.notes {
-        let _ = writeln!(out, "  note      {note}");
-    }
-}
-
-/// The probe's steps and its seconds, admitted of offered; what stopped it.
-fn throttle_steps(out: &mut String, throttle: &crate::report::ThrottleSection) {
-    let steps: Vec<String> = throttle
-        .steps
-        .iter()
-        .map(|step| {
-            format!(
-                "{}{} rps {}/{}",
-                if step.phase == "overload" {
-                    "overload "
-                } else {
-                    ""
-                },
-                crate::units::trim_float(step.rate_per_s),
-                step.admitted,
-                step.offered
-            )
-        })
-        .collect();
-    let _ = writeln!(out, "  steps     {} (admitted/offered)", steps.join(" · "));
-    let seconds: Vec<String> = throttle
-        .series
-        .admitted
-        .iter()
-        .zip(&throttle.series.offered)
-        .map(|(admitted, offered)| format!("{admitted}/{offered}"))
-        .collect();
-    let _ = writeln!(out, "  per sec   {} (admitted/offered)", seconds.join(" "));
-    if throttle.retry_after_count > 0 {
-        let _ = writeln!(
-            out,
-            "  retry     {} 429s carried Retry-After (first: {} s)",
-            throttle.retry_after_count,
-            throttle.retry_after_s.unwrap_or(0.0)
-        );
-    }
-    if throttle.quota_exhausted {
-        let _ = writeln!(
-            out,
-            "  quota     exhausted: 429 Limit Exceeded stopped the probe"
-        );
-    }
-    if throttle.forbidden > 0 {
-        let _ = writeln!(
-            out,
-            "  auth      {} responses were 401/403",
-            throttle.forbidden
-        );
     }
 }

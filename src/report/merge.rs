@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use crate::engine::{EndReason, RunInfo};
 use crate::exit::UsageError;
 use crate::record::Recorder;
-use crate::report::{fingerprint, plan_facts, recorded_with, Check, Report, ShardSection};
+use crate::report::analysis::{owner, Analysis, Merging};
+use crate::report::{fingerprint, plan_facts, recorded_with, Report, ShardSection};
 
 /// One input: how to name it (its path) and the report it holds.
 pub struct Input<'a> {
@@ -181,17 +182,13 @@ fn start_offsets(inputs: &[Input<'_>]) -> indexmap::IndexMap<String, f64> {
         .collect()
 }
 
-/// Computes a check again on merged data (the report holds the plan's
-/// facts), or says why it cannot.
-pub type Recheck = dyn Fn(&Report, &Recorder, &RunInfo, &Check) -> Result<Check, String>;
-
 /// Merges the reports of one command (not a scenario: its steps merge one
-/// by one) whose shards [`check_shards`] accepted. `recheck` computes a
-/// check again on the merged data, or says why it cannot.
+/// by one) whose shards [`check_shards`] accepted: the recorded data added
+/// up, then each analysis of `list` merges its checks.
 pub fn merge_one(
+    list: &[&'static dyn Analysis],
     inputs: &[Input<'_>],
     coverage: &Coverage,
-    recheck: &Recheck,
 ) -> Result<Report, UsageError> {
     let first = inputs[0].report;
     let names: Vec<String> = match first.shard.as_ref().map(|s| &s.classes) {
@@ -212,29 +209,28 @@ pub fn merge_one(
         merged.run.load = shard.load.clone();
         merged.run.concurrency = shard.concurrency;
     }
-    if first.canary.is_some() {
-        let shards = inputs
-            .iter()
-            .map(|input| match &input.report.canary {
-                Some(section) => Ok((section, &input.report.checks[..])),
-                None => bad(format!(
-                    "{}: a canary shard without its canary section",
-                    input.shown
-                )),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        crate::report::canary::merged(&mut merged, &shards, &info.end)
-            .map_err(|why| UsageError(format!("{}: {why}", inputs[0].shown)))?;
-    } else {
-        merged.checks = first
-            .checks
-            .iter()
-            .map(|check| {
-                recheck(first, &recorder, &info, check)
-                    .map_err(|why| UsageError(format!("check '{}': {why}", check.name)))
-            })
-            .collect::<Result<_, _>>()?;
-        merged.decide_by_thresholds();
+    if let Some(check) = first
+        .checks
+        .iter()
+        .find(|check| owner(list, &check.kind).is_none())
+    {
+        return bad(format!(
+            "check '{}': of a kind ({}) no analysis of this build makes, so it cannot be computed again on merged shards",
+            check.name, check.kind
+        ));
+    }
+    merged.checks.clear();
+    let merging = Merging {
+        inputs,
+        recorder: &recorder,
+        info: &info,
+    };
+    let mut decided = false;
+    for analysis in list {
+        decided |= analysis.merge(&merging, &mut merged).map_err(UsageError)?;
+    }
+    if !decided {
+        merged.decide_by_checks();
     }
     // The merged send-lag histogram (set by `measured`) is kept: the
     // first shard's own was saved here before, beside merged percentiles.

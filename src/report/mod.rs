@@ -1,8 +1,9 @@
 //! The report: what one run measured and decided, in the one model every
 //! output format renders and every saved file holds. The JSON form is the
 //! stable contract (`gateprobe.report/v1`, `schema/report.schema.json`):
-//! add fields, never rename. Beside the model: each job's report builder
-//! ([`canary`], [`throttle`]), the analyses' sections ([`sections`]),
+//! add fields, never rename. Beside the model: the analyses, behind one
+//! trait in one list ([`analysis`]: [`canary`], [`throttle`], thresholds),
+//! their sections' types ([`sections`]), how parts render ([`markup`]),
 //! saved reports read back and recomputed ([`saved`]), their consistency
 //! checks, and the merge of shards ([`merge`]).
 use indexmap::IndexMap;
@@ -13,11 +14,14 @@ use crate::plan::LoadPlan;
 use crate::record::{histogram_to_base64, Recorder};
 use crate::sample::{ErrorDetail, ErrorKind};
 
+pub mod analysis;
 pub mod canary;
 mod consistency;
+pub mod markup;
 pub mod merge;
 mod saved;
 mod sections;
+mod thresholds;
 pub mod throttle;
 
 pub const SCHEMA: &str = "gateprobe.report/v1";
@@ -391,16 +395,8 @@ pub fn plan_facts(report: &Report) -> Vec<(&'static str, String)> {
                 .join(", "),
         ),
     ];
-    if let Some(canary) = &report.canary {
-        facts.push((
-            "canary",
-            json(serde_json::json!({
-                "expect": canary.expect, "tolerance": canary.tolerance,
-                "baseline": canary.baseline, "alpha": canary.alpha, "power": canary.power,
-                "max_unclassified": canary.max_unclassified,
-                "planned_requests": canary.initial_planned_requests,
-            })),
-        ));
+    for analysis in analysis::ALL {
+        facts.extend(analysis.plan_facts(report));
     }
     facts
 }
@@ -438,9 +434,10 @@ pub fn fingerprint(report: &Report) -> String {
 }
 
 impl Report {
-    /// A load run with thresholds: when it measured (pass), the thresholds'
-    /// verdict is the run's.
-    pub fn decide_by_thresholds(&mut self) {
+    /// A run whose checks own no verdict rule of their own (a load run's
+    /// thresholds, merged throttle gates): when it measured (pass), the
+    /// checks' combined verdict is the run's.
+    pub fn decide_by_checks(&mut self) {
         if self.checks.is_empty() || self.verdict != Verdict::Pass {
             return;
         }

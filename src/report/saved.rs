@@ -1,12 +1,12 @@
 //! A saved report read back: checked against itself, turned back into the
 //! recorder it came from, and its checks recomputed from its data.
+use super::analysis::{Analysis, Rechecked};
 use super::{Check, Report, SCHEMA};
 use anyhow::Result;
 
 use crate::engine::{EndReason, RunInfo};
 use crate::record::Recorder;
 use crate::sample::{ErrorDetail, ErrorKind};
-use crate::throttle::gate::Parameter;
 
 /// Parses a saved report (`shown` names it in messages) and checks it as
 /// input: any error is a usage error (exit 2), never a panic.
@@ -139,95 +139,29 @@ pub struct Recomputed {
     pub differs: Option<String>,
 }
 
-/// Why a check cannot be recomputed from a saved report.
-const SEQUENTIAL: &str = "sequential canary checks (decided at a request in the run's order, \
-                          which a report does not hold)";
-const PER_CONNECTION: &str = "split independence (per-connection counts are not in a report)";
-const PER_REQUEST: &str = "throttle model and undecided gates (chosen from the probe's \
-                           per-request records)";
+/// Why a check is kept as saved when no analysis of this build makes it.
+const NO_ANALYSIS: &str = "checks no analysis of this build makes";
 
-/// One saved check rebuilt by the same function that made it live, from the
+/// One saved check rebuilt by the analysis that made it live, from the
 /// saved recorded data; `Ok(Err(why))` when it needs data a report does
 /// not hold.
 pub fn check_again(
+    list: &[&'static dyn Analysis],
     saved: &Report,
     recorder: &Recorder,
     info: &RunInfo,
     check: &Check,
-) -> Result<Result<Check, &'static str>, String> {
-    Ok(Ok(match check.kind.as_str() {
-        "threshold" => {
-            let text = check.expected["threshold"].as_str().unwrap_or_default();
-            crate::check::threshold::Threshold::parse(text, &recorder.class_names)?
-                .check(recorder, info)
-        }
-        // A gate decided on an estimate: the estimate and the expectation are saved.
-        "throttle" if check.interval.is_some() => {
-            let section = saved
-                .throttle
-                .as_ref()
-                .ok_or("a throttle check but no throttle section")?;
-            let parameter = Parameter::ALL
-                .into_iter()
-                .find(|p| p.check_name() == check.name)
-                .ok_or("a throttle check on no parameter the probe estimates")?;
-            let expected = section
-                .expected(parameter)
-                .ok_or("a throttle check with no expectation in the throttle section")?;
-            crate::throttle::gate::gate(
-                parameter,
-                (expected, parameter.slack(expected, section.tolerance)),
-                section.estimate(parameter),
-                section.confidence,
-                "",
-            )
-        }
-        "throttle" => return Ok(Err(PER_REQUEST)),
-        "throttle.quota" => crate::throttle::gate::quota_check(
-            saved
-                .throttle
-                .as_ref()
-                .and_then(|section| section.quota.as_ref())
-                .ok_or("a quota check but no quota in the throttle section")?,
-        ),
-        "split.unclassified" => {
-            let Some(canary) = &saved.canary else {
-                return Err("a canary check but no canary section".into());
-            };
-            let Some(max_share) = canary.max_unclassified else {
-                // Saved before the section held the limit.
-                return Ok(Err(PER_REQUEST));
-            };
-            crate::canary::split::unclassified_check(
-                canary.unclassified,
-                canary.classified + canary.unclassified,
-                max_share,
-            )
-        }
-        "split.independence" => return Ok(Err(PER_CONNECTION)),
-        _ => return Ok(Err(SEQUENTIAL)),
-    }))
-}
-
-/// A merged canary's checks decided again from what the merged report
-/// holds (its counts, classes and latency blocks), by the rule `merge` used:
-/// the report merged alone. `None` for any other report.
-fn merged_canary_checks(saved: &Report, info: &RunInfo) -> Result<Option<Vec<Check>>, String> {
-    let merged = saved
-        .shard
-        .as_ref()
-        .is_some_and(|shard| !shard.merged.is_empty());
-    let (true, Some(section)) = (merged, saved.canary.as_ref()) else {
-        return Ok(None);
-    };
-    let mut again = saved.clone();
-    crate::report::canary::merged(&mut again, &[(section, &saved.checks[..])], &info.end)?;
-    Ok(Some(again.checks))
+) -> Rechecked {
+    match super::analysis::owner(list, &check.kind) {
+        Some(analysis) => analysis.recheck(saved, recorder, info, check),
+        None => Ok(Err(NO_ANALYSIS)),
+    }
 }
 
 /// Recomputes every fixed-horizon check of `report` (and of each step) from
-/// its recorded data, and compares each with the saved one.
-pub fn recompute(report: &Report) -> Result<Recomputed, String> {
+/// its recorded data, each by its analysis in `list`, and compares each
+/// with the saved one.
+pub fn recompute(list: &[&'static dyn Analysis], report: &Report) -> Result<Recomputed, String> {
     let mut found = Recomputed::default();
     let reports: Vec<(String, &Report)> = if report.steps.is_empty() {
         vec![(String::new(), report)]
@@ -240,35 +174,15 @@ pub fn recompute(report: &Report) -> Result<Recomputed, String> {
     };
     for (place, saved) in reports {
         let (recorder, info) = recorded(saved).map_err(|why| format!("{place}{why}"))?;
-        let merged_canary =
-            merged_canary_checks(saved, &info).map_err(|why| format!("{place}{why}"))?;
         for check in &saved.checks {
-            let again = match merged_canary.as_ref() {
-                // A merged canary's checks were decided once, at the run's
-                // fixed size, on the counts and blocks the report holds.
-                Some(checks)
-                    if check.kind.starts_with("split.") || check.kind.starts_with("health.") =>
-                {
-                    checks
-                        .iter()
-                        .find(|again| again.name == check.name && again.kind == check.kind)
-                        .cloned()
-                        .ok_or_else(|| {
-                            format!(
-                                "{place}check '{}' is not one a merged canary makes",
-                                check.name
-                            )
-                        })?
+            let again = match check_again(list, saved, &recorder, &info, check)
+                .map_err(|why| format!("{place}check '{}': {why}", check.name))?
+            {
+                Ok(again) => again,
+                Err(why) => {
+                    *found.kept.entry(why).or_default() += 1;
+                    continue;
                 }
-                _ => match check_again(saved, &recorder, &info, check)
-                    .map_err(|why| format!("{place}check '{}': {why}", check.name))?
-                {
-                    Ok(again) => again,
-                    Err(why) => {
-                        *found.kept.entry(why).or_default() += 1;
-                        continue;
-                    }
-                },
             };
             let same = serde_json::to_value(&again).ok() == serde_json::to_value(check).ok();
             if same {

@@ -245,7 +245,7 @@ fn recompute_reproduces_the_fixed_horizon_checks() {
     let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
     let recompute = |value: &Value| {
         let report: Report = serde_json::from_value(value.clone()).unwrap();
-        gateprobe::report::recompute(&report).unwrap()
+        gateprobe::report::recompute(gateprobe::report::analysis::ALL, &report).unwrap()
     };
     let scenario: Value = serde_json::from_str(&read("scenario-report.json")).unwrap();
     let found = recompute(&scenario);

@@ -12,11 +12,11 @@ use crate::engine::{EndReason, Observer, RunInfo};
 use crate::plan::schedule::{RateCurve, Segment};
 use crate::plan::LoadPlan;
 use crate::record::Recorder;
-use crate::report::throttle::build_report;
+use crate::report::analysis::{analyse, Live, Observed, Planned, ALL};
 use crate::report::Report;
 use crate::throttle::estimate::{self, Bin, Kind, Step, OVERLOAD_FACTOR};
 use crate::throttle::identify::Limiter;
-use crate::throttle::watch::{identified, Phase, Ran, Watch};
+use crate::throttle::watch::{identified, merged, Phase, Ran, Watch};
 use crate::throttle::{ThrottlePlan, CONFIDENCE};
 
 /// The knee's search: at most this many held steps, each held this long
@@ -191,7 +191,18 @@ pub(crate) async fn probe_with(plan: &ThrottlePlan, runner: &mut impl Runner) ->
             .filter(|r| r.kind == Kind::Throttled && r.sent_s > recognised)
             .count() as u64;
     }
-    Ok(build_report(plan, &watch, runs, overload_rate, interrupted))
+    let (recorder, info) = merged(plan, &runs, interrupted);
+    let live = Live {
+        planned: Planned::Throttle(plan),
+        observed: Observed::Throttle {
+            watch: &watch,
+            overload_rate,
+            interrupted,
+        },
+        recorder: &recorder,
+        info: &info,
+    };
+    Ok(analyse(ALL, live))
 }
 
 /// The knee — the highest rate held with no refusal — by a bracketing

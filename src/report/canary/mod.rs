@@ -1,6 +1,10 @@
 //! The canary's report: its checks (share, unclassified, independence,
 //! health) and its section, from what the watch saw.
+mod analysis;
+mod consistency;
 mod health_checks;
+
+pub use analysis::Canary;
 
 use health_checks::{health_checks, Compared};
 use indexmap::IndexMap;
@@ -14,17 +18,12 @@ use crate::canary::plan::*;
 use crate::canary::split::{unclassified_check, Outcome, Rule, ShareTest};
 use crate::canary::watch::{self, VariantHealth, Watch};
 use crate::engine::EndReason;
-use crate::record::Recorder;
+use crate::engine::RunInfo;
 use crate::report;
 use crate::report::{CanaryMergeInputs, CanarySection, Check, Interval, Report, Verdict};
 
-pub fn build_report(
-    plan: &CanaryPlan,
-    watch: &mut Watch<'_>,
-    recorder: &Recorder,
-    info: &crate::engine::RunInfo,
-) -> Report {
-    let mut report = Report::for_load(&plan.load, recorder, info);
+/// The canary's checks and section on a finished run, and its verdict.
+fn decide_live(plan: &CanaryPlan, watch: &mut Watch<'_>, info: &RunInfo, report: &mut Report) {
     report.command = "canary".to_string();
     let dependence = watch.dependence.finding(plan.split.horizon());
     let mut checks = share_checks(plan, watch, dependence.is_some());
@@ -43,10 +42,8 @@ pub fn build_report(
             split_failed,
         ));
     }
-    decide(&mut report, checks, dependence.as_deref(), &info.end);
+    decide(report, checks, dependence.as_deref(), &info.end);
     report.canary = Some(canary_section(plan, watch));
-    report.overrule_local_exhaustion();
-    report
 }
 
 /// The canary's one verdict rule: a finding of dependence voids every
@@ -89,7 +86,7 @@ fn decide(report: &mut Report, checks: Vec<Check>, dependence: Option<&str>, end
 /// rules: the split's and the health's confidence sequences (which hold at
 /// any size), the unclassified share; split independence stands as the
 /// shards found it (each tested its own connections).
-pub fn merged(
+fn merged(
     report: &mut Report,
     shards: &[(&CanarySection, &[Check])],
     end: &EndReason,

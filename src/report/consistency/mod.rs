@@ -6,16 +6,14 @@
 //! intervals around their estimates. A report that fails names the field,
 //! what it holds and what it should agree with: an edited or corrupted
 //! file must not open a gate, nor draw a chart from numbers that cannot be.
-mod sections;
-
 use super::{Percentiles, Report};
 
 /// What is wrong, as `field 'a.b': …` (the same form as a parse error).
-type Found = Result<(), String>;
+pub(crate) type Found = Result<(), String>;
 
 /// The longest run a report may describe, seconds (≈ 32 years): beyond
 /// it a duration is a corruption, not a soak test.
-pub(super) const MAX_SECONDS: f64 = 1e9;
+pub(crate) const MAX_SECONDS: f64 = 1e9;
 
 /// Checks `report` (and each scenario step's report, under its path).
 pub fn check(report: &Report) -> Found {
@@ -30,11 +28,8 @@ fn check_at(report: &Report, at: &str) -> Found {
     keys(report, at)?;
     checks(report, at)?;
     shard(report, at)?;
-    if let Some(canary) = &report.canary {
-        sections::canary(report, canary, &format!("{at}canary."))?;
-    }
-    if let Some(throttle) = &report.throttle {
-        sections::throttle(report, throttle, &format!("{at}throttle."))?;
+    for analysis in super::analysis::ALL {
+        analysis.consistent(report, at)?;
     }
     for (index, step) in report.steps.iter().enumerate() {
         check_at(&step.report, &format!("{at}steps[{index}].report."))?;
@@ -42,16 +37,16 @@ fn check_at(report: &Report, at: &str) -> Found {
     steps_add_up(report, at)
 }
 
-pub(super) fn wrong(at: &str, field: &str, what: impl std::fmt::Display) -> Found {
+pub(crate) fn wrong(at: &str, field: &str, what: impl std::fmt::Display) -> Found {
     Err(format!("field '{at}{field}': {what}"))
 }
 
 /// Sums in u128: a mangled u64::MAX must not overflow the check.
-pub(super) fn sum<'a>(values: impl IntoIterator<Item = &'a u64>) -> u128 {
+pub(crate) fn sum<'a>(values: impl IntoIterator<Item = &'a u64>) -> u128 {
     values.into_iter().map(|&v| u128::from(v)).sum()
 }
 
-pub(super) fn equal(at: &str, field: &str, holds: u64, should: u128, what: &str) -> Found {
+pub(crate) fn equal(at: &str, field: &str, holds: u64, should: u128, what: &str) -> Found {
     if u128::from(holds) == should {
         return Ok(());
     }
@@ -59,7 +54,7 @@ pub(super) fn equal(at: &str, field: &str, holds: u64, should: u128, what: &str)
 }
 
 /// A count (or a sum of counts) no larger than what holds it.
-pub(super) fn at_most(at: &str, field: &str, count: u128, limit: u128, what: &str) -> Found {
+pub(crate) fn at_most(at: &str, field: &str, count: u128, limit: u128, what: &str) -> Found {
     if count <= limit {
         return Ok(());
     }
@@ -67,7 +62,7 @@ pub(super) fn at_most(at: &str, field: &str, count: u128, limit: u128, what: &st
 }
 
 /// A finite number in `low..=high`.
-pub(super) fn within(at: &str, field: &str, value: f64, low: f64, high: f64) -> Found {
+pub(crate) fn within(at: &str, field: &str, value: f64, low: f64, high: f64) -> Found {
     if value.is_finite() && value >= low && value <= high {
         return Ok(());
     }
@@ -92,7 +87,7 @@ fn number(value: f64) -> String {
     }
 }
 
-pub(super) fn share(at: &str, field: &str, value: f64) -> Found {
+pub(crate) fn share(at: &str, field: &str, value: f64) -> Found {
     within(at, field, value, 0.0, 1.0)
 }
 
@@ -235,7 +230,7 @@ fn same_percentiles(
 /// No latency in a run can be longer than the run (its wall time, or its
 /// window when the wall was not measured); a histogram rounds up by under
 /// 0.1%, and a second covers clocks read apart.
-pub(super) fn longest_ms(report: &Report) -> f64 {
+pub(crate) fn longest_ms(report: &Report) -> f64 {
     report.run.wall_s.max(report.run.duration_s) * 1000.0 * 1.01 + 1000.0
 }
 
@@ -438,7 +433,7 @@ fn series_lengths(report: &Report, at: &str) -> Found {
 }
 
 /// "field 'a': it adds up to X, but b is Y".
-pub(super) fn flip(at: &str, field: &str, adds_up: u128, other: &str, holds: u64) -> String {
+pub(crate) fn flip(at: &str, field: &str, adds_up: u128, other: &str, holds: u64) -> String {
     format!("field '{at}{field}': it adds up to {adds_up}, but {other} is {holds}")
 }
 

@@ -1,7 +1,12 @@
 //! The throttle probe's report: the estimates, the checks and their
 //! verdict, from what the probe's watch saw.
+mod analysis;
+mod consistency;
+mod render;
+
 use std::time::Duration;
 
+pub use analysis::Throttle;
 use serde_json::json;
 
 use crate::plan::format_duration;
@@ -13,7 +18,7 @@ use crate::report::{
 use crate::throttle::estimate::{self, Bin, Fit, Kind, Record, Step, BIN_S};
 use crate::throttle::gate::{self, gate, Parameter};
 use crate::throttle::identify::{self, Identified, Limiter};
-use crate::throttle::watch::{identified, merged, Halt, Ran, Watch};
+use crate::throttle::watch::{identified, Halt, Watch};
 use crate::throttle::{ThrottlePlan, BURST_PRECISION, CONFIDENCE};
 use crate::units::round2;
 
@@ -318,15 +323,16 @@ fn verdict(
     )
 }
 
-pub fn build_report(
+/// The probe's checks, section and verdict on its finished runs
+/// (`recorder`: their records added up on the probe's clock).
+fn decide_live(
     plan: &ThrottlePlan,
     watch: &Watch<'_>,
-    runs: Vec<Ran>,
+    recorder: &Recorder,
     overload_rate: Option<f64>,
     interrupted: bool,
-) -> Report {
-    let (recorder, info) = merged(plan, &runs, interrupted);
-    let mut report = Report::for_load(&plan.load, &recorder, &info);
+    report: &mut Report,
+) {
     report.command = "throttle".to_string();
     report.run.load = format!(
         "throttle probe: doubling from {} rps, at most {} rps, {} requests, {}",
@@ -343,13 +349,13 @@ pub fn build_report(
         .map(|step| step.rate_per_s)
         .fold(0.0, f64::max);
     let found = identified(watch, fit.as_ref(), overload_rate);
-    let blocked = blocker(watch, &recorder, &found, max_offered);
+    let blocked = blocker(watch, recorder, &found, max_offered);
     let checks = checks(plan, watch, &found, blocked.as_ref(), max_offered);
     let notes = notes(plan, watch, &found, fit.as_ref(), overload_rate);
     let section = section(
         plan,
         watch,
-        &recorder,
+        recorder,
         fit.as_ref(),
         found,
         overload_rate,
@@ -361,8 +367,6 @@ pub fn build_report(
     report.reason = reason;
     report.checks = checks;
     report.throttle = Some(section);
-    report.overrule_local_exhaustion();
-    report
 }
 
 /// Two rates, each meaning one thing.
