@@ -7,16 +7,26 @@
 //! (JSON, JUnit) have their own shapes.
 use anyhow::Result;
 
+use crate::report::analysis::Analysis;
 pub use crate::report::markup::{Align, Markup};
 use crate::report::Report;
 
 /// The whole document: one report, or a scenario's steps after a table of them.
 pub fn document(markup: &impl Markup, report: &Report) -> Result<String> {
+    document_with(crate::report::analysis::ALL, markup, report)
+}
+
+/// [`document`], with the sections of the analyses in `list`.
+pub fn document_with(
+    list: &[&'static dyn Analysis],
+    markup: &impl Markup,
+    report: &Report,
+) -> Result<String> {
     let mut out = String::new();
     markup.begin(&mut out, report);
     if report.steps.is_empty() {
         let title = format!("gateprobe {}", report.command);
-        section(markup, &mut out, report, &title, 2)?;
+        section(list, markup, &mut out, report, &title, 2)?;
     } else {
         markup.heading(&mut out, 2, "gateprobe run", report);
         let rows: Vec<Vec<String>> = report
@@ -41,7 +51,7 @@ pub fn document(markup: &impl Markup, report: &Report) -> Result<String> {
         markup.table(&mut out, &columns, &rows);
         for step in &report.steps {
             let title = format!("step {}", step.name);
-            section(markup, &mut out, &step.report, &title, 3)?;
+            section(list, markup, &mut out, &step.report, &title, 3)?;
         }
     }
     markup.end(&mut out);
@@ -50,6 +60,7 @@ pub fn document(markup: &impl Markup, report: &Report) -> Result<String> {
 
 /// One report's body under a heading of `level`.
 fn section(
+    list: &[&'static dyn Analysis],
     markup: &impl Markup,
     out: &mut String,
     report: &Report,
@@ -82,7 +93,7 @@ fn section(
         let columns = [("verdict", left), ("check", left), ("reason", left)];
         markup.table(out, &columns, &rows);
     }
-    for analysis in crate::report::analysis::ALL {
+    for analysis in list {
         analysis.markup(markup, report, out);
     }
     classes(markup, out, report);

@@ -2,6 +2,7 @@
 //! statuses; target vs achieved rate; transport errors by kind; the verdict.
 use std::fmt::Write as _;
 
+use crate::report::analysis::Analysis;
 use crate::report::{Percentiles, Report};
 
 fn ms(value: f64) -> String {
@@ -32,11 +33,16 @@ fn latency_cells(latency: Option<&Percentiles>) -> String {
 
 /// Renders the summary as plain text (no colour: it is also what CI logs show).
 pub fn render(report: &Report) -> String {
+    render_with(crate::report::analysis::ALL, report)
+}
+
+/// [`render`], with the sections of the analyses in `list`.
+pub fn render_with(list: &[&'static dyn Analysis], report: &Report) -> String {
     let mut out = String::new();
     run_lines(&mut out, report);
     class_lines(&mut out, report);
     error_lines(&mut out, report);
-    for analysis in crate::report::analysis::ALL {
+    for analysis in list {
         analysis.text(report, &mut out);
     }
     check_lines(&mut out, report);
@@ -76,8 +82,9 @@ fn run_lines(out: &mut String, report: &Report) {
             (run.achieved_rate_per_s / target - 1.0) * 100.0,
             run.duration_s
         ),
-        _ if report.throttle.is_some() => format!(
-            "mean {:.1}/s over {:.2}s (the probe's steps are below)",
+        // Several rates (a throttle probe's steps, a scenario's steps).
+        _ if run.model == "open" => format!(
+            "mean {:.1}/s over {:.2}s (the rate varied over the run)",
             run.achieved_rate_per_s, run.duration_s
         ),
         _ => format!(

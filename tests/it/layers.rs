@@ -473,3 +473,43 @@ fn modules_stay_under_800_lines() {
     assert!(files.len() > 50, "the walk found the sources");
     assert!(long.is_empty(), "modules over 800 lines: {long:?}");
 }
+
+/// The drivers and renderers loop over `report::analysis::ALL` and name
+/// no analysis: no section (`report.canary`, `ThrottleSection`, …) and no
+/// check kind (a command's name, `"throttle"`, is a job's, not a check's).
+/// What an analysis is lives in its own module, so adding one
+/// touches its module, the list and its schema fragment only.
+#[test]
+fn drivers_and_renderers_name_no_analysis() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/output"), &mut files);
+    rust_files(&root.join("src/report/consistency"), &mut files);
+    for file in ["merge.rs", "saved.rs", "analysis.rs", "markup.rs"] {
+        files.push(root.join("src/report").join(file));
+    }
+    files.push(root.join("src/app/job.rs"));
+    let names = regex::Regex::new(
+        r#"\.canary\b|\.throttle\b|CanarySection|ThrottleSection|"(split|health|throttle)\.[a-z_.]*"|"threshold"|kind(\.as_str\(\))? *==|kind\.starts_with"#,
+    )
+    .unwrap();
+    for planted in [
+        "if let Some(c) = &report.canary {",
+        "check.kind == \"split.share\"",
+    ] {
+        assert!(names.is_match(planted), "the rule misses {planted}");
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (index, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if let Some(hit) = names.find(code) {
+                let place = file.strip_prefix(root).unwrap().display();
+                found.push(format!("{place}:{}: {}", index + 1, hit.as_str()));
+            }
+        }
+    }
+    assert!(files.len() > 10, "the walk found the drivers");
+    assert!(found.is_empty(), "drivers naming an analysis: {found:#?}");
+}
