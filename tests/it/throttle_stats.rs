@@ -564,3 +564,34 @@ fn throttle_show_misses() {
         }
     }
 }
+
+/// The wrong model fails the model gate (exit 1): a fixed window of 50 a
+/// second probed with `--expect-model token_bucket`, in virtual time, by
+/// the probe's own procedure (the wall-clock probe of the same window is
+/// `throttle::every_limiter_kind_in_the_simulator_is_named`).
+#[test]
+fn the_wrong_model_fails_its_gate_in_virtual_time() {
+    let plan = plan(&["--expect-model", "token_bucket"]);
+    let window = limiter(LimiterKind::FixedWindow, 50.0, 50, 50, 1.0, false);
+    for seed in 1..=3 {
+        let report = simulate::probe(&plan, window, Arrivals::Poisson, seed).unwrap();
+        assert_eq!(
+            report.throttle.as_ref().unwrap().model,
+            "fixed_window",
+            "{}",
+            report.reason
+        );
+        let gate = report
+            .checks
+            .iter()
+            .find(|check| check.name == "throttle model")
+            .expect("the model gate");
+        assert_eq!(
+            gate.verdict,
+            gateprobe::check::Verdict::Fail,
+            "{}",
+            gate.reason
+        );
+        assert_eq!((report.verdict, report.exit_code), (gate.verdict, 1));
+    }
+}
