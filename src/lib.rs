@@ -53,6 +53,7 @@ pub async fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Run(args) => app::scenario::run(args).await,
         cli::Command::Sim(args) => app::sim::run(args).await,
         cli::Command::Demo(args) => app::demo::run(args).await,
+        cli::Command::Serve(args) => app::serve::run(args).await,
         cli::Command::Completions(args) => cli::generate::completions(&args),
         cli::Command::Man(args) => cli::generate::man(&args),
         cli::Command::Load(_) | cli::Command::Canary(_) | cli::Command::Throttle(_) => {

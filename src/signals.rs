@@ -17,9 +17,23 @@ static INTERRUPT: OnceLock<CancellationToken> = OnceLock::new();
 /// The first signal received (0 while none).
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
+tokio::task_local! {
+    /// A run's own stop token (`gateprobe serve` runs several at once): a
+    /// child of the process's, so a signal stops it too.
+    static RUN_STOP: CancellationToken;
+}
+
 /// The token every run watches: cancelled at the first SIGINT, SIGTERM or
-/// SIGHUP. The first call installs the handlers.
+/// SIGHUP, or (inside [`with_stop`]) when its run is told to stop. The
+/// first call installs the handlers.
 pub fn interrupt() -> CancellationToken {
+    if let Ok(token) = RUN_STOP.try_with(CancellationToken::clone) {
+        return token;
+    }
+    process_token()
+}
+
+fn process_token() -> CancellationToken {
     INTERRUPT
         .get_or_init(|| {
             let token = CancellationToken::new();
@@ -29,13 +43,35 @@ pub fn interrupt() -> CancellationToken {
         .clone()
 }
 
-/// Whether an interrupting signal has arrived.
+/// A stop token for one run: cancelled with the process's, or on its own.
+pub fn run_token() -> CancellationToken {
+    process_token().child_token()
+}
+
+/// Runs `future` (one run) watching `token` in place of the process's
+/// token: cancelling it stops that run as a signal stops a process.
+pub async fn with_stop<F: std::future::Future>(token: CancellationToken, future: F) -> F::Output {
+    RUN_STOP.scope(token, future).await
+}
+
+/// Whether an interrupting signal has arrived (or this run was told to stop).
 pub fn interrupted() -> bool {
-    INTERRUPT.get().is_some_and(CancellationToken::is_cancelled)
+    RUN_STOP
+        .try_with(CancellationToken::is_cancelled)
+        .unwrap_or(false)
+        || INTERRUPT.get().is_some_and(CancellationToken::is_cancelled)
 }
 
 /// The name of the signal that interrupted the process, for reports.
 pub fn received_name() -> &'static str {
+    let signalled = RECEIVED.load(Ordering::Relaxed) != 0;
+    if !signalled
+        && RUN_STOP
+            .try_with(CancellationToken::is_cancelled)
+            .unwrap_or(false)
+    {
+        return "a stop request (gateprobe serve: DELETE, or the controller's event)";
+    }
     match RECEIVED.load(Ordering::Relaxed) {
         libc::SIGTERM => "SIGTERM",
         libc::SIGHUP => "SIGHUP",

@@ -8,6 +8,7 @@ pub mod canary;
 pub mod demo;
 pub mod job;
 pub mod scenario;
+pub mod serve;
 pub mod sim;
 pub mod steps;
 pub mod throttle;

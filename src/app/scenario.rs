@@ -159,7 +159,137 @@ pub struct Scenario {
     pub secret_headers: Vec<String>,
     #[serde(default)]
     pub classify: Vec<String>,
+    /// The variables a caller of `gateprobe serve` may set, with their
+    /// types and bounds; every other `${NAME}` is the server's own.
+    #[serde(default)]
+    pub settable: BTreeMap<String, Settable>,
     pub steps: Vec<StepSpec>,
+}
+
+/// One variable a caller may set (`settable` in a scenario).
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settable {
+    /// `number`, `percent` (`10%`), `duration` (`30s`) or `word` (letters,
+    /// digits, `.`, `_`, `-`; at most 64).
+    #[serde(rename = "type")]
+    pub kind: SettableKind,
+    /// Bounds of a number, a percent or a duration (in seconds).
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Its value when the caller sets none.
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SettableKind {
+    Number,
+    Percent,
+    Duration,
+    Word,
+}
+
+impl Settable {
+    /// `value` as this variable's type within its bounds, or why not. The
+    /// value is echoed only when it is short and plain.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let shown = if value.len() <= 32 && value.chars().all(|c| c.is_ascii_graphic()) {
+            format!("'{value}'")
+        } else {
+            "the value".to_string()
+        };
+        let number = match self.kind {
+            SettableKind::Word => {
+                let plain = !value.is_empty()
+                    && value.len() <= 64
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                return if plain {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{shown}: expected a word (1 to 64 letters, digits, '.', '_' or '-')"
+                    ))
+                };
+            }
+            SettableKind::Number => value.trim().parse::<f64>().ok(),
+            SettableKind::Percent => value
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok()),
+            SettableKind::Duration => humantime::parse_duration(value.trim())
+                .ok()
+                .map(|d| d.as_secs_f64()),
+        };
+        let what = match self.kind {
+            SettableKind::Number => "a number",
+            SettableKind::Percent => "a percent such as 10%",
+            _ => "a duration such as 30s",
+        };
+        let number = number
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| format!("{shown}: expected {what}"))?;
+        let (low, high) = match self.kind {
+            SettableKind::Percent => (self.min.unwrap_or(0.0), self.max.unwrap_or(100.0)),
+            _ => (
+                self.min.unwrap_or(f64::NEG_INFINITY),
+                self.max.unwrap_or(f64::INFINITY),
+            ),
+        };
+        if number < low || number > high {
+            return Err(format!(
+                "{shown}: expected {what} from {} to {}",
+                crate::units::trim_float(low),
+                crate::units::trim_float(high)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The variables a caller sets on `scenario` (named `source`): each must
+/// be settable and of its type; the settable ones it leaves out take their
+/// defaults. Returns every value to expand the scenario with.
+pub fn caller_vars(
+    scenario: &Scenario,
+    source: &str,
+    given: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut vars = BTreeMap::new();
+    for (name, value) in given {
+        let Some(settable) = scenario.settable.get(name) else {
+            let names: Vec<&str> = scenario.settable.keys().map(String::as_str).collect();
+            return Err(UsageError(format!(
+                "{source}: variable '{}' is not settable (settable: {})",
+                crate::console::escape_controls(name),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        };
+        settable
+            .check(value)
+            .map_err(|why| UsageError(format!("{source}: variable '{name}': {why}")))?;
+        vars.insert(name.clone(), value.clone());
+    }
+    for (name, settable) in &scenario.settable {
+        if let (false, Some(default)) = (vars.contains_key(name), &settable.default) {
+            settable
+                .check(default)
+                .map_err(|why| UsageError(format!("{source}: settable.{name}.default: {why}")))?;
+            vars.insert(name.clone(), default.clone());
+        }
+    }
+    Ok(vars)
 }
 
 /// Parses a scenario; errors name the file, line and column.
@@ -491,6 +621,20 @@ pub async fn run_text(
     quiet: bool,
     sharding: &StepSharding,
 ) -> Result<Report> {
+    let (steps, target) = plan_text(source, text, vars, target, quiet, sharding)?;
+    steps::execute("run", &steps, &target, quiet).await
+}
+
+/// Plans every step of the scenario `text`, sending nothing: its steps
+/// and the target they go to.
+pub fn plan_text(
+    source: &str,
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    target: Option<&str>,
+    quiet: bool,
+    sharding: &StepSharding,
+) -> Result<(Vec<Step>, String), UsageError> {
     let scenario = parse(source, text)?;
     let (target, place) = match target {
         Some(target) => (target.to_string(), "--target".to_string()),
@@ -522,7 +666,9 @@ pub async fn run_text(
         })
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
-        return Err(UsageError(format!("{source}: 'steps' is empty: nothing to run")).into());
+        return Err(UsageError(format!(
+            "{source}: 'steps' is empty: nothing to run"
+        )));
     }
     // Checks are named `step: check` and JUnit suites by step: a name used
     // twice would make two results indistinguishable.
@@ -531,11 +677,10 @@ pub async fn run_text(
             return Err(UsageError(format!(
                 "{source}: steps[{index}]: the name '{}' is already used by steps[{first}]; step names must be unique",
                 crate::console::escape_controls(&step.name)
-            ))
-            .into());
+            )));
         }
     }
-    steps::execute("run", &steps, &target, quiet).await
+    Ok((steps, target))
 }
 
 /// The closing lines of a run: one per step, then the verdict.

@@ -55,6 +55,10 @@ pub enum Command {
     Sim(SimArgs),
     /// Show the whole job against the embedded simulator (no cloud account).
     Demo(DemoArgs),
+    /// Serve verdicts to rollout controllers: Flagger webhooks
+    /// (/v1/flagger/HOOK) and Argo Rollouts' Web provider (/v1/argo/runs/KEY),
+    /// each run a profile (a scenario file) from --profiles.
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     /// generated from these flags, e.g. `gateprobe completions bash >
     /// ~/.local/share/bash-completion/completions/gateprobe`.
@@ -62,6 +66,36 @@ pub enum Command {
     /// Print the man page (roff) generated from these flags, or write one
     /// page per command into --dir (gateprobe.1, gateprobe-load.1, …).
     Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless told otherwise; beyond
+    /// loopback, --token-file is required).
+    #[arg(long, default_value = "127.0.0.1:8484", value_name = "ADDR:PORT")]
+    pub listen: String,
+
+    /// A folder of scenario files: each is a profile named by its stem.
+    #[arg(long, value_name = "DIR")]
+    pub profiles: PathBuf,
+
+    /// Keep every run's record and report here, so that a restarted server
+    /// answers finished runs the same way.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// At most this many runs at once; past it, 429 with Retry-After.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_runs: usize,
+
+    /// The token callers must present: Argo as `Authorization: Bearer`,
+    /// Flagger (which cannot send headers) as metadata.token. Never shown.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Flagger namespaces accepted (repeatable); default: any.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub allow_namespace: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

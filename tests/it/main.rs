@@ -22,6 +22,7 @@ mod real_limiters;
 mod safety;
 mod saved;
 mod scenarios;
+mod serve;
 mod shards;
 mod sigv4;
 mod sim;

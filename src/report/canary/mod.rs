@@ -444,10 +444,13 @@ fn share_check(
     let (band_low, band_high) = e.band();
     let design = test.design();
     let looks = design.looks.len();
-    let zone = design
-        .zone
-        .width()
-        .map_or("its".to_string(), |zone| format!("{}pp", points_of(zone)));
+    let zone = match design.zone.width() {
+        Some(zone) => format!(
+            "the share is within {}pp of an edge, where this budget cannot decide",
+            points_of(zone)
+        ),
+        None => "this budget cannot decide a share at any distance from an edge".to_string(),
+    };
     let how = match (decision.rule, decision.verdict) {
         (Rule::Sequence, _) => format!(
             "outside the band after {} responses (the always-valid gross-error sequence)",
@@ -466,7 +469,7 @@ fn share_check(
             design.budget()
         ),
         (Rule::Horizon, _) => format!(
-            "undecided at the plan's last look ({} responses): the share is within {zone} of an edge, where this budget cannot decide with power {}{}",
+            "undecided at the plan's last look ({} responses): {zone} with power {}{}",
             decision.trials,
             test.power(),
             what_would_decide(test, observed)
