@@ -212,3 +212,103 @@ async fn the_jobs_command_run_locally_merges_to_one_run() {
     );
     assert!(dir.path().join("merged.xml").exists() && dir.path().join("merged.md").exists());
 }
+
+/// `deploy/kubernetes/serve/`: the core objects by the Kubernetes schemas,
+/// Flagger's Canary and Argo's Rollout and AnalysisTemplates by their own
+/// CRDs' schemas (vendored, strict on unknown fields), and the pieces
+/// agreeing: the Deployment's command is a `gateprobe serve` command line,
+/// the ConfigMap's profile is a scenario, and every profile the
+/// controllers name is in it.
+#[test]
+fn serve_manifests_validate_against_their_schemas() {
+    let dir = manifests().join("serve");
+    let validate = match validator() {
+        Ok(program) => program,
+        Err(why) => {
+            say(&format!(
+                "SKIPPED serve_manifests_validate_against_their_schemas: {why}"
+            ));
+            return;
+        }
+    };
+    let core = Command::new(&validate)
+        .args(["--strict", "--kubernetes-version", "1.30.0"])
+        .arg(dir.join("serve.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        core.status.success(),
+        "{}",
+        String::from_utf8_lossy(&core.stderr)
+    );
+    // kubernetes-validate brings PyYAML and jsonschema with it.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crosscheck/validate_crds.py");
+    let crds = |files: &[PathBuf]| {
+        Command::new("python3")
+            .arg(&script)
+            .arg(dir.join("crds"))
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    let custom = [
+        dir.join("flagger-canary.yaml"),
+        dir.join("argo-rollout.yaml"),
+    ];
+    let out = crds(&custom);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    say(said.trim());
+    assert!(
+        out.status.success() && said.contains("5 custom resources valid"),
+        "{said}"
+    );
+    let temp = common::temp_dir();
+    let canary = std::fs::read_to_string(&custom[0]).unwrap();
+    for (from, to) in [
+        ("stepWeight", "stepWieght"),
+        ("threshold: 2", "threshold: two"),
+    ] {
+        let broken = temp.path().join("broken.yaml");
+        std::fs::write(&broken, canary.replace(from, to)).unwrap();
+        assert!(!crds(&[broken]).status.success(), "{to} must not validate");
+    }
+    // The objects as JSON, to check they agree.
+    let json = Command::new("python3")
+        .args(["-c", "import json,sys,yaml; print(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f))]))"])
+        .arg(dir.join("serve.yaml"))
+        .args(&custom)
+        .output()
+        .unwrap();
+    let docs: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let all = docs.as_array().unwrap();
+    let of = |kind: &'static str| all.iter().filter(move |d| d["kind"] == kind);
+    let deployment = of("Deployment").next().unwrap();
+    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let argv = std::iter::once("gateprobe".to_string()).chain(args);
+    let cli = <gateprobe::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    assert!(matches!(cli.command, gateprobe::cli::Command::Serve(_)));
+    let profiles = &of("ConfigMap").next().unwrap()["data"];
+    for (name, text) in profiles.as_object().unwrap() {
+        let scenario = gateprobe::app::scenario::parse(name, text.as_str().unwrap()).unwrap();
+        assert!(scenario.settable.contains_key("SHARE"), "{name}");
+    }
+    let named: Vec<&str> = of("Canary")
+        .flat_map(|c| c["spec"]["analysis"]["webhooks"].as_array().unwrap())
+        .map(|hook| hook["metadata"]["profile"].as_str().unwrap())
+        .chain(of("AnalysisTemplate").filter_map(|t| {
+            t["spec"]["metrics"][0]["provider"]["web"]["jsonBody"]["profile"].as_str()
+        }))
+        .collect();
+    assert!(named.len() >= 6, "{named:?}");
+    for profile in named {
+        assert!(
+            profiles.get(format!("{profile}.json")).is_some(),
+            "profile {profile}"
+        );
+    }
+}
