@@ -3,6 +3,7 @@
 //! cores: eight of them were most of CI's time. Tests run one at a time
 //! (`RUST_TEST_THREADS=1` in .cargo/config.toml), as the separate binaries
 //! effectively did for the timing-sensitive ones (rates, throttle estimates).
+mod action;
 mod analysis;
 mod common;
 
