@@ -170,16 +170,68 @@ enum Phase {
     Error,
 }
 
+/// An AnalysisTemplate's metric as Argo reads it: its conditions (expr
+/// over `result`), how many measurements and how many may be inconclusive.
+struct Metric {
+    success: String,
+    failure: String,
+    count: usize,
+    inconclusive_limit: usize,
+}
+
+/// The metric of the template `name` in deploy/kubernetes/serve/argo-rollout.yaml.
+fn metric(name: &str) -> Metric {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/serve/argo-rollout.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let template = text
+        .split("\n---\n")
+        .find(|doc| doc.contains(&format!("  name: {name}\n")))
+        .unwrap_or_else(|| panic!("template {name}"));
+    let field = |key: &str| {
+        template
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+            .map(str::to_string)
+    };
+    Metric {
+        success: field("successCondition").unwrap(),
+        failure: field("failureCondition").unwrap(),
+        count: field("count").map_or(1, |c| c.parse().unwrap()),
+        inconclusive_limit: field("inconclusiveLimit").map_or(0, |c| c.parse().unwrap()),
+    }
+}
+
+/// The expr forms the templates use: `result.a == "x"`, joined by `&&`
+/// and `||` (`&&` binding tighter), as Argo's expr evaluates them.
+fn holds(condition: &str, result: &Value) -> bool {
+    condition.split("||").any(|all| {
+        all.split("&&").all(|comparison| {
+            let (path, literal) = comparison.split_once("==").expect("a comparison");
+            let mut value = result;
+            for part in path
+                .trim()
+                .strip_prefix("result.")
+                .expect("result.")
+                .split('.')
+            {
+                value = &value[part];
+            }
+            value.as_str() == Some(literal.trim().trim_matches('"'))
+        })
+    })
+}
+
 /// Argo's Web provider: a synchronous call bounded by timeoutSeconds
-/// (10), non-2xx or transport errors are Error, then
-/// `successCondition: result.verdict == "pass"` and
-/// `failureCondition: result.verdict == "fail"`, and Inconclusive when
-/// neither holds. A running run is measured again (count / interval), up
-/// to `measurements` times.
-fn argo(address: SocketAddr, key: &str, body: &Value, measurements: usize) -> (Phase, Value) {
+/// (10); a non-2xx answer or a transport error is Error; then the
+/// metric's conditions on the JSON, Inconclusive when neither holds. A
+/// metric with a count measures again, until a condition holds or more
+/// measurements were inconclusive than its limit allows.
+fn argo(address: SocketAddr, key: &str, body: &Value, metric: &Metric) -> (Phase, Value) {
     let path = format!("/v1/argo/runs/{key}");
     let auth = format!("Bearer {TOKEN}");
-    for _ in 0..measurements {
+    let mut result = json!(null);
+    for measurement in 1..=metric.count {
         let sent = http(
             address,
             ("PUT", &path),
@@ -190,18 +242,18 @@ fn argo(address: SocketAddr, key: &str, body: &Value, measurements: usize) -> (P
         let Ok((200..=299, text)) = sent else {
             return (Phase::Error, json!(format!("{sent:?}")));
         };
-        let result: Value = serde_json::from_str(&text).unwrap();
-        if result["state"] == "running" {
-            continue;
+        result = serde_json::from_str(&text).unwrap();
+        if holds(&metric.failure, &result) {
+            return (Phase::Failed, result);
         }
-        let phase = match result["verdict"].as_str() {
-            Some("pass") => Phase::Successful,
-            Some("fail") => Phase::Failed,
-            _ => Phase::Inconclusive,
-        };
-        return (phase, result);
+        if holds(&metric.success, &result) {
+            return (Phase::Successful, result);
+        }
+        if measurement > metric.inconclusive_limit {
+            break;
+        }
     }
-    (Phase::Inconclusive, json!("still running"))
+    (Phase::Inconclusive, result)
 }
 
 async fn server(target: &str, state: &Path, max_runs: usize) -> serve::Running {
@@ -254,8 +306,13 @@ async fn flagger_promotes_a_good_canary_rolls_back_bad_ones_and_holds_undecided(
     let dir = temp_dir();
     let running = server(&sim.url(""), dir.path(), 2).await;
     let address = running.address;
-    let cases: [(&str, &Vars, Rollout); 4] = [
+    let cases: [(&str, &Vars, Rollout); 5] = [
         ("good1", &[], Rollout::Promoted),
+        (
+            "strict1",
+            &[("MAX", "100"), ("inconclusive", "fail")],
+            Rollout::RolledBack,
+        ),
         ("share1", &[("SHARE", "40%")], Rollout::RolledBack),
         ("sick1", &[("STAGE", "SICK")], Rollout::RolledBack),
         ("few1", &[("MAX", "100")], Rollout::Held),
@@ -279,7 +336,7 @@ async fn flagger_promotes_a_good_canary_rolls_back_bad_ones_and_holds_undecided(
     let fake = flagger(address, "good1", &[]);
     let (ok, status, _) = blocking(move || fake.call("rollout")).await;
     assert!(ok && status == 200);
-    assert_eq!(running.server.runs().counts().values().sum::<u64>(), 4);
+    assert_eq!(running.server.runs().counts().values().sum::<u64>(), 5);
     // The event that ends a rollout answers 202.
     let fake = flagger(address, "good1", &[]);
     assert_eq!(blocking(move || fake.call("event")).await.1, 202);
@@ -305,11 +362,18 @@ async fn argo_marks_success_failure_and_inconclusive_and_a_restart_answers_the_s
     ];
     for (key, vars, expected) in cases {
         let body = json!({ "profile": "canary", "vars": vars, "wait": "8s" });
-        let (phase, result) = blocking(move || argo(address, key, &body, 6)).await;
+        let single = metric("gateprobe-canary");
+        let (phase, result) = blocking(move || argo(address, key, &body, &single)).await;
         say(&format!("argo {key}: {phase:?}: {}", result["reason"]));
         assert_eq!(phase, expected, "{key}: {result}");
         assert_eq!(result["report"], format!("/v1/runs/{key}/report.html"));
     }
+    // The polling template: short waits, measured until the run is done.
+    let body = json!({ "profile": "canary", "wait": "1s" });
+    let polling = metric("gateprobe-canary-polling");
+    assert!(polling.count > 1 && polling.inconclusive_limit > 0);
+    let (phase, result) = blocking(move || argo(address, "poll-abc123", &body, &polling)).await;
+    assert_eq!(phase, Phase::Successful, "{result}");
     // The report, in every format.
     for extension in ["json", "html", "md", "xml", "txt"] {
         let path = format!("/v1/runs/good-abc123/report.{extension}");
@@ -328,12 +392,31 @@ async fn argo_marks_success_failure_and_inconclusive_and_a_restart_answers_the_s
         assert_eq!(status, 200, "report.{extension}: {body}");
         assert!(!body.contains(TOKEN));
     }
+    // DELETE forgets a run (a later call starts it again).
+    let auth = format!("Bearer {TOKEN}");
+    let (deleted, gone) = blocking(move || {
+        let path = "/v1/runs/poll-abc123";
+        let header = [("Authorization", auth.as_str())];
+        let deleted = http(
+            address,
+            ("DELETE", path),
+            &header,
+            "",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let gone = http(address, ("GET", path), &header, "", Duration::from_secs(5)).unwrap();
+        (deleted.0, gone.0)
+    })
+    .await;
+    assert_eq!((deleted, gone), (200, 404));
     // A restarted server answers the finished runs from --state-dir.
     running.stop().await;
     let again = server(&sim.url(""), dir.path(), 2).await;
     let address = again.address;
     let body = json!({ "profile": "canary", "vars": { "SHARE": "40%" }, "wait": "1s" });
-    let (phase, result) = blocking(move || argo(address, "share-abc123", &body, 1)).await;
+    let single = metric("gateprobe-canary");
+    let (phase, result) = blocking(move || argo(address, "share-abc123", &body, &single)).await;
     assert_eq!(phase, Phase::Failed, "{result}");
     let (status, metrics) = blocking(move || {
         http(
@@ -489,8 +572,10 @@ async fn sigterm_records_running_runs_as_interrupted() {
     .await;
     assert!(up, "the server did not come up");
     let body = json!({ "profile": "soak" });
-    let (phase, result) = blocking(move || argo(address, "soak-1", &body, 1)).await;
+    let single = metric("gateprobe-canary");
+    let (phase, result) = blocking(move || argo(address, "soak-1", &body, &single)).await;
     assert_eq!(phase, Phase::Inconclusive, "running: {result}");
+    assert_eq!(result["state"], "running");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let stopped = Instant::now();
