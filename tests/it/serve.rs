@@ -94,6 +94,7 @@ fn http(
 /// 202 is a failure.
 struct Flagger {
     address: SocketAddr,
+    namespace: String,
     checksum: String,
     metadata: BTreeMap<String, String>,
 }
@@ -107,9 +108,10 @@ enum Rollout {
 
 impl Flagger {
     fn call(&self, hook: &str) -> (bool, u16, String) {
-        let payload = json!({ "name": "podinfo", "namespace": "test", "phase": "Progressing",
+        let payload =
+            json!({ "name": "podinfo", "namespace": self.namespace, "phase": "Progressing",
             "checksum": self.checksum, "metadata": self.metadata })
-        .to_string();
+            .to_string();
         let path = format!("/v1/flagger/{hook}");
         let mut last = (0, String::new());
         for attempt in 0..3 {
@@ -284,6 +286,7 @@ fn flagger(address: SocketAddr, checksum: &str, vars: &Vars) -> Flagger {
     metadata.insert("token".into(), TOKEN.into());
     Flagger {
         address,
+        namespace: "test".to_string(),
         checksum: checksum.to_string(),
         metadata,
     }
@@ -515,6 +518,11 @@ async fn refusals_name_their_reason_and_send_nothing() {
     fake = flagger(address, "x1", &[]);
     fake.metadata.insert("token".into(), "nope".into());
     assert_eq!(blocking(move || fake.call("rollout")).await.1, 401);
+    fake = flagger(address, "x1", &[]);
+    fake.namespace = "other".to_string();
+    let (_, status, body) = blocking(move || fake.call("rollout")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--allow-namespace"), "{body}");
     // Nothing was sent so far.
     assert_eq!(counts.get(&counts.total), 0);
     // More runs than --max-runs (1): 429 with Retry-After.
@@ -571,12 +579,33 @@ async fn sigterm_records_running_runs_as_interrupted() {
     })
     .await;
     assert!(up, "the server did not come up");
-    let body = json!({ "profile": "soak" });
+    // A call that outlives Argo's 10 s timeout is an Error there; its
+    // retry joins the same run (one run, the same start).
+    let body = json!({ "profile": "soak", "wait": "12s" });
     let single = metric("gateprobe-canary");
     let (phase, result) = blocking(move || argo(address, "soak-1", &body, &single)).await;
+    assert_eq!(phase, Phase::Error, "timed out: {result}");
+    let first = blocking(move || {
+        let auth = format!("Bearer {TOKEN}");
+        let get = http(
+            address,
+            ("GET", "/v1/runs/soak-1"),
+            &[("Authorization", &auth)],
+            "",
+            Duration::from_secs(5),
+        );
+        serde_json::from_str::<Value>(&get.unwrap().1).unwrap()
+    })
+    .await;
+    let body_again = json!({ "profile": "soak" });
+    let single = metric("gateprobe-canary");
+    let (phase, result) = blocking(move || argo(address, "soak-1", &body_again, &single)).await;
     assert_eq!(phase, Phase::Inconclusive, "running: {result}");
     assert_eq!(result["state"], "running");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        result["started_unix_ms"], first["started_unix_ms"],
+        "the retry joined the run"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let stopped = Instant::now();
     let status = blocking(move || {
