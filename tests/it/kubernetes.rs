@@ -47,6 +47,7 @@ fn validator() -> Result<String, String> {
     if works("kubernetes-validate") {
         return Ok("kubernetes-validate".to_string());
     }
+    let _installing = crate::common::installing();
     let installed = Command::new("python3")
         .args([
             "-m",
@@ -311,4 +312,29 @@ fn serve_manifests_validate_against_their_schemas() {
             "profile {profile}"
         );
     }
+    // The YAML the README and docs show is what deploy/ ships.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let out = Command::new("python3")
+        .arg(root.join("tests/crosscheck/excerpts.py"))
+        .arg(root)
+        .args(&pages)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    say(said.trim());
+    assert!(out.status.success(), "{said}");
+    let checked: usize = said
+        .lines()
+        .last()
+        .and_then(|line| line.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(checked >= 6, "{said}");
 }
