@@ -1,6 +1,6 @@
 //! The share check's decision procedure, response by response: what
 //! `gateprobe canary` runs while traffic flows and what the seeded
-//! simulations in `tests/it/canary_stats.rs` measure (one code path for both).
+//! simulations in `tests/stats/canary_stats.rs` measure (one code path for both).
 //!
 //! Each tested variant (expected share p0, tolerance δ) has a
 //! group-sequential design ([`ShareDesign`], in `design.rs`): exact

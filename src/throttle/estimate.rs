@@ -35,7 +35,7 @@
 //! These are bounds that hold whenever a token bucket (or a queue, which
 //! admits by arrival exactly as one; or a sliding window that does not count
 //! refusals) explains the admissions, and that was full after the idle: the
-//! coverage tables (docs/throttle.md, `tests/it/throttle_stats.rs`) check them against
+//! coverage tables (docs/throttle.md, `tests/stats/throttle_stats.rs`) check them against
 //! the simulator's own limiters in virtual time under even, jittered, Poisson
 //! and aliasing arrivals. They are reported at the probe's 95% level.
 //!

@@ -26,6 +26,7 @@ fn check_jsonschema() -> Result<PathBuf, String> {
     if let Some(path) = user_bin().filter(|p| works(p)) {
         return Ok(path);
     }
+    let _installing = crate::common::installing();
     let _ = Command::new("python3")
         .args([
             "-m",

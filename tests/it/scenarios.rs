@@ -269,46 +269,10 @@ fn text_and_markdown_snapshots() {
 
 /// Chromium from Debian, installed when missing and run as root.
 fn chromium() -> Result<PathBuf, String> {
-    for name in ["chromium", "chromium-browser"] {
-        if let Ok(output) = Command::new("which").arg(name).output() {
-            if output.status.success() {
-                return Ok(PathBuf::from(
-                    String::from_utf8_lossy(&output.stdout).trim(),
-                ));
-            }
-        }
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if !root {
-        return Err("chromium is not installed and this is not root (apt-get needs root)".into());
-    }
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "-q", "chromium"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .output()
-        .map_err(|err| format!("apt-get: {err}"))?;
-    if !installed.status.success() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).output();
-        let again = Command::new("apt-get")
-            .args(["install", "-y", "-q", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
-            .map_err(|err| format!("apt-get: {err}"))?;
-        if !again.status.success() {
-            return Err(format!(
-                "apt-get install chromium failed: {}",
-                String::from_utf8_lossy(&again.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            ));
-        }
-    }
-    Ok(PathBuf::from("/usr/bin/chromium"))
+    common::debian_binary(
+        "chromium",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

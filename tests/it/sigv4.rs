@@ -445,6 +445,7 @@ fn botocore_python() -> Result<Vec<(String, String)>, String> {
     if imports(&env) {
         return Ok(env);
     }
+    let _installing = crate::common::installing();
     let installed = std::process::Command::new("python3")
         .args([
             "-m",

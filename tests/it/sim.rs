@@ -196,6 +196,134 @@ async fn the_demo_runs_to_exit_0_within_a_minute() {
         "{}",
         declared["checks"]
     );
+    the_demo_metrics_are_the_reports(&dir.path().join("demo.prom"), &gate);
+}
+
+/// The samples of a Prometheus text file: (name, labels, value).
+fn prometheus_samples(text: &str) -> Vec<(String, String, f64)> {
+    let sample = regex::Regex::new(r"^([a-z_]+)\{(.*)\} (\S+)$").unwrap();
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let found = sample
+                .captures(line)
+                .unwrap_or_else(|| panic!("not a sample: {line}"));
+            let value = match &found[3] {
+                "+Inf" => f64::INFINITY,
+                number => number.parse().unwrap(),
+            };
+            (found[1].to_string(), found[2].to_string(), value)
+        })
+        .collect()
+}
+
+/// `--prometheus`: promtool accepts the demo's file, and each class's
+/// latency histogram has the JSON report's count, and the sum its exact
+/// histogram gives; the verdict and the checks' state sets agree with it.
+fn the_demo_metrics_are_the_reports(path: &std::path::Path, gate: &serde_json::Value) {
+    let text = std::fs::read_to_string(path).unwrap();
+    match debian_binary("prometheus", &["/usr/bin/promtool"]) {
+        Ok(promtool) => {
+            let checked = std::process::Command::new(promtool)
+                .args(["check", "metrics"])
+                .stdin(std::fs::File::open(path).unwrap())
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&checked.stderr).to_string()
+                + &String::from_utf8_lossy(&checked.stdout);
+            assert!(
+                checked.status.success() && said.trim().is_empty(),
+                "promtool: {said}"
+            );
+        }
+        Err(why) => say(&format!(
+            "SKIPPED promtool check metrics on demo.prom: {why}"
+        )),
+    }
+    let samples = prometheus_samples(&text);
+    let value = |name: &str, labels: &str| {
+        let found: Vec<f64> = samples
+            .iter()
+            .filter(|(n, l, _)| n == name && l.ends_with(labels) && !l.contains("step="))
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(found.len(), 1, "{name}{{…{labels}}} in {text}");
+        found[0]
+    };
+    let mut histograms = 0;
+    for (class, section) in gate["classes"].as_object().unwrap() {
+        let count = section["count"].as_u64().unwrap();
+        if count == 0 {
+            continue;
+        }
+        histograms += 1;
+        let latency = section["histograms"]["latency_us"].as_str().unwrap();
+        let histogram = gateprobe::record::histogram_from_base64(latency).unwrap();
+        let sum_us: f64 = histogram
+            .iter_recorded()
+            .map(|v| {
+                histogram.median_equivalent(v.value_iterated_to()) as f64
+                    * v.count_at_value() as f64
+            })
+            .sum();
+        let of = format!("class=\"{class}\"");
+        assert_eq!(
+            value("gateprobe_latency_seconds_count", &of),
+            count as f64,
+            "{class}"
+        );
+        assert_eq!(
+            value("gateprobe_latency_seconds_sum", &of),
+            sum_us / 1e6,
+            "{class}"
+        );
+        let inf = format!("class=\"{class}\",le=\"+Inf\"");
+        assert_eq!(
+            value("gateprobe_latency_seconds_bucket", &inf),
+            count as f64
+        );
+        let mut previous = 0.0;
+        for (_, labels, cumulative) in samples.iter().filter(|(n, l, _)| {
+            n == "gateprobe_latency_seconds_bucket" && l.contains(&of) && !l.contains("step=")
+        }) {
+            assert!(*cumulative >= previous, "{labels}: buckets must not fall");
+            previous = *cumulative;
+        }
+        for (status, n) in section["statuses"].as_object().unwrap() {
+            let labels = format!("class=\"{class}\",status=\"{status}\"");
+            assert_eq!(
+                value("gateprobe_responses_total", &labels),
+                n.as_f64().unwrap()
+            );
+        }
+    }
+    assert!(histograms >= 2, "{text}");
+    let verdict = gate["verdict"].as_str().unwrap();
+    assert_eq!(
+        value("gateprobe_run_verdict", &format!("verdict=\"{verdict}\"")),
+        1.0
+    );
+    let steps = gate["steps"].as_array().unwrap();
+    for step in steps {
+        for check in step["report"]["checks"].as_array().unwrap() {
+            let labels = format!(
+                "step=\"{}\",check=\"{}\",kind=\"{}\",verdict=\"{}\"",
+                step["name"].as_str().unwrap(),
+                check["name"].as_str().unwrap(),
+                check["kind"].as_str().unwrap(),
+                check["verdict"].as_str().unwrap()
+            );
+            let on = samples
+                .iter()
+                .filter(|(n, l, v)| {
+                    n == "gateprobe_check_verdict" && l.ends_with(&labels) && *v == 1.0
+                })
+                .count();
+            assert_eq!(on, 1, "{labels}");
+        }
+    }
+    // No secret reaches the metrics: the demo's API key.
+    assert!(!text.contains("demo-key-gold"), "a key in the metrics");
 }
 
 #[test]

@@ -177,12 +177,24 @@ impl Drop for Daemon {
     }
 }
 
+/// Held while a test installs something (apt-get, pip): tests run in
+/// parallel, and two package managers at once fail on each other's locks
+/// (dpkg's lock file; pip's half-written user site), which would turn a
+/// test into a skip.
+pub fn installing() -> std::sync::MutexGuard<'static, ()> {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The first of `paths` that exists, installing Debian's `package` with
 /// apt-get (once per package and process) when none does and we are root;
 /// otherwise says why the test is skipped.
 pub fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
     static TRIED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let find = || paths.iter().map(PathBuf::from).find(|path| path.exists());
+    let _installing = installing();
     let mut tried = TRIED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
