@@ -441,6 +441,7 @@ async fn ci_gate(base: &str, out: &Out) -> Result<(Report, PathBuf)> {
         out.join("demo.xml"),
         out.join("demo.md"),
         html.clone(),
+        out.join("demo.prom"),
     ]
     .iter()
     .map(|path| path.display().to_string())
@@ -461,6 +462,8 @@ async fn ci_gate(base: &str, out: &Out) -> Result<(Report, PathBuf)> {
         &files[3],
         "--html",
         &files[4],
+        "--prometheus",
+        &files[5],
     ];
     crate::outln!("{}", shown(&args));
     let mut argv = vec!["gateprobe"];

@@ -52,6 +52,10 @@ pub struct Check {
     pub planned: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<u64>,
+    /// An undecided check: what would decide it (more responses, a longer
+    /// run, `--no-keepalive`), as every format prints it after "to decide:".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +89,7 @@ impl Check {
             p_value: None,
             planned: None,
             used: None,
+            remedy: None,
         }
     }
 }

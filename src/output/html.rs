@@ -293,6 +293,14 @@ impl Format for Html {
         "Write a self-contained HTML report with charts to FILE"
     }
 
+    fn extension(&self) -> &'static str {
+        "html"
+    }
+
+    fn media_type(&self) -> &'static str {
+        "text/html; charset=utf-8"
+    }
+
     fn render(&self, report: &Report) -> Result<Vec<u8>> {
         Ok(render(report)?.into_bytes())
     }

@@ -15,8 +15,20 @@ impl Format for Json {
         "Write the JSON report to FILE (`-` for stdout)"
     }
 
+    fn extension(&self) -> &'static str {
+        "json"
+    }
+
+    fn media_type(&self) -> &'static str {
+        "application/json"
+    }
+
     fn render(&self, report: &Report) -> Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(report)?;
+        // The remedies the other formats print, written in (the saved
+        // report then carries them).
+        let mut filled = report.clone();
+        filled.fill_remedies();
+        let mut bytes = serde_json::to_vec_pretty(&filled)?;
         bytes.push(b'\n');
         Ok(bytes)
     }

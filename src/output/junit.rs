@@ -49,7 +49,11 @@ pub fn suite(report: &Report, name: &str) -> TestSuite {
         suite.add_test_case(case("verdict", &classname, report.verdict, &report.reason));
     }
     for check in &report.checks {
-        suite.add_test_case(case(&check.name, &classname, check.verdict, &check.reason));
+        let reason = match crate::report::remedy(check, report) {
+            Some(remedy) => format!("{} — to decide: {remedy}", check.reason),
+            None => check.reason.clone(),
+        };
+        suite.add_test_case(case(&check.name, &classname, check.verdict, &reason));
     }
     suite
 }
@@ -61,6 +65,14 @@ impl Format for Junit {
 
     fn help(&self) -> &'static str {
         "Write a JUnit XML report (one test case per check) to FILE"
+    }
+
+    fn extension(&self) -> &'static str {
+        "xml"
+    }
+
+    fn media_type(&self) -> &'static str {
+        "application/xml"
     }
 
     fn render(&self, report: &Report) -> Result<Vec<u8>> {

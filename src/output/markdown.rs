@@ -98,6 +98,14 @@ impl Format for Markdown {
         "Write a Markdown summary to FILE; also appended to $GITHUB_STEP_SUMMARY when set"
     }
 
+    fn extension(&self) -> &'static str {
+        "md"
+    }
+
+    fn media_type(&self) -> &'static str {
+        "text/markdown; charset=utf-8"
+    }
+
     fn append_to_env(&self) -> Option<&'static str> {
         Some("GITHUB_STEP_SUMMARY")
     }

@@ -24,11 +24,18 @@ pub fn document_with(
 ) -> Result<String> {
     let mut out = String::new();
     markup.begin(&mut out, report);
+    let remedy = crate::report::run_remedy(report);
     if report.steps.is_empty() {
         let title = format!("gateprobe {}", report.command);
         section(list, markup, &mut out, report, &title, 2)?;
     } else {
         markup.heading(&mut out, 2, "gateprobe run", report);
+        if let Some(remedy) = &remedy {
+            markup.paragraph(
+                &mut out,
+                &format!("{} {}", markup.strong("To decide"), markup.text(remedy)),
+            );
+        }
         let rows: Vec<Vec<String>> = report
             .steps
             .iter()
@@ -92,6 +99,19 @@ fn section(
         let left = Align::Left;
         let columns = [("verdict", left), ("check", left), ("reason", left)];
         markup.table(out, &columns, &rows);
+        let remedies: Vec<String> = report
+            .checks
+            .iter()
+            .filter_map(|check| {
+                let remedy = crate::report::remedy(check, report)?;
+                Some(format!(
+                    "{} to decide: {}",
+                    markup.strong(&check.name),
+                    markup.text(&remedy)
+                ))
+            })
+            .collect();
+        markup.list(out, &remedies);
     }
     for analysis in list {
         analysis.markup(markup, report, out);

@@ -6,6 +6,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod markup;
+pub mod prometheus;
 pub mod text;
 
 use std::io::Write;
@@ -21,6 +22,10 @@ pub trait Format {
     fn flag(&self) -> &'static str;
     /// The flag's help line.
     fn help(&self) -> &'static str;
+    /// The file extension a saved report in this format is served under
+    /// (`gateprobe serve`'s `/v1/runs/{key}/report.EXT`), and its media type.
+    fn extension(&self) -> &'static str;
+    fn media_type(&self) -> &'static str;
     fn render(&self, report: &Report) -> Result<Vec<u8>>;
     /// An environment variable naming a file this format is also appended
     /// to when set (GitHub Actions' job summary for Markdown).
@@ -40,7 +45,13 @@ pub fn files(
 
 /// Every file format, in the order they are written and listed in `--help`.
 /// The flags, the output checks and the writing all come from this list.
-pub const FORMATS: &[&dyn Format] = &[&json::Json, &junit::Junit, &markdown::Markdown, &html::Html];
+pub const FORMATS: &[&dyn Format] = &[
+    &json::Json,
+    &junit::Junit,
+    &markdown::Markdown,
+    &html::Html,
+    &prometheus::Prometheus,
+];
 
 /// Writes every requested format, then the terminal summary (to stderr when
 /// a report goes to stdout); `--markdown` is also appended to

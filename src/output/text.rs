@@ -54,6 +54,9 @@ pub fn render_with(list: &[&'static dyn Analysis], report: &Report) -> String {
         report.exit_code,
         report.reason
     );
+    if let Some(remedy) = crate::report::run_remedy(report) {
+        let _ = writeln!(out, "  to decide {remedy}");
+    }
     out
 }
 
@@ -236,5 +239,8 @@ fn check_lines(out: &mut String, report: &Report) {
             used
         );
         let _ = writeln!(out, "                {}", check.reason);
+        if let Some(remedy) = crate::report::remedy(check, report) {
+            let _ = writeln!(out, "                to decide: {remedy}");
+        }
     }
 }

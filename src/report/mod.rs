@@ -19,6 +19,7 @@ pub mod canary;
 mod consistency;
 pub mod markup;
 pub mod merge;
+mod remedy;
 mod saved;
 mod sections;
 mod thresholds;
@@ -27,6 +28,7 @@ pub mod throttle;
 pub const SCHEMA: &str = "gateprobe.report/v1";
 
 pub use crate::check::{combine, Check, Interval, Verdict};
+pub use remedy::{remedy, run_remedy};
 pub use saved::*;
 pub use sections::*;
 

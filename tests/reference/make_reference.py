@@ -3,7 +3,7 @@
 
     pip install scipy statsmodels && python3 tests/reference/make_reference.py
 
-writes tests/reference/stats.json, which tests/it/stats.rs compares against
+writes tests/reference/stats.json, which tests/stats/stats.rs compares against
 (1e-6 relative). Re-run only when adding cases; commit both files.
 """
 import json

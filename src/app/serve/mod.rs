@@ -7,7 +7,7 @@
 //! Routes:
 //! - `POST /v1/flagger/{hook}`: one per Flagger webhook type ([`flagger`]);
 //! - `PUT /v1/argo/runs/{key}`: start or join, wait, answer ([`argo`]);
-//! - `GET`/`DELETE /v1/runs/{key}`, `GET /v1/runs/{key}/report.{json,html,md,xml,txt}`;
+//! - `GET`/`DELETE /v1/runs/{key}`, `GET /v1/runs/{key}/report.{json,html,md,xml,prom,txt}`;
 //! - `GET /healthz`, `GET /metrics` (Prometheus text: runs by state and verdict).
 //!
 //! hyper serves it (already the client's and the simulator's HTTP); the
@@ -330,24 +330,21 @@ fn render(report: &crate::report::Report, extension: &str) -> Result<Answer, Str
         _ => {
             let format = crate::output::FORMATS
                 .iter()
-                .find(|f| {
-                    f.flag().trim_start_matches("--") == extension
-                        || (extension == "xml" && f.flag() == "--junit")
-                        || (extension == "md" && f.flag() == "--markdown")
-                })
+                .find(|f| f.extension() == extension)
                 .ok_or_else(|| {
+                    let known: Vec<&str> = crate::output::FORMATS
+                        .iter()
+                        .map(|f| f.extension())
+                        .chain(["txt"])
+                        .collect();
                     format!(
-                        "no report format '{}' (json, html, md, xml, txt)",
-                        crate::console::escape_controls(extension)
+                        "no report format '{}' ({})",
+                        crate::console::escape_controls(extension),
+                        known.join(", ")
                     )
                 })?;
-            let kind = match extension {
-                "json" => "application/json",
-                "html" => "text/html; charset=utf-8",
-                "xml" => "application/xml",
-                _ => "text/markdown; charset=utf-8",
-            };
-            (format.render(report).map_err(|e| e.to_string())?, kind)
+            let bytes = format.render(report).map_err(|e| e.to_string())?;
+            (bytes, format.media_type())
         }
     };
     let mut answer = Response::new(Full::new(Bytes::from(bytes)));

@@ -289,7 +289,7 @@ impl Compared<'_> {
                 let distance = (e.increase - limit).abs().max(1e-9);
                 let needed = (design.budget() as f64 * (zone / distance).powi(2)).ceil();
                 format!(
-                    ": undecided — the increase is within the zone of the margin this plan decides ({} to {}); about {needed:.0} responses would decide one this far from it (a larger --max-requests)",
+                    ": undecided — the increase is within the zone of the margin this plan decides ({} to {}); about {needed:.0} responses would decide one this far from it",
                     margin.show(limit - zone),
                     margin.show(limit + zone)
                 )

@@ -382,7 +382,7 @@ fn what_would_decide(test: &ShareTest, observed: f64) -> String {
     let distance = (observed - low).abs().min((observed - high).abs());
     if distance < 1e-4 {
         return format!(
-            "; a share {}pp from an edge needs millions of responses to decide",
+            "the share is {}pp from an edge of the band, where millions of responses are needed: a wider --tolerance, if a share at the edge is close enough",
             points_of(distance)
         );
     }
@@ -393,7 +393,7 @@ fn what_would_decide(test: &ShareTest, observed: f64) -> String {
         distance,
     );
     format!(
-        "; about {needed} responses decide a share {}pp from an edge (--max-requests {needed})",
+        "about {needed} responses decide a share {}pp from an edge: --max-requests {needed}",
         points_of(distance)
     )
 }
@@ -469,16 +469,14 @@ fn share_check(
             design.budget()
         ),
         (Rule::Horizon, _) => format!(
-            "undecided at the plan's last look ({} responses): {zone} with power {}{}",
+            "undecided at the plan's last look ({} responses): {zone} with power {}",
             decision.trials,
             test.power(),
-            what_would_decide(test, observed)
         ),
         (Rule::EndOfRun, _) => format!(
-            "undecided when the run ended ({} of the planned {} responses){}",
+            "undecided when the run ended ({} of the planned {} responses)",
             decision.trials,
             design.budget(),
-            what_would_decide(test, observed)
         ),
     };
     let mut verdict = match decision.verdict {
@@ -531,6 +529,14 @@ fn share_check(
     check.p_value = Some(test.always_valid_p());
     check.planned = Some(test.horizon());
     check.used = Some(decision.trials);
+    check.remedy = match decision.rule {
+        _ if check.verdict != Verdict::Inconclusive => None,
+        _ if dependent => {
+            Some("a split that is random per request first (see split independence)".to_string())
+        }
+        Rule::Horizon | Rule::EndOfRun => Some(what_would_decide(test, observed)),
+        _ => None,
+    };
     check
 }
 
@@ -538,7 +544,7 @@ fn share_check(
 fn independence_check(watch: &Watch<'_>, finding: Option<&str>) -> Check {
     let dependence = &watch.dependence;
     let p = |test: Option<(f64, usize, f64)>| test.map(|(_, _, p)| p);
-    let check = Check::new(
+    let mut check = Check::new(
         "split independence",
         "split.independence",
         if finding.is_some() {
@@ -566,6 +572,10 @@ fn independence_check(watch: &Watch<'_>, finding: Option<&str>) -> Check {
     );
     // Its p-values are looked at every second: not always-valid, so they
     // stay in the reason and the observed values, not the p-value column.
+    // The finding ends with what to do ("rerun with --no-keepalive …",
+    // "rerun once it holds still"): that is the remedy.
+    check.remedy =
+        finding.and_then(|finding| finding.rfind("rerun").map(|at| finding[at..].to_string()));
     check
 }
 
