@@ -162,6 +162,15 @@ pub fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
+/// Three significant digits, for axes and summaries.
+pub fn short(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return trim_float(value);
+    }
+    let digits = (2 - value.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    trim_float(format!("{value:.digits$}").parse().unwrap_or(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

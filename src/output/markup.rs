@@ -135,7 +135,7 @@ fn classes(markup: &impl Markup, out: &mut String, report: &Report) {
                 .map(|(status, count)| format!("{status}×{count}"))
                 .collect();
             vec![
-                markup.text(name),
+                markup.class_name(name),
                 class.count.to_string(),
                 format!("{:.2}%", class.share * 100.0),
                 ms(latency.map(|p| p.p50)),

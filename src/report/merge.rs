@@ -241,7 +241,38 @@ pub fn merge_one(
         ..shard
     });
     say_how_merged(&mut merged, inputs, coverage);
+    shard_rates(&mut merged, inputs, &names);
     Ok(merged)
+}
+
+/// Each shard's sent series on the merged timeline's clock and bins, so
+/// that the report draws each shard's rate beside the merged one.
+/// One input merged alone is the identity: it gets none.
+fn shard_rates(merged: &mut Report, inputs: &[Input<'_>], names: &[String]) {
+    let Some(timeline) = merged.series.timeline.as_mut().filter(|_| inputs.len() > 1) else {
+        return;
+    };
+    let width_us = (timeline.width_s * 1e6).round() as u64;
+    let base_ms = inputs
+        .iter()
+        .map(|i| i.report.run.started_unix_ms)
+        .min()
+        .unwrap_or(0);
+    for input in inputs {
+        let (Some(saved), Some(shard)) = (&input.report.series.timeline, &input.report.shard)
+        else {
+            continue;
+        };
+        let Ok(theirs) = crate::record::Timeline::load(saved, names) else {
+            continue;
+        };
+        let offset_s = (input.report.run.started_unix_ms - base_ms) as f64 / 1000.0;
+        let offset_us = offset_s.round() as u64 * 1_000_000;
+        let label = format!("{}/{}", shard.index, shard.count);
+        timeline
+            .shards
+            .insert(label, theirs.sent_on(width_us, offset_us));
+    }
 }
 
 /// Adds to the merged reason what a reader must know of how the shards

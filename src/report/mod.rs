@@ -17,6 +17,7 @@ use crate::sample::{ErrorDetail, ErrorKind};
 pub mod analysis;
 pub mod canary;
 mod consistency;
+pub mod figures;
 pub mod markup;
 pub mod merge;
 mod remedy;
@@ -220,6 +221,10 @@ pub struct SeriesSection {
     pub sent: Vec<u64>,
     pub dropped: Vec<u64>,
     pub completed: IndexMap<String, Vec<u64>>,
+    /// The run over time in bins that fit its length (the charts' data;
+    /// absent in reports of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<crate::record::SavedTimeline>,
 }
 
 impl Report {
@@ -297,6 +302,8 @@ impl Report {
                 .filter(|(name, _)| classes.contains_key(name.as_str()))
                 .map(|(name, series)| (name.clone(), series.clone()))
                 .collect(),
+            timeline: (recorder.timeline.bins() > 0)
+                .then(|| recorder.timeline.save(&recorder.class_names)),
         };
         self.overrule_local_exhaustion();
     }
@@ -606,6 +613,7 @@ impl Report {
                 sent: Vec::new(),
                 dropped: Vec::new(),
                 completed: IndexMap::new(),
+                timeline: None,
             },
             checks: Vec::new(),
             canary: None,

@@ -113,6 +113,9 @@ pub fn recorded_with(report: &Report, names: &[String]) -> Result<(Recorder, Run
             series.clone_from(saved);
         }
     }
+    if let Some(saved) = &report.series.timeline {
+        recorder.timeline = crate::record::Timeline::load(saved, names)?;
+    }
     let info = RunInfo {
         started_unix_ms: run.started_unix_ms,
         window_s: run.duration_s,

@@ -22,6 +22,7 @@ mod cli;
 mod load;
 mod rate;
 mod real_limiters;
+mod report_pages;
 mod safety;
 mod saved;
 mod scenarios;

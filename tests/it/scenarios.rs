@@ -284,8 +284,8 @@ async fn the_html_report_renders_in_headless_chromium() {
             return;
         }
     };
-    // The saved demo scenario's report (a canary, a throttle probe and a
-    // load step), drawn by `gateprobe report`: the HTML of a saved report
+    // A report saved by an earlier version (per-second series, no
+    // timeline: report_pages.rs checks today's), drawn by `gateprobe report`: the HTML of a saved report
     // is the live one byte for byte (saved.rs), and running a scenario here
     // only to draw it cost CI seconds.
     let dir = temp_dir();
@@ -329,13 +329,6 @@ async fn the_html_report_renders_in_headless_chromium() {
     let bytes = std::fs::metadata(&shot).unwrap().len();
     say(&format!("HTML report screenshot: {bytes} bytes"));
     assert!(bytes > 40_000, "the screenshot looks blank ({bytes} bytes)");
-    if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
-        std::fs::copy(
-            &shot,
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.png"),
-        )
-        .unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,6 @@
 //! never share the cores with tests/it's real-time tests, whose timing
 //! assertions a saturated CPU would break; cargo runs the test binaries one
 //! after another.
-// The shared helpers; this binary uses few of them.
-#[allow(dead_code)]
 #[path = "../it/common/mod.rs"]
 mod common;
 

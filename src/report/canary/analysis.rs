@@ -7,7 +7,7 @@ use crate::canary::split::{alpha_each, share_path, Expectation, SharePoint};
 use crate::engine::RunInfo;
 use crate::record::Recorder;
 use crate::report::analysis::{Analysis, Live, Merging, Observed, Planned, Rechecked};
-use crate::report::markup::{Figure, Line};
+use crate::report::markup::{Figure, Line, Role, Stroke};
 use crate::report::{Check, Report};
 
 pub struct Canary;
@@ -126,21 +126,39 @@ impl Analysis for Canary {
 }
 
 /// The canary share over time: cumulative share per variant, the expected
-/// band and the running confidence sequence ([`share_path`], from the saved
-/// per-second series).
+/// band and the running confidence sequence ([`share_path`]), at the
+/// timeline's bins (per second in reports of earlier versions).
+/// Long because it draws five lines for each tested variant (share,
+/// sequence's two edges, band's two edges) from either kind of series.
 fn share_figure(report: &Report) -> Option<Figure> {
     let canary = report.canary.as_ref()?;
     let variants: Vec<&String> = canary.expect.keys().collect();
-    let of_variants = || {
-        variants
-            .iter()
-            .filter_map(|name| report.series.completed.get(*name))
+    let (width, counts): (f64, Vec<(&String, &Vec<u64>)>) = match &report.series.timeline {
+        Some(timeline) => (
+            timeline.width_s,
+            variants
+                .iter()
+                .filter_map(|name| Some((*name, &timeline.classes.get(*name)?.answered)))
+                .collect(),
+        ),
+        None => (
+            1.0,
+            variants
+                .iter()
+                .filter_map(|name| Some((*name, report.series.completed.get(*name)?)))
+                .collect(),
+        ),
     };
-    let length = of_variants().map(Vec::len).max().unwrap_or(0);
+    let length = counts
+        .iter()
+        .map(|(_, series)| series.len())
+        .max()
+        .unwrap_or(0);
     let totals: Vec<u64> = (0..length)
-        .map(|second| {
-            of_variants()
-                .map(|series| series.get(second).copied().unwrap_or(0))
+        .map(|bin| {
+            counts
+                .iter()
+                .map(|(_, series)| series.get(bin).copied().unwrap_or(0))
                 .sum()
         })
         .collect();
@@ -148,9 +166,11 @@ fn share_figure(report: &Report) -> Option<Figure> {
     let alpha = alpha_each(canary.alpha, canary.tolerance.len()).clamp(1e-9, 0.5);
     let confidence = 1.0 - alpha;
     for (name, tolerance) in &canary.tolerance {
-        let (Some(series), Some(share)) =
-            (report.series.completed.get(name), canary.expect.get(name))
-        else {
+        let series = counts
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, s)| *s);
+        let (Some(series), Some(share)) = (series, canary.expect.get(name)) else {
             continue;
         };
         let expectation = Expectation {
@@ -159,23 +179,35 @@ fn share_figure(report: &Report) -> Option<Figure> {
         };
         let path = share_path(&expectation, alpha, series, &totals);
         let at = |value: fn(&SharePoint) -> f64| -> Vec<(f64, f64)> {
-            path.iter().map(|p| (p.second, 100.0 * value(p))).collect()
+            path.iter()
+                .map(|p| (p.second * width, 100.0 * value(p)))
+                .collect()
         };
         let (share, low, high) = (at(|p| p.share), at(|p| p.low), at(|p| p.high));
         let end = share.last().map_or(1.0, |p| p.0);
         let level = format!("{:.0}%", confidence * 100.0);
-        lines.push(Line::new(format!("{name} share"), share));
-        lines.push(Line::new(format!("{name} {level} confidence sequence"), low).dashed());
+        lines.push(Line::new(format!("{name} share"), share).class(name));
+        lines.push(
+            Line::new(format!("{name} {level} confidence sequence"), low)
+                .class(name)
+                .dashed(),
+        );
         lines.push(Line::edge_of_previous(high).dashed());
         let (low, high) = expectation.band();
         let flat = |value: f64| vec![(0.0, 100.0 * value), (end, 100.0 * value)];
-        lines.push(Line::new(format!("{name} expected band"), flat(low)));
-        lines.push(Line::edge_of_previous(flat(high)));
+        lines.push(
+            Line::new(format!("{name} expected band"), flat(low))
+                .role(Role::Model)
+                .stroke(Stroke::Dotted),
+        );
+        lines.push(Line::edge_of_previous(flat(high)).stroke(Stroke::Dotted));
     }
-    (!lines.is_empty()).then(|| Figure {
-        title: "Canary share over time".to_string(),
-        x_label: "seconds",
-        y_label: "share %",
-        lines,
+    (!lines.is_empty()).then(|| {
+        Figure::new(
+            "Canary share of the variants' responses over time, with its confidence sequence and the expected band",
+            "seconds",
+            "share %",
+            lines,
+        )
     })
 }

@@ -115,7 +115,8 @@ impl Analysis for Throttle {
         let Some(throttle) = &report.throttle else {
             return Vec::new();
         };
-        let mut figures = vec![render::probe_figure(throttle)];
+        let mut figures = vec![render::probe_figure(report, throttle)];
+        figures.extend(render::admission_figure(throttle));
         figures.extend(render::queue_figure(throttle));
         figures
     }

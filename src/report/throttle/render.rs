@@ -2,8 +2,8 @@
 //! lines, the markup paragraphs and the charts.
 use std::fmt::Write as _;
 
-use crate::report::markup::{per_second, Figure, Line, Markup};
-use crate::report::ThrottleSection;
+use crate::report::markup::{per_bin_rate, per_second, Figure, Line, Markup, Role, Stroke};
+use crate::report::{Report, ThrottleSection};
 
 /// The limiter, its parameters and intervals, the probe's facts, steps,
 /// evidence, lockout and notes: the terminal summary's throttle lines.
@@ -160,37 +160,113 @@ pub(super) fn markup(markup: &dyn Markup, out: &mut String, throttle: &ThrottleS
     markup.list(out, &evidence);
 }
 
-/// The probe: offered, admitted and throttled per second, and the fitted
-/// model's rate with its interval once throttling began.
-pub(super) fn probe_figure(throttle: &ThrottleSection) -> Figure {
-    let series = &throttle.series;
-    let mut lines = vec![
-        Line::new("offered", per_second(&series.offered)),
-        Line::new("admitted", per_second(&series.admitted)),
-        Line::new("throttled", per_second(&series.throttled)),
-    ];
+/// The fitted limiter in a few words: its kind and parameters.
+fn model_name(throttle: &ThrottleSection) -> String {
+    let parameters: Vec<String> = throttle
+        .parameters()
+        .into_iter()
+        .map(|(_, label, unit, value)| format!("{label} {:.1}{unit}", value.estimate))
+        .collect();
+    format!(
+        "fitted {}: {}",
+        throttle.model_label(),
+        parameters.join(", ")
+    )
+}
+
+/// The probe over time: offered, admitted and refused (429) per second in
+/// the timeline's bins (per second in reports of earlier versions), and
+/// the fitted model's rate with its interval once throttling began.
+pub(super) fn probe_figure(report: &Report, throttle: &ThrottleSection) -> Figure {
+    let mut lines = match &report.series.timeline {
+        Some(timeline) => {
+            let answered = timeline.summed(|c| &c.answered);
+            let throttled = timeline.summed(|c| &c.throttled);
+            let admitted: Vec<u64> = answered
+                .iter()
+                .zip(&throttled)
+                .map(|(a, t)| a - t.min(a))
+                .collect();
+            let (width, end) = (timeline.width_s, timeline.end_s);
+            let sent_end = report.run.duration_s.max(width.min(end));
+            vec![
+                Line::new("offered", per_bin_rate(&timeline.sent, width, sent_end))
+                    .role(Role::Sent),
+                Line::new("admitted", per_bin_rate(&admitted, width, end)).role(Role::Admitted),
+                Line::new("refused (429)", per_bin_rate(&throttled, width, end))
+                    .role(Role::Throttled),
+            ]
+        }
+        None => {
+            let series = &throttle.series;
+            vec![
+                Line::new("offered", per_second(&series.offered)).role(Role::Sent),
+                Line::new("admitted", per_second(&series.admitted)).role(Role::Admitted),
+                Line::new("refused (429)", per_second(&series.throttled)).role(Role::Throttled),
+            ]
+        }
+    };
+    let to = lines
+        .iter()
+        .flat_map(|l| l.points.last())
+        .map(|p| p.0)
+        .fold(0.0, f64::max);
     if let (Some(rate), Some(first)) = (throttle.rate_per_s, throttle.first_throttle_s) {
-        let from = first.floor();
-        let to = series.admitted.len().saturating_sub(1) as f64;
-        if to > from {
-            let flat = |value: f64| vec![(from, value), (to, value)];
+        if to > first {
+            let flat = |value: f64| vec![(first, value), (to, value)];
             lines.push(
-                Line::new(
-                    format!("fitted {} rate", throttle.model),
-                    flat(rate.estimate),
-                )
-                .dashed(),
+                Line::new(model_name(throttle), flat(rate.estimate))
+                    .role(Role::Model)
+                    .dashed(),
             );
-            lines.push(Line::edge_of_previous(flat(rate.ci_low)).dashed());
-            lines.push(Line::edge_of_previous(flat(rate.ci_high)).dashed());
+            lines.push(Line::edge_of_previous(flat(rate.ci_low)).stroke(Stroke::Dotted));
+            lines.push(Line::edge_of_previous(flat(rate.ci_high)).stroke(Stroke::Dotted));
         }
     }
-    Figure {
-        title: "Throttle probe: offered vs admitted per second, and the fitted model".to_string(),
-        x_label: "seconds",
-        y_label: "requests",
+    Figure::new(
+        "Throttle probe: offered, admitted and refused per second, and the fitted model",
+        "seconds",
+        "requests per second",
         lines,
+    )
+}
+
+/// Admitted against offered, one point per second of the probe, with the
+/// fitted model's steady state drawn: every kind admits min(offered, its
+/// rate) once its burst, queue or window is spent.
+pub(super) fn admission_figure(throttle: &ThrottleSection) -> Option<Figure> {
+    let series = &throttle.series;
+    let points: Vec<(f64, f64)> = series
+        .offered
+        .iter()
+        .zip(&series.admitted)
+        .filter(|(offered, _)| **offered > 0)
+        .map(|(offered, admitted)| (*offered as f64, *admitted as f64))
+        .collect();
+    if points.is_empty() {
+        return None;
     }
+    let mut lines = vec![Line::new("a second of the probe", points.clone())
+        .role(Role::Admitted)
+        .stroke(Stroke::Points)];
+    let top = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    if let Some(rate) = throttle.rate_per_s {
+        let knee = rate.estimate.min(top);
+        let model = vec![(0.0, 0.0), (knee, knee), (top, rate.estimate.min(top))];
+        lines.push(
+            Line::new(model_name(throttle), model)
+                .role(Role::Model)
+                .dashed(),
+        );
+    }
+    let mut figure = Figure::new(
+        "Admitted against offered, per second, and the fitted model",
+        "offered per second",
+        "admitted per second",
+        lines,
+    );
+    figure.legend_lower = true;
+    Some(figure)
 }
 
 /// A queue's wait: admitted requests' latency over the probe.
@@ -206,10 +282,12 @@ pub(super) fn queue_figure(throttle: &ThrottleSection) -> Option<Figure> {
         .filter(|(_, ms)| **ms > 0.0)
         .map(|(second, ms)| (second as f64, *ms))
         .collect();
-    (!points.is_empty()).then(|| Figure {
-        title: "Queue: admitted requests' latency (median per second)".to_string(),
-        x_label: "seconds",
-        y_label: "ms",
-        lines: vec![Line::new("admitted latency", points)],
+    (!points.is_empty()).then(|| {
+        Figure::new(
+            "Queue: admitted requests' latency (median per second)",
+            "seconds",
+            "ms",
+            vec![Line::new("admitted latency", points).role(Role::Other)],
+        )
     })
 }

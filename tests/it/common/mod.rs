@@ -208,12 +208,21 @@ pub fn debian_binary(package: &str, paths: &[&str]) -> Result<PathBuf, String> {
             say(&format!(
                 "installing {package} with apt-get for the real-gateway tests"
             ));
+            // .ci/run may be installing the same packages meanwhile: wait
+            // for dpkg's lock rather than fail on it.
             let _ = Command::new("apt-get")
-                .args(["update", "-qq"])
+                .args(["-o", "DPkg::Lock::Timeout=600", "update", "-qq"])
                 .stdout(Stdio::null())
                 .status();
             let _ = Command::new("apt-get")
-                .args(["install", "-y", "-qq", package])
+                .args([
+                    "-o",
+                    "DPkg::Lock::Timeout=600",
+                    "install",
+                    "-y",
+                    "-qq",
+                    package,
+                ])
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .stdout(Stdio::null())
                 .status();

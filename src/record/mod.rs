@@ -11,6 +11,9 @@ use hdrhistogram::Histogram;
 
 use crate::sample::{ErrorDetail, ErrorKind, Outcome, Sample};
 
+pub mod timeline;
+pub use timeline::{SavedTimeline, Timeline};
+
 /// Highest latency a histogram tracks exactly (1 hour in µs); longer values
 /// are clamped to it rather than lost.
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
@@ -122,6 +125,8 @@ pub struct Recorder {
     /// How late requests were sent against their due time (open model), µs.
     pub send_lag_us: Histogram<u64>,
     pub series: Series,
+    /// The run over time in bins that fit its length, for charts.
+    pub timeline: Timeline,
     pub last_sent_us: u64,
     pub last_done_us: u64,
     /// Per `--api-keys` key, by its slot (empty without keys).
@@ -188,6 +193,7 @@ impl Recorder {
                 completed: vec![Vec::new(); class_names.len()],
                 ..Series::default()
             },
+            timeline: Timeline::new(class_names.len()),
             last_sent_us: 0,
             last_done_us: 0,
             keys: Vec::new(),
@@ -213,6 +219,7 @@ impl Recorder {
         self.late += u64::from(sample.late);
         self.last_sent_us = self.last_sent_us.max(sample.sent_us);
         bump(&mut self.series.sent, sample.sent_us);
+        self.timeline.record_sent(sample.sent_us);
         record(
             &mut self.send_lag_us,
             sample.sent_us.saturating_sub(sample.due_us),
@@ -241,6 +248,13 @@ impl Recorder {
         record(&mut stats.latency_us, sample.latency_us());
         record(&mut stats.service_us, sample.service_us());
         bump(&mut self.series.completed[class], sample.done_us);
+        self.timeline.record_done(
+            class,
+            sample.status,
+            sample.failed,
+            sample.done_us,
+            sample.latency_us(),
+        );
     }
 
     /// Adds another recorder of the same classes into this one.
@@ -268,6 +282,8 @@ impl Recorder {
         let _ = self.send_lag_us.add(&other.send_lag_us);
         add_series(&mut self.series.sent, &other.series.sent, seconds);
         add_series(&mut self.series.dropped, &other.series.dropped, seconds);
+        self.timeline
+            .merge_shifted(&other.timeline, seconds as u64 * 1_000_000);
         for (mine, theirs) in self
             .series
             .completed
@@ -471,6 +487,15 @@ mod tests {
             values(&r.send_lag_us),
             r.series,
             r.keys
+        ) + &format!(
+            " {} {:?} {:?}",
+            r.timeline.width_us,
+            r.timeline.sent,
+            r.timeline
+                .classes
+                .iter()
+                .map(|c| (&c.answered, &c.throttled, &c.errors))
+                .collect::<Vec<_>>()
         )
     }
 
