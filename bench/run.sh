@@ -19,6 +19,8 @@
 #      millisecond timer alone (GATEPROBE_TOKIO_TIMER=1, the engine before
 #      the pacing thread), alternating; and at 1k rps the median latency
 #      from the due time beside `oha -q 1000 --latency-correction`'s.
+#   7. --samples: a 1M-request run with and without the CSV, alternating:
+#      CPU per request, peak RSS and rate, and their ratios.
 # SECTIONS="1 5" runs only those sections.
 # On a 2-core machine nginx shares the cores with the load generator, as it
 # would in any single-machine test: compare ratios, not absolute numbers.
@@ -29,7 +31,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 DURATION=${DURATION:-8}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18181}
-SECTIONS=${SECTIONS:-1 2 3 4 5 6}
+SECTIONS=${SECTIONS:-1 2 3 4 5 6 7}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 URL="http://127.0.0.1:${PORT}/"
 
@@ -240,4 +242,25 @@ if command -v oha >/dev/null; then
 else
   echo "   (oha not installed: \`cargo install oha\` for the latency comparison)"
 fi
+fi
+
+if want 7; then
+COUNT=${SAMPLES_COUNT:-1000000}
+echo "== 7. --samples: $COUNT requests (--rate max, $CONNECTIONS connections) without and with the CSV, alternating, $ROUNDS rounds"
+samples_run() {
+  timed $GP load "$URL" --rate max -c "$CONNECTIONS" -n "$COUNT" --quiet --json "$work/x.json" "$@" >/dev/null
+  echo "$(json_field "$work/x.json" "['run']['achieved_rate_per_s']") $(python3 -c "print(f'{$(cpu_s)*1e6/$COUNT:.2f}')") $(json_field "$work/x.json" "['run']['peak_rss_bytes']/1e6")"
+}
+wr=""; wc=""; wm=""; sr=""; sc=""; sm=""
+for round in $(seq 1 "$ROUNDS"); do
+  read -r r c m < <(samples_run); wr="$wr $r"; wc="$wc $c"; wm="$wm $m"
+  read -r r2 c2 m2 < <(samples_run --samples "$work/s.csv"); sr="$sr $r2"; sc="$sc $c2"; sm="$sm $m2"
+  rows=$(($(wc -l < "$work/s.csv") - 1))
+  printf "   round %d  without: %8.0f rps %6s µs CPU/request %7.1f MB   with: %8.0f rps %6s µs CPU/request %7.1f MB (%d rows)\n" "$round" "$r" "$c" "$m" "$r2" "$c2" "$m2" "$rows"
+done
+med() { echo "$1" | tr ' ' '\n' | grep -v '^$' | median; }
+printf "   median: CPU/request %s → %s µs (+%s µs), peak RSS %s → %s MB (ratio %s; target ≤ 1.10), rate ratio %s\n" \
+  "$(med "$wc")" "$(med "$sc")" "$(python3 -c "print(f'{$(med "$sc")-$(med "$wc"):.2f}')")" \
+  "$(med "$wm")" "$(med "$sm")" "$(python3 -c "print(f'{$(med "$sm")/$(med "$wm"):.3f}')")" \
+  "$(python3 -c "print(f'{$(med "$sr")/$(med "$wr"):.3f}')")"
 fi

@@ -234,6 +234,21 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
 pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
     use crate::report::merge::{check_shards, merge_one, Input};
     crate::plan::check_outputs(&args.outputs)?;
+    match (args.outputs.path("--samples"), args.samples_from.is_empty()) {
+        (Some(_), true) => {
+            return Err(UsageError(
+                "--samples: merge concatenates the shards' samples files: name them with --samples-from FILE".to_string(),
+            )
+            .into())
+        }
+        (None, false) => {
+            return Err(UsageError(
+                "--samples-from: give the merged file with --samples FILE".to_string(),
+            )
+            .into())
+        }
+        _ => {}
+    }
     let mut saved = Vec::new();
     for path in &args.shards {
         let shown = path.display().to_string();
@@ -290,6 +305,17 @@ pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
                 format!("; missing {:?}", coverage.missing)
             }
         );
+    }
+    if let Some(path) = args.outputs.path("--samples") {
+        let rows =
+            crate::engine::samples::concatenate(path, &args.samples_from).map_err(UsageError)?;
+        if !args.quiet {
+            crate::errln!(
+                "gateprobe: {rows} sample rows of {} files in {}",
+                args.samples_from.len(),
+                path.display()
+            );
+        }
     }
     finish(&args.outputs, args.quiet, &report)
 }

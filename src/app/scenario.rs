@@ -83,6 +83,7 @@ pub fn step_keys(kind: &str) -> &'static [&'static str] {
                     || crate::cli::ShardArgs::FLAGS.contains(&format!("--{long}").as_str())
                     || long == "header"
                     || outputs.contains(&long)
+                    || long == "samples"
                     || (kind == ThrottleKind::NAME && refused.contains(&long));
                 if !skip {
                     keys.push(Box::leak(long.replace('-', "_").into_boxed_str()));
@@ -555,7 +556,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         }
         vars.insert(name.trim().to_string(), value.to_string());
     }
-    let sharding = shard_flags(&args.sharding)?;
+    let mut sharding = shard_flags(&args.sharding)?;
+    // Every step appends its requests to the one samples file.
+    if let Some(path) = args.outputs.path("--samples") {
+        sharding.every.push("--samples".to_string());
+        sharding.every.push(path.display().to_string());
+    }
     let report = run_text(
         &source,
         &text,

@@ -674,6 +674,9 @@ impl clap::FromArgMatches for ReportArgs {
                 self.set(format.flag(), path.clone());
             }
         }
+        if let Some(path) = matches.get_one::<PathBuf>("samples") {
+            self.set("--samples", path.clone());
+        }
         Ok(())
     }
 }
@@ -689,7 +692,13 @@ impl Args for ReportArgs {
                     .help(format.help()),
             );
         }
-        command
+        command.arg(
+            clap::Arg::new("samples")
+                .long("samples")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Stream every request to FILE as a CSV row (due time, send lag, latency, status, class, connection, shard); memory stays flat"),
+        )
     }
 
     fn augment_args_for_update(command: clap::Command) -> clap::Command {
@@ -755,6 +764,11 @@ pub struct MergeArgs {
     /// which, and a pass becomes inconclusive (part of the run is unseen).
     #[arg(long)]
     pub allow_partial: bool,
+
+    /// The shards' --samples files, concatenated under one header into the
+    /// file --samples names (repeatable; in the order given).
+    #[arg(long = "samples-from", value_name = "FILE")]
+    pub samples_from: Vec<PathBuf>,
 
     #[command(flatten)]
     pub outputs: ReportArgs,

@@ -16,6 +16,7 @@ pub mod command;
 pub mod pacing;
 pub mod progress;
 pub mod request;
+pub mod samples;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -251,6 +252,17 @@ pub async fn run(
     let _ = starter.send(Some(shared.clone()));
 
     let mut recorder = Recorder::new(plan.classifier.names());
+    // `--samples`: each request's row, written by this consumer (locked
+    // once per batch; no other thread writes while a run goes).
+    let sample_rows = match plan.outputs.path("--samples") {
+        Some(path) => Some(samples::open(path).map_err(|err| {
+            crate::exit::UsageError(format!("--samples {}: cannot write: {err}", path.display()))
+        })?),
+        None => None,
+    };
+    let shard = plan.shard();
+    let shard_label = format!("{}/{}", shard.index, shard.count);
+    let names = plan.classifier.names();
     let mut end = EndReason::Finished;
     let mut stopped_at: Option<Instant> = None;
     // Drain a lock-free queue on a short tick instead of awaiting each
@@ -265,8 +277,14 @@ pub async fn run(
         tick.tick().await;
         // Checked before draining, so nothing pushed before the end is missed.
         let finished = threads.iter().all(|thread| thread.is_finished());
+        let mut rows = sample_rows
+            .as_ref()
+            .map(|rows| rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         while let Some(sample) = samples.pop() {
             recorder.record(&sample);
+            if let Some(rows) = rows.as_mut() {
+                rows.write(&sample, &shard_label, names);
+            }
             if let Verdict::Stop(reason) = observer.observe(&sample, &recorder) {
                 if end == EndReason::Finished {
                     end = EndReason::Stopped(reason);
@@ -275,9 +293,16 @@ pub async fn run(
                 }
             }
         }
+        drop(rows);
         live.update(&recorder);
         if finished {
             break;
+        }
+    }
+    if let Some(rows) = &sample_rows {
+        let mut rows = rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(why) = rows.finish() {
+            crate::errln!("gateprobe: {why}");
         }
     }
     for thread in threads {

@@ -585,6 +585,10 @@ pub(crate) fn parse_header(
 /// A report path must be writable later; say so now rather than after the run.
 pub fn check_output_path(flag: &str, path: &std::path::Path) -> Result<(), UsageError> {
     if path.as_os_str() == "-" {
+        if flag == "--samples" {
+            // A row per request would bury the terminal report.
+            return usage("--samples -: the samples go to a file, not standard output".to_string());
+        }
         return Ok(());
     }
     let parent = path

@@ -234,13 +234,19 @@ impl Timeline {
     /// least its own), starting `offset_us` later: one shard's rate on a
     /// merged run's clock.
     pub fn sent_on(&self, width_us: u64, offset_us: u64) -> Vec<u64> {
-        let mut coarse = self.clone();
-        coarse.coarsen_to(width_us);
-        let shift = ((offset_us + coarse.width_us / 2) / coarse.width_us) as usize;
-        let mut sent = vec![0; shift];
-        sent.extend_from_slice(&coarse.sent);
-        sent
+        rebin(&self.sent, self.width_us, width_us, offset_us)
     }
+}
+
+/// Counts in bins of `from_us` as bins of `to_us` (a multiple of it; one of
+/// [`WIDTHS_US`]), starting `offset_us` later (rounded to a bin).
+pub fn rebin(counts: &[u64], from_us: u64, to_us: u64, offset_us: u64) -> Vec<u64> {
+    let to_us = to_us.max(from_us);
+    let factor = (to_us / from_us.max(1)).max(1) as usize;
+    let shift = ((offset_us + to_us / 2) / to_us) as usize;
+    let mut out = vec![0; shift];
+    out.extend(counts.chunks(factor).map(|chunk| chunk.iter().sum::<u64>()));
+    out
 }
 
 /// The timeline as a report saves it (`series.timeline`).

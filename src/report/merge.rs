@@ -263,15 +263,25 @@ fn shard_rates(merged: &mut Report, inputs: &[Input<'_>], names: &[String]) {
         else {
             continue;
         };
-        let Ok(theirs) = crate::record::Timeline::load(saved, names) else {
-            continue;
-        };
         let offset_s = (input.report.run.started_unix_ms - base_ms) as f64 / 1000.0;
         let offset_us = offset_s.round() as u64 * 1_000_000;
-        let label = format!("{}/{}", shard.index, shard.count);
-        timeline
-            .shards
-            .insert(label, theirs.sent_on(width_us, offset_us));
+        let from_us = (saved.width_s * 1e6).round() as u64;
+        if saved.shards.is_empty() {
+            let Ok(theirs) = crate::record::Timeline::load(saved, names) else {
+                continue;
+            };
+            let label = format!("{}/{}", shard.index, shard.count);
+            timeline
+                .shards
+                .insert(label, theirs.sent_on(width_us, offset_us));
+        } else {
+            // A merged report merged again: its shards' own rates, so that
+            // merging stays associative.
+            for (label, sent) in &saved.shards {
+                let rebinned = crate::record::timeline::rebin(sent, from_us, width_us, offset_us);
+                timeline.shards.insert(label.clone(), rebinned);
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ mod rate;
 mod real_limiters;
 mod report_pages;
 mod safety;
+mod samples;
 mod saved;
 mod scenarios;
 mod serve;
