@@ -259,8 +259,8 @@ for round in $(seq 1 "$ROUNDS"); do
   printf "   round %d  without: %8.0f rps %6s µs CPU/request %7.1f MB   with: %8.0f rps %6s µs CPU/request %7.1f MB (%d rows)\n" "$round" "$r" "$c" "$m" "$r2" "$c2" "$m2" "$rows"
 done
 med() { echo "$1" | tr ' ' '\n' | grep -v '^$' | median; }
-printf "   median: CPU/request %s → %s µs (+%s µs), peak RSS %s → %s MB (ratio %s; target ≤ 1.10), rate ratio %s\n" \
-  "$(med "$wc")" "$(med "$sc")" "$(python3 -c "print(f'{$(med "$sc")-$(med "$wc"):.2f}')")" \
+printf "   median: CPU/request %s → %s µs (%s µs), peak RSS %s → %s MB (ratio %s; target ≤ 1.10), rate ratio %s\n" \
+  "$(med "$wc")" "$(med "$sc")" "$(python3 -c "print(f'{$(med "$sc")-$(med "$wc"):+.2f}')")" \
   "$(med "$wm")" "$(med "$sm")" "$(python3 -c "print(f'{$(med "$sm")/$(med "$wm"):.3f}')")" \
   "$(python3 -c "print(f'{$(med "$sr")/$(med "$wr"):.3f}')")"
 fi

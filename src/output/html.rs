@@ -1,10 +1,11 @@
 //! `--html`: one self-contained page (no network, no script) with the verdict,
-//! the checks, the classes and SVG charts drawn with plotters: requests per
-//! second by class; the canary share over time with its expected band and
-//! running interval; latency percentile curves per class; and, for throttle
-//! probes, offered / admitted / throttled per second. Everything is drawn
-//! from the report alone, so `gateprobe report saved.json --html` draws the
-//! same charts as the run that saved it.
+//! the checks and what would decide the undecided ones, the classes, and
+//! the report's figures (`report::figures`) drawn as SVG with plotters.
+//! Each class keeps one colour in every chart and table; each chart has a
+//! title, a one-sentence summary and its data table behind a disclosure;
+//! the page fits 390 px and prints. Everything is drawn from the report
+//! alone, so `gateprobe report saved.json --html` draws the same charts as
+//! the run that saved it.
 use std::fmt::Write as _;
 
 use anyhow::{anyhow, Result};
