@@ -228,27 +228,26 @@ pub fn rerender(args: crate::cli::ReportCommandArgs) -> Result<u8> {
     Ok(report.verdict.exit_code())
 }
 
+/// `merge --samples OUT` and `--samples-from FILE…` come together.
+fn check_samples_flags(args: &crate::cli::MergeArgs) -> Result<(), UsageError> {
+    match (args.outputs.path("--samples"), args.samples_from.is_empty()) {
+        (Some(_), true) => Err(UsageError(
+            "--samples: merge concatenates the shards' samples files: name them with --samples-from FILE".to_string(),
+        )),
+        (None, false) => Err(UsageError(
+            "--samples-from: give the merged file with --samples FILE".to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `gateprobe merge SHARD.json…`: the shards' reports, checked to be one
 /// run's, merged (a scenario step by step) and written like any report;
 /// exits with the merged verdict.
 pub fn merge(args: crate::cli::MergeArgs) -> Result<u8> {
     use crate::report::merge::{check_shards, merge_one, Input};
     crate::plan::check_outputs(&args.outputs)?;
-    match (args.outputs.path("--samples"), args.samples_from.is_empty()) {
-        (Some(_), true) => {
-            return Err(UsageError(
-                "--samples: merge concatenates the shards' samples files: name them with --samples-from FILE".to_string(),
-            )
-            .into())
-        }
-        (None, false) => {
-            return Err(UsageError(
-                "--samples-from: give the merged file with --samples FILE".to_string(),
-            )
-            .into())
-        }
-        _ => {}
-    }
+    check_samples_flags(&args)?;
     let mut saved = Vec::new();
     for path in &args.shards {
         let shown = path.display().to_string();
