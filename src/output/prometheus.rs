@@ -113,19 +113,7 @@ fn write_report(writer: &mut Writer, report: &Report) {
         "gauge",
         "The run's verdict: 1 for the verdict it reached, 0 for the others.",
     );
-    for verdict in [
-        Verdict::Pass,
-        Verdict::Fail,
-        Verdict::Inconclusive,
-        Verdict::Error,
-    ] {
-        let on = f64::from(u8::from(report.verdict == verdict));
-        writer.sample(
-            "gateprobe_run_verdict",
-            &[("verdict", verdict.as_str())],
-            on,
-        );
-    }
+    state_set(writer, "gateprobe_run_verdict", &[], report.verdict);
     writer.family(
         "gateprobe_run_exit_code",
         "gauge",
@@ -232,69 +220,69 @@ fn write_report(writer: &mut Writer, report: &Report) {
 }
 
 /// One state set per check (its verdict), and its interval and sample.
+/// The writer keeps each family's lines together, so one pass per check
+/// writes them all.
 fn write_checks(writer: &mut Writer, report: &Report) {
-    writer.family(
-        "gateprobe_check_verdict",
-        "gauge",
-        "Each check's verdict: 1 for the verdict it reached, 0 for the others.",
-    );
     for check in &report.checks {
-        for verdict in [
-            Verdict::Pass,
-            Verdict::Fail,
-            Verdict::Inconclusive,
-            Verdict::Error,
-        ] {
-            let on = f64::from(u8::from(check.verdict == verdict));
-            let labels = [
-                ("check", check.name.as_str()),
-                ("kind", check.kind.as_str()),
-                ("verdict", verdict.as_str()),
-            ];
-            writer.sample("gateprobe_check_verdict", &labels, on);
-        }
-    }
-    let bounds = [
-        (
-            "gateprobe_check_interval_low",
-            "The low end of the check's interval, in the check's unit.",
-        ),
-        (
-            "gateprobe_check_interval_high",
-            "The high end of the check's interval, in the check's unit.",
-        ),
-        (
-            "gateprobe_check_interval_confidence",
-            "The interval's confidence level.",
-        ),
-    ];
-    for (index, (name, help)) in bounds.into_iter().enumerate() {
-        writer.family(name, "gauge", help);
-        for check in &report.checks {
-            let Some(interval) = &check.interval else {
-                continue;
-            };
-            let value = [interval.low, interval.high, interval.confidence][index];
-            writer.sample(name, &[("check", check.name.as_str())], value);
-        }
-    }
-    let sample = [
-        (
-            "gateprobe_check_used_samples",
-            "Responses the check decided on.",
-        ),
-        (
-            "gateprobe_check_planned_samples",
-            "Responses the check's plan allowed.",
-        ),
-    ];
-    for (index, (name, help)) in sample.into_iter().enumerate() {
-        writer.family(name, "gauge", help);
-        for check in &report.checks {
-            if let Some(count) = [check.used, check.planned][index] {
-                writer.sample(name, &[("check", check.name.as_str())], count as f64);
+        writer.family(
+            "gateprobe_check_verdict",
+            "gauge",
+            "Each check's verdict: 1 for the verdict it reached, 0 for the others.",
+        );
+        let labels = [
+            ("check", check.name.as_str()),
+            ("kind", check.kind.as_str()),
+        ];
+        state_set(writer, "gateprobe_check_verdict", &labels, check.verdict);
+        let name = [("check", check.name.as_str())];
+        let interval = check.interval.as_ref();
+        let gauges = [
+            (
+                "gateprobe_check_interval_low",
+                "The low end of the check's interval, in the check's unit.",
+                interval.map(|i| i.low),
+            ),
+            (
+                "gateprobe_check_interval_high",
+                "The high end of the check's interval, in the check's unit.",
+                interval.map(|i| i.high),
+            ),
+            (
+                "gateprobe_check_interval_confidence",
+                "The interval's confidence level.",
+                interval.map(|i| i.confidence),
+            ),
+            (
+                "gateprobe_check_used_samples",
+                "Responses the check decided on.",
+                check.used.map(|n| n as f64),
+            ),
+            (
+                "gateprobe_check_planned_samples",
+                "Responses the check's plan allowed.",
+                check.planned.map(|n| n as f64),
+            ),
+        ];
+        for (family, help, value) in gauges {
+            writer.family(family, "gauge", help);
+            if let Some(value) = value {
+                writer.sample(family, &name, value);
             }
         }
+    }
+}
+
+/// A verdict as a state set: 1 for the one reached, 0 for the others.
+fn state_set(writer: &mut Writer, name: &str, labels: &[(&str, &str)], reached: Verdict) {
+    for verdict in [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Inconclusive,
+        Verdict::Error,
+    ] {
+        let mut all = labels.to_vec();
+        all.push(("verdict", verdict.as_str()));
+        writer.sample(name, &all, f64::from(u8::from(reached == verdict)));
     }
 }
 

@@ -117,7 +117,7 @@ impl Timeline {
     }
 
     /// Coarsens until `width_us` is at least `wanted` (one of [`WIDTHS_US`]).
-    pub fn coarsen_to(&mut self, wanted: u64) {
+    fn coarsen_to(&mut self, wanted: u64) {
         while self.width_us < wanted {
             let Some(next) = WIDTHS_US.iter().find(|w| **w > self.width_us) else {
                 return;
@@ -226,15 +226,6 @@ impl Timeline {
             }
         }
         self.end_us = self.end_us.max(other.end_us + offset_us);
-    }
-}
-
-impl Timeline {
-    /// Its sent series in bins of `width_us` (one of [`WIDTHS_US`], at
-    /// least its own), starting `offset_us` later: one shard's rate on a
-    /// merged run's clock.
-    pub fn sent_on(&self, width_us: u64, offset_us: u64) -> Vec<u64> {
-        rebin(&self.sent, self.width_us, width_us, offset_us)
     }
 }
 

@@ -241,14 +241,14 @@ pub fn merge_one(
         ..shard
     });
     say_how_merged(&mut merged, inputs, coverage);
-    shard_rates(&mut merged, inputs, &names);
+    shard_rates(&mut merged, inputs);
     Ok(merged)
 }
 
 /// Each shard's sent series on the merged timeline's clock and bins, so
 /// that the report draws each shard's rate beside the merged one.
 /// One input merged alone is the identity: it gets none.
-fn shard_rates(merged: &mut Report, inputs: &[Input<'_>], names: &[String]) {
+fn shard_rates(merged: &mut Report, inputs: &[Input<'_>]) {
     let Some(timeline) = merged.series.timeline.as_mut().filter(|_| inputs.len() > 1) else {
         return;
     };
@@ -266,20 +266,16 @@ fn shard_rates(merged: &mut Report, inputs: &[Input<'_>], names: &[String]) {
         let offset_s = (input.report.run.started_unix_ms - base_ms) as f64 / 1000.0;
         let offset_us = offset_s.round() as u64 * 1_000_000;
         let from_us = (saved.width_s * 1e6).round() as u64;
+        let rebin =
+            |sent: &[u64]| crate::record::timeline::rebin(sent, from_us, width_us, offset_us);
         if saved.shards.is_empty() {
-            let Ok(theirs) = crate::record::Timeline::load(saved, names) else {
-                continue;
-            };
             let label = format!("{}/{}", shard.index, shard.count);
-            timeline
-                .shards
-                .insert(label, theirs.sent_on(width_us, offset_us));
+            timeline.shards.insert(label, rebin(&saved.sent));
         } else {
             // A merged report merged again: its shards' own rates, so that
             // merging stays associative.
             for (label, sent) in &saved.shards {
-                let rebinned = crate::record::timeline::rebin(sent, from_us, width_us, offset_us);
-                timeline.shards.insert(label.clone(), rebinned);
+                timeline.shards.insert(label.clone(), rebin(sent));
             }
         }
     }

@@ -30,29 +30,16 @@ pub fn remedy(check: &Check, report: &Report) -> Option<String> {
     })
 }
 
-/// The run's remedy: its deciding check's, when the run is undecided.
+/// The run's remedy: its deciding check's, when the run is undecided (its
+/// own checks first, then its steps').
 pub fn run_remedy(report: &Report) -> Option<String> {
     if report.verdict != Verdict::Inconclusive {
         return None;
     }
-    let undecided =
-        |check: &&Check| matches!(check.verdict, Verdict::Inconclusive | Verdict::Error);
-    let deciding = report.checks.iter().find(undecided).or_else(|| {
-        report
-            .steps
-            .iter()
-            .flat_map(|step| step.report.checks.iter())
-            .find(undecided)
-    })?;
-    let owner = if report.checks.iter().any(|c| std::ptr::eq(c, deciding)) {
-        report
-    } else {
-        &report
-            .steps
-            .iter()
-            .find(|step| step.report.checks.iter().any(|c| std::ptr::eq(c, deciding)))?
-            .report
-    };
+    let (owner, deciding) = std::iter::once(report)
+        .chain(report.steps.iter().map(|step| &step.report))
+        .flat_map(|owner| owner.checks.iter().map(move |check| (owner, check)))
+        .find(|(_, check)| matches!(check.verdict, Verdict::Inconclusive | Verdict::Error))?;
     remedy(deciding, owner).map(|remedy| format!("{}: {remedy}", deciding.name))
 }
 

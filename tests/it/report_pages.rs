@@ -396,11 +396,18 @@ fn report_pages_fit_1280_and_390_pixels_in_chromium() {
 async fn record_report_pages() {
     let out = fixtures();
     std::fs::create_dir_all(&out).unwrap();
-    let config = gateprobe::sim::config::parse("kinds", KINDS).unwrap();
-    let sim = gateprobe::sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(3))
+    // The demo's gateway (its canary on PROD, its token bucket on GET
+    // /PROD/throttled) and the throttle tests' limiters of the other kinds.
+    let start = |name: &str, text: &str| {
+        let config = gateprobe::sim::config::parse(name, text).unwrap();
+        gateprobe::sim::start(config, "127.0.0.1:0".parse().unwrap(), Some(3))
+    };
+    let demo = start("default", gateprobe::sim::config::DEFAULT_CONFIG)
         .await
         .unwrap();
-    let base = format!("http://{}", sim.address);
+    let kinds = start("kinds", crate::throttle::KINDS).await.unwrap();
+    let base = format!("http://{}", demo.address);
+    let limiters = format!("http://{}", kinds.address);
     let json = |name: &str| out.join(format!("{name}.json")).display().to_string();
     let hello = format!("{base}/PROD/hello");
     let classes = [
@@ -451,18 +458,18 @@ async fn record_report_pages() {
         &path,
     ])
     .await;
-    for (stage, kind, extra) in [
-        ("BUCKET", "token_bucket", vec![]),
-        ("QUEUE", "queue", vec![]),
-        ("FIXED", "fixed_window", vec![]),
-        ("SLIDE", "sliding_window", vec![]),
+    let limiter = |stage: &str| format!("{limiters}/{stage}/x");
+    for (url, kind, extra) in [
+        (format!("{base}/PROD/throttled"), "token_bucket", vec![]),
+        (limiter("QUEUE"), "queue", vec![]),
+        (limiter("FIXED"), "fixed_window", vec![]),
+        (limiter("SLIDE"), "sliding_window", vec![]),
         (
-            "LAMBDA",
+            limiter("LAMBDA"),
             "concurrency",
             vec!["--classify", "throttled=status:500"],
         ),
     ] {
-        let url = format!("{base}/{stage}/x");
         let path = json(&format!("throttle-{kind}"));
         let mut args = vec!["throttle", url.as_str()];
         args.extend(extra);
@@ -489,34 +496,8 @@ async fn record_report_pages() {
     args.extend(["--quiet", "--json", &path]);
     run(&args).await;
     // The demo's scenario report.
-    let demo = temp_dir();
-    let folder = demo.path().display().to_string();
-    assert_eq!(run(&["demo", "--out", &folder]).await, 0);
-    std::fs::copy(demo.path().join("demo.json"), out.join("demo.json")).unwrap();
+    let folder = temp_dir();
+    let shown = folder.path().display().to_string();
+    assert_eq!(run(&["demo", "--out", &shown]).await, 0);
+    std::fs::copy(folder.path().join("demo.json"), out.join("demo.json")).unwrap();
 }
-
-/// The simulator's stages for the fixtures: the demo's canary (PROD) and a
-/// limiter of each kind.
-const KINDS: &str = r#"{
-  "account": { "throttle": { "rate": 100000, "burst": 50000 } },
-  "deployments": {
-    "stable": { "routes": [
-      { "method": "GET", "path": "/hello", "integration": { "type": "json", "body": { "version": "1" } } } ] },
-    "mock": { "routes": [
-      { "method": "GET", "path": "/hello", "integration": { "type": "mock", "status": 200, "body": "" } } ] },
-    "v1": { "routes": [
-      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ] },
-    "fn": { "routes": [
-      { "method": "GET", "path": "/x", "integration": { "type": "json", "body": { "ok": true } } } ],
-      "concurrency": { "limit": 12, "duration_ms": 140 } }
-  },
-  "stages": {
-    "PROD": { "deployment": "stable", "canary": { "percent_traffic": 10, "deployment": "mock" } },
-    "BUCKET": { "deployment": "v1", "throttle": { "rate": 50, "burst": 10 } },
-    "QUEUE": { "deployment": "v1", "throttle": { "kind": "queue", "rate": 60, "burst": 30 } },
-    "FIXED": { "deployment": "v1", "throttle": { "kind": "fixed_window", "limit": 50, "window_s": 1 } },
-    "SLIDE": { "deployment": "v1",
-      "throttle": { "kind": "sliding_window", "limit": 80, "window_s": 1, "counts_refused": true } },
-    "LAMBDA": { "deployment": "fn" }
-  }
-}"#;

@@ -430,7 +430,7 @@ pub(crate) fn assert_within(report: &Value, field: &str, truth: f64, share: f64,
     );
 }
 
-const KINDS: &str = r#"{
+pub(crate) const KINDS: &str = r#"{
   "account": { "throttle": { "rate": 100000, "burst": 50000 } },
   "deployments": {
     "v1": { "routes": [
